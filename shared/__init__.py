@@ -1,0 +1,1 @@
+"""Library code every service may use. Knows no service (import-linter checks)."""

@@ -1,0 +1,107 @@
+"""Topics, subscriptions and their subject filters, declared once.
+
+The local Postgres transport routes with this table and `infra/` renders the
+same table into Service Bus resources (`python -m shared.bus.topology bicep`),
+so the two cannot drift. A subscription receives a message when its subject is
+in `subjects` (a SQL filter `sys.label IN (...)` on Service Bus).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str
+    subjects: tuple[str, ...]
+    max_delivery_count: int = 10
+    lock_duration_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    subscriptions: tuple[Subscription, ...] = field(default_factory=tuple)
+    duplicate_detection_minutes: int = 10
+
+    def subscription(self, name: str) -> Subscription:
+        for sub in self.subscriptions:
+            if sub.name == name:
+                return sub
+        raise KeyError(f"topic {self.name!r} has no subscription {name!r}")
+
+
+_IMAGE_EVENTS = (
+    "image.uploaded",
+    "image.processed",
+    "image.approved",
+    "image.rejected",
+    "image.updated",
+    "image.removed",
+)
+
+TOPICS: dict[str, Topic] = {
+    t.name: t
+    for t in (
+        Topic(
+            "images",
+            (
+                Subscription("ingestion", ("image.processed", "image.approved", "image.rejected", "image.updated", "image.removed")),
+                Subscription("processing", ("image.uploaded",)),
+                Subscription("moderation", ("image.processed",)),
+                Subscription("search-sync", ("image.approved", "image.rejected", "image.updated", "image.removed")),
+                Subscription("checkout", ("image.approved", "image.updated", "image.removed")),
+            ),
+        ),
+        Topic(
+            "orders",
+            (
+                Subscription("payouts", ("order.completed", "order.refunded", "license.issued")),
+                Subscription("search-sync", ("order.completed",)),
+            ),
+        ),
+        Topic("payouts", (Subscription("notifications", ("payout.batch.created", "payout.paid", "payout.failed")),)),
+        Topic("platform", (Subscription("health", ("platform.ping",)),)),
+    )
+}
+
+
+def topic(name: str) -> Topic:
+    try:
+        return TOPICS[name]
+    except KeyError:
+        raise KeyError(f"unknown topic {name!r}; declare it in shared/bus/topology.py") from None
+
+
+def subscriptions_for(topic_name: str, subject: str) -> list[Subscription]:
+    return [s for s in topic(topic_name).subscriptions if subject in s.subjects]
+
+
+def as_json() -> str:
+    """The topology as JSON, the input of infra/servicebus.bicep."""
+    return json.dumps(
+        [
+            {
+                "name": t.name,
+                "duplicateDetectionMinutes": t.duplicate_detection_minutes,
+                "subscriptions": [
+                    {
+                        "name": s.name,
+                        "subjects": list(s.subjects),
+                        "maxDeliveryCount": s.max_delivery_count,
+                        "lockDurationSeconds": s.lock_duration_seconds,
+                    }
+                    for s in t.subscriptions
+                ],
+            }
+            for t in TOPICS.values()
+        ],
+        indent=2,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover - used by infra tooling
+    sys.stdout.write(as_json() + "\n")
