@@ -1,6 +1,5 @@
 -- One schema per service (ARCHITECTURE §1): a service reads and writes only its own.
 create extension if not exists vector;
-create extension if not exists pgcrypto;
 
 create schema if not exists platform;
 create schema if not exists bus;
