@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     BUS_DUPLICATE_DETECTION_MINUTES: int = Field(
         10, ge=1, le=10080, description="Window in which a repeated message_id is dropped."
     )
+    OUTBOX_RELAY_SCHEDULE: str = Field(
+        "*/2 * * * * *",
+        description="NCRONTAB (with seconds) of the outbox relay timer; the Functions host resolves "
+        "%OUTBOX_RELAY_SCHEDULE% in the trigger from this setting.",
+    )
     OUTBOX_RELAY_INTERVAL_MS: int = Field(200, ge=10, le=60000, description="How often the relay polls the outbox.")
 
     # --- identity -------------------------------------------------------------

@@ -1,6 +1,118 @@
 """The per-process container of adapters that handlers receive (db, bus, storage).
 
-Built once per worker process on first use; devhost builds it before serving.
-Trigger functions call `await get_runtime()` and pass the ports to plain
-handlers, so handlers never construct adapters or read settings themselves.
+Built once per worker process on first use (the Azure Python worker runs every
+async function on one event loop); devhost builds it before serving. Trigger
+functions call `await get_runtime()` and hand the ports to plain handlers, so
+handlers never construct adapters or read settings themselves.
 """
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import structlog
+
+from shared.bus.port import BusTransport
+from shared.config import Settings, get_settings
+from shared.db import Database, connect_database
+from shared.db.embedded import EmbeddedPostgres
+from shared.db.migrate import migrate
+from shared.storage.port import BlobStore
+
+log = structlog.get_logger()
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    bus: BusTransport
+    storage: BlobStore
+    _embedded: EmbeddedPostgres | None = field(default=None, repr=False)
+
+    async def close(self) -> None:
+        await self.bus.close()
+        await self.storage.close()
+        await self.db.close()
+        if self._embedded is not None:
+            await asyncio.to_thread(self._embedded.stop)
+
+
+async def build_runtime(settings: Settings) -> Runtime:
+    embedded = None
+    dsn = settings.DATABASE_URL
+    if dsn is None:
+        embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
+        dsn = await asyncio.to_thread(embedded.start)
+        log.info("embedded postgres started", data_dir=str(embedded.data_dir))
+    try:
+        applied = await migrate(dsn)
+        if applied:
+            log.info("migrations applied", migrations=applied)
+        db = await connect_database(dsn, min_size=settings.DATABASE_POOL_MIN, max_size=settings.DATABASE_POOL_MAX)
+        return Runtime(settings, db, _build_bus(settings, db), _build_storage(settings), embedded)
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+
+
+def _build_bus(settings: Settings, db: Database) -> BusTransport:
+    if settings.BUS_TRANSPORT == "servicebus":
+        from shared.bus.servicebus_transport import ServiceBusTransport
+
+        if settings.SERVICEBUS_CONNECTION:
+            return ServiceBusTransport.from_connection_string(settings.SERVICEBUS_CONNECTION)
+        return ServiceBusTransport.from_namespace(settings.SERVICEBUS_NAMESPACE)
+    from shared.bus.postgres_transport import PostgresTransport
+
+    return PostgresTransport(
+        db,
+        lock_duration_seconds=settings.BUS_LOCK_DURATION_SECONDS,
+        max_delivery_count=settings.BUS_MAX_DELIVERY_COUNT,
+        duplicate_detection_minutes=settings.BUS_DUPLICATE_DETECTION_MINUTES,
+    )
+
+
+def _build_storage(settings: Settings) -> BlobStore:
+    from shared.storage.azure_blob import AzureBlobStore
+
+    if settings.STORAGE_CONNECTION_STRING:
+        return AzureBlobStore.from_connection_string(settings.STORAGE_CONNECTION_STRING)
+    if settings.STORAGE_ACCOUNT_URL:
+        return AzureBlobStore.from_account_url(settings.STORAGE_ACCOUNT_URL)
+    raise RuntimeError(
+        "No blob storage configured: set STORAGE_CONNECTION_STRING (or AzureWebJobsStorage), "
+        "or STORAGE_ACCOUNT_URL for managed identity. Locally, start the app with `python -m devhost start`, "
+        "which starts Azurite and sets it."
+    )
+
+
+_runtime: Runtime | None = None
+_lock: asyncio.Lock | None = None
+
+
+async def get_runtime() -> Runtime:
+    global _runtime, _lock
+    if _runtime is not None:
+        return _runtime
+    if _lock is None:
+        _lock = asyncio.Lock()
+    async with _lock:
+        if _runtime is None:
+            _runtime = await build_runtime(get_settings())
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """For hosts and tests that build the runtime themselves."""
+    global _runtime
+    _runtime = runtime
+
+
+async def shutdown_runtime() -> None:
+    global _runtime
+    if _runtime is not None:
+        runtime, _runtime = _runtime, None
+        await runtime.close()

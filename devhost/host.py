@@ -1,0 +1,124 @@
+"""Runs the whole marketplace on one machine: Azurite, embedded Postgres, the bus, and every function.
+
+Start order: settings -> Azurite -> runtime (Postgres, migrations, pool, bus, storage) -> triggers ->
+HTTP. Stop order is the reverse, on Ctrl-C or SIGTERM, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import structlog
+import uvicorn
+
+from devhost.app_loader import LoadedApp, load_app
+from devhost.http_server import FunctionsAsgiApp
+from devhost.settings_file import load_into_environment
+from devhost.triggers import BlobWatcher, TimerDriver, resolve_schedule, topic_consumer
+from shared.config import get_settings
+from shared.runtime import build_runtime, set_runtime
+from shared.storage.azurite import AzuriteServer
+from shared.telemetry import configure_telemetry
+
+log = structlog.get_logger()
+
+_DEV_STORAGE = "usedevelopmentstorage=true"
+
+
+def _needs_azurite() -> bool:
+    value = os.environ.get("STORAGE_CONNECTION_STRING") or os.environ.get("AzureWebJobsStorage") or ""
+    return value == "" or value.replace(" ", "").lower() == _DEV_STORAGE
+
+
+class DevHost:
+    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1") -> None:
+        self.port = port
+        self.host = host
+        self.stop_event = asyncio.Event()
+        self.ready = asyncio.Event()
+        self.loaded: LoadedApp | None = None
+
+    async def run(self) -> None:
+        started = time.perf_counter()
+        source = load_into_environment()
+        get_settings.cache_clear()
+        settings = get_settings()  # validates every setting before anything starts
+        azurite = None
+        if _needs_azurite():
+            azurite = AzuriteServer(settings.VAR_DIR / "azurite", blob_port=settings.AZURITE_BLOB_PORT, persist=True)
+            await asyncio.to_thread(azurite.start)
+            os.environ["STORAGE_CONNECTION_STRING"] = azurite.connection_string
+            get_settings.cache_clear()
+            settings = get_settings()
+        configure_telemetry(settings, service="devhost")
+        log.info("settings loaded", source=str(source))
+        runtime = None
+        tasks: list[asyncio.Task] = []
+        try:
+            runtime = await build_runtime(settings)
+            set_runtime(runtime)
+            await runtime.storage.ensure_containers()
+            self.loaded = loaded = load_app()
+
+            for fn in loaded.topics:
+                tasks.append(asyncio.create_task(topic_consumer(fn, runtime.bus, 16).run(self.stop_event)))
+            for fn in loaded.blobs:
+                tasks.append(asyncio.create_task(BlobWatcher(fn, runtime.storage).run(self.stop_event)))
+            for fn in loaded.timers:
+                driver = TimerDriver(fn, resolve_schedule(fn.schedule, settings))
+                tasks.append(asyncio.create_task(driver.run(self.stop_event)))
+
+            port = self.port or settings.DEVHOST_PORT
+            config = uvicorn.Config(
+                FunctionsAsgiApp(loaded.http), host=self.host, port=port, log_level="warning",
+                lifespan="on", timeout_graceful_shutdown=10,
+            )
+            server = uvicorn.Server(config)
+            server.install_signal_handlers = lambda: None  # we own the signals, see below
+            serve = asyncio.create_task(server.serve())
+            while not server.started:
+                if serve.done():
+                    await serve  # raises the bind error
+                    raise RuntimeError("HTTP server stopped during start-up")
+                await asyncio.sleep(0.05)
+            log.info(
+                "devhost ready",
+                url=f"http://{self.host}:{port}/api/health",
+                http_functions=len(loaded.http),
+                topic_functions=len(loaded.topics),
+                blob_functions=len(loaded.blobs),
+                timer_functions=len(loaded.timers),
+                start_seconds=round(time.perf_counter() - started, 2),
+            )
+            self.ready.set()
+            await self.stop_event.wait()
+            log.info("devhost stopping")
+            server.should_exit = True
+            await serve
+        finally:
+            self.stop_event.set()
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            if runtime is not None:
+                set_runtime(None)
+                await runtime.close()
+            if azurite is not None:
+                await asyncio.to_thread(azurite.stop)
+            log.info("devhost stopped")
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+
+def serve(port: int | None = None, host: str = "127.0.0.1") -> None:
+    async def main() -> None:
+        devhost = DevHost(port=port, host=host)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, devhost.request_stop)
+        await devhost.run()
+
+    asyncio.run(main())

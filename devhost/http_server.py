@@ -1,0 +1,121 @@
+"""HTTP triggers behind uvicorn: an ASGI app that turns requests into func.HttpRequest, as the host does."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+import azure.functions as func
+import structlog
+
+from devhost.app_loader import HttpFunction
+
+log = structlog.get_logger()
+MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
+
+_PROBLEM = "application/problem+json"
+
+
+def _problem(status: int, title: str, detail: str) -> tuple[int, bytes]:
+    body = {"type": f"https://stock-marketplace.example/problems/{title.lower().replace(' ', '-')}",
+            "title": title, "status": status, "detail": detail}
+    return status, json.dumps(body).encode()
+
+
+class FunctionsAsgiApp:
+    def __init__(self, functions: list[HttpFunction], route_prefix: str = "api") -> None:
+        self.functions = functions
+        self.prefix = "/" + route_prefix.strip("/") + "/"
+
+    def match(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], bool]:
+        """The function for a path, its route params, and whether the path exists for another method."""
+        if not path.startswith(self.prefix):
+            return None, {}, False
+        rest = path[len(self.prefix):]
+        path_known = False
+        for fn in self.functions:
+            m = fn.pattern.match(rest)
+            if m is None:
+                continue
+            path_known = True
+            if method in fn.methods:
+                return fn, {k: v for k, v in m.groupdict().items() if v is not None}, True
+        return None, {}, path_known
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        status, headers, body = await self._handle(scope, receive)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _handle(self, scope: dict[str, Any], receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        method = scope["method"].upper()
+        fn, route_params, path_known = self.match(method, scope["path"])
+        if fn is None:
+            status, body = _problem(405, "Method not allowed", f"{method} is not allowed here") if path_known else \
+                _problem(404, "Not found", f"no function serves {scope['path']}")
+            return status, [(b"content-type", _PROBLEM.encode())], body
+
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                status, body = _problem(413, "Payload too large", "the request body exceeds 100 MB")
+                return status, [(b"content-type", _PROBLEM.encode())], body
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        client = scope.get("client")
+        if client and "x-forwarded-for" not in headers:
+            # Azure's front ends add this; our rate limiter keys anonymous callers on it.
+            headers["x-forwarded-for"] = client[0]
+        host = headers.get("host", "localhost")
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = f"http://{host}{scope['path']}" + (f"?{query}" if query else "")
+        request = func.HttpRequest(
+            method=method,
+            url=url,
+            headers=headers,
+            params=dict(parse_qsl(query, keep_blank_values=True)),
+            route_params=route_params,
+            body=b"".join(chunks),
+        )
+        try:
+            response = await _invoke(fn, request)
+        except Exception:
+            log.exception("http function failed", function=fn.name)
+            status, body = _problem(500, "Internal error", "the function failed; see the host log")
+            return status, [(b"content-type", _PROBLEM.encode())], body
+        return _to_asgi(response)
+
+
+async def _invoke(fn: HttpFunction, request: func.HttpRequest) -> func.HttpResponse:
+    result = fn.call(**{fn.arg_name: request})
+    if hasattr(result, "__await__"):
+        result = await result
+    if isinstance(result, str):
+        return func.HttpResponse(result)
+    return result
+
+
+def _to_asgi(response: func.HttpResponse) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    if response.mimetype and not any(k == b"content-type" for k, _ in headers):
+        ctype = response.mimetype + (f"; charset={response.charset}" if response.charset else "")
+        headers.append((b"content-type", ctype.encode("latin-1")))
+    return response.status_code, headers, response.get_body() or b""

@@ -1,0 +1,156 @@
+"""Non-HTTP triggers: topic subscriptions from the bus transport, blobs from a watcher, timers on schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.functions as func
+import structlog
+from croniter import croniter
+
+from devhost.app_loader import BlobFunction, TimerFunction, TopicFunction
+from shared.bus.consumer import SubscriptionConsumer
+from shared.bus.port import BusTransport, ReceivedMessage
+from shared.config import Settings
+from shared.storage.port import BlobStore
+
+log = structlog.get_logger()
+
+
+async def _call(call: Any, **kwargs: Any) -> Any:
+    result = call(**kwargs)
+    if hasattr(result, "__await__"):
+        result = await result
+    return result
+
+
+def to_functions_message(message: ReceivedMessage) -> func.ServiceBusMessage:
+    """The binding object the Python worker builds from a Service Bus delivery."""
+    return func.ServiceBusMessage(
+        body=json.dumps(message.body).encode(),
+        message_id=message.message_id,
+        content_type="application/json",
+        correlation_id=message.correlation_id,
+        delivery_count=message.delivery_count,
+        enqueued_time_utc=message.enqueued_time,
+        locked_until=message.locked_until,
+        lock_token=message.lock_token,
+        subject=message.subject,
+        label=message.subject,
+        application_properties=dict(message.application_properties),
+        user_properties=dict(message.application_properties),
+    )
+
+
+def topic_consumer(fn: TopicFunction, bus: BusTransport, max_concurrent: int) -> SubscriptionConsumer:
+    async def handler(message: ReceivedMessage) -> None:
+        # autoCompleteMessages=true (host.json): returning completes, raising abandons.
+        await _call(fn.call, **{fn.arg_name: to_functions_message(message)})
+
+    return SubscriptionConsumer(bus, fn.topic, fn.subscription, handler, max_concurrent=max_concurrent)
+
+
+class BlobWatcher:
+    """Plays Event Grid's part for `source=EventGrid` blob triggers: each new or changed blob fires once.
+
+    Blobs already in the container at start fire again: a handler must be idempotent (ingestion is,
+    and moves every blob it has decided on out of `incoming`). A failing blob is retried on later
+    polls up to MAX_ATTEMPTS times, like the host's blob receipts and poison handling.
+    """
+
+    MAX_ATTEMPTS = 5
+
+    def __init__(self, fn: BlobFunction, storage: BlobStore, poll_seconds: float = 0.5) -> None:
+        self.fn = fn
+        self.storage = storage
+        self.poll_seconds = poll_seconds
+        self.seen: dict[str, str] = {}
+        self.failures: dict[str, int] = {}
+        prefix = fn.path.split("/", 1)[1] if "/" in fn.path else ""
+        self.prefix = prefix.split("{", 1)[0]
+
+    async def poll_once(self) -> int:
+        fired = 0
+        async for blob in self.storage.list(self.fn.container, prefix=self.prefix):
+            key = f"{blob.name}@{blob.etag}"
+            if self.seen.get(blob.name) == blob.etag or self.failures.get(key, 0) >= self.MAX_ATTEMPTS:
+                continue
+            try:
+                data = await self.storage.get(self.fn.container, blob.name)
+            except Exception:  # deleted between list and get: nothing to fire
+                continue
+            stream = func.blob.InputStream(
+                data=data,
+                name=f"{self.fn.container}/{blob.name}",
+                uri=f"{self.fn.container}/{blob.name}",
+                length=len(data),
+                metadata=dict(blob.metadata or {}),
+            )
+            try:
+                await _call(self.fn.call, **{self.fn.arg_name: stream})
+                self.seen[blob.name] = blob.etag
+                fired += 1
+            except Exception:
+                self.failures[key] = self.failures.get(key, 0) + 1
+                log.exception("blob trigger failed", function=self.fn.name, blob=blob.name,
+                              attempt=self.failures[key], poisoned=self.failures[key] >= self.MAX_ATTEMPTS)
+        return fired
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+            except Exception:
+                log.exception("blob watcher poll failed", function=self.fn.name)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+            except TimeoutError:
+                pass
+
+
+_SETTING_REF = re.compile(r"^%([A-Za-z0-9_]+)%$")
+
+
+def resolve_schedule(schedule: str, settings: Settings) -> str:
+    """`%NAME%` in a trigger refers to an app setting, as in the Functions host."""
+    match = _SETTING_REF.match(schedule.strip())
+    if match is None:
+        return schedule
+    name = match.group(1)
+    value = os.environ.get(name) or getattr(settings, name, None)
+    if not value:
+        raise ValueError(f"timer schedule refers to app setting {name}, which is not set")
+    return str(value)
+
+
+class TimerDriver:
+    def __init__(self, fn: TimerFunction, schedule: str) -> None:
+        self.fn = fn
+        self.schedule = schedule
+        if not croniter.is_valid(schedule, second_at_beginning=True):
+            raise ValueError(f"{fn.name}: invalid NCRONTAB schedule {schedule!r}")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        first = self.fn.run_on_startup
+        while not stop.is_set():
+            # Next occurrence from now, not from the last one: a slow run skips ticks instead of bunching them.
+            now = datetime.now(UTC)
+            due = now if first else croniter(self.schedule, now, second_at_beginning=True).get_next(datetime)
+            first = False
+            delay = (due - datetime.now(UTC)).total_seconds()
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                    return
+                except TimeoutError:
+                    pass
+            past_due = (datetime.now(UTC) - due).total_seconds() > 1
+            try:
+                await _call(self.fn.call, **{self.fn.arg_name: func.TimerRequest(past_due=past_due)})
+            except Exception:
+                log.exception("timer function failed", function=self.fn.name)

@@ -1,0 +1,1 @@
+"""One package per service. A service never imports another (import-linter checks)."""

@@ -1,0 +1,92 @@
+"""Structured logs (structlog, JSON) and OpenTelemetry tracing.
+
+Every log line carries the correlation id bound in contextvars by the HTTP
+edge and the bus consumer. Traces span HTTP -> outbox -> bus -> handler: the
+W3C `traceparent` travels in each message's application properties. Setting
+APPLICATIONINSIGHTS_CONNECTION_STRING switches export to Azure Monitor.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
+
+from shared.config import Settings
+
+_configured = False
+tracer = trace.get_tracer("stock-marketplace")
+
+
+def configure_telemetry(settings: Settings, *, service: str = "stock-marketplace") -> None:
+    """Idempotent: the Functions worker may import the app more than once."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    level = getattr(logging, settings.LOG_LEVEL)
+    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level)
+    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.servicebus", "uamqp", "azure.identity"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _add_trace_ids,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    _configure_tracing(settings, service)
+
+
+def _configure_tracing(settings: Settings, service: str) -> None:
+    if settings.APPLICATIONINSIGHTS_CONNECTION_STRING:
+        from azure.monitor.opentelemetry import configure_azure_monitor
+
+        configure_azure_monitor(
+            connection_string=settings.APPLICATIONINSIGHTS_CONNECTION_STRING,
+            resource_attributes={"service.name": service},
+        )
+        return
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    if settings.OTEL_CONSOLE_EXPORT:
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        event_dict["trace_id"] = format(ctx.trace_id, "032x")
+        event_dict["span_id"] = format(ctx.span_id, "016x")
+    return event_dict
+
+
+def current_trace_headers() -> dict[str, str]:
+    """`traceparent` (and `tracestate`) of the active span, to store with an outgoing message."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier
+
+
+def context_from(properties: Mapping[str, Any] | None) -> otel_context.Context:
+    """The trace context a message carried, so the consumer's span joins the producer's trace."""
+    carrier = {k: str(v) for k, v in (properties or {}).items() if k in ("traceparent", "tracestate")}
+    return extract(carrier)
