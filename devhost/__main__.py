@@ -51,7 +51,7 @@ def token(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
     issuer = LocalIssuer.from_settings(settings)
-    typer.echo(issuer.issue(sub=sub, roles=role, ttl_seconds=ttl))
+    typer.echo(issuer.issue(sub=sub, roles=role, ttl=ttl))
 
 
 @cli.command("settings-sample")

@@ -81,9 +81,11 @@ class FunctionsAsgiApp:
 
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         client = scope.get("client")
-        if client and "x-forwarded-for" not in headers:
-            # Azure's front ends add this; our rate limiter keys anonymous callers on it.
-            headers["x-forwarded-for"] = client[0]
+        if client:
+            # Like Azure's front end: append the peer we saw, so the rightmost hop is one a client cannot forge.
+            prior = headers.get("x-forwarded-for")
+            headers["x-forwarded-for"] = f"{prior}, {client[0]}" if prior else client[0]
+            headers["x-client-ip"] = client[0]
         host = headers.get("host", "localhost")
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"http://{host}{scope['path']}" + (f"?{query}" if query else "")

@@ -101,6 +101,10 @@ class Settings(BaseSettings):
         600, ge=1, description="Requests a signed-in caller may make per minute before 429."
     )
     RATE_LIMIT_PER_IP_PER_MINUTE: int = Field(300, ge=1, description="Anonymous requests per client IP per minute.")
+    TRUSTED_PROXY_HOPS: int = Field(
+        1, ge=1, le=5, description="Proxies of ours that append to X-Forwarded-For (Functions front end: 1, "
+        "plus Front Door: 2); the client IP is that many hops from the right."
+    )
 
     # --- telemetry ------------------------------------------------------------
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = Field(

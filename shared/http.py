@@ -422,7 +422,7 @@ async def _dispatch(spec: RouteSpec, handler: Handler, req: func.HttpRequest, co
     principal, auth_problem = await _authenticate(req)
     if principal is not None:
         structlog.contextvars.bind_contextvars(sub=principal.sub)
-    ip = client_ip(req.headers)
+    ip = client_ip(req.headers, _settings().TRUSTED_PROXY_HOPS)
     # Limit before reporting a bad token, so guessing tokens is throttled per IP too.
     if spec.rate_limited:
         await _rate_limit(principal, ip)
@@ -537,9 +537,15 @@ def _authorize(spec: RouteSpec, principal: Principal | None) -> None:
     )
 
 
-def client_ip(headers: Mapping[str, str]) -> str:
-    """The client's address: X-Forwarded-For's first hop, else the address devhost/Azure passes on."""
-    forwarded = (headers.get("x-forwarded-for") or "").split(",")[0]
+def client_ip(headers: Mapping[str, str], trusted_proxy_hops: int = 1) -> str:
+    """The client's address as our own proxies saw it.
+
+    Each proxy appends the peer it saw to X-Forwarded-For, so only the rightmost `trusted_proxy_hops`
+    entries were written by infrastructure we trust (Azure's front end: 1; Front Door in front: 2).
+    Anything further left came from the client and could be forged to dodge the per-IP limit.
+    """
+    hops = [h for h in (headers.get("x-forwarded-for") or "").split(",") if h.strip()]
+    forwarded = hops[-trusted_proxy_hops] if len(hops) >= trusted_proxy_hops else (hops[0] if hops else "")
     for candidate in (forwarded, headers.get(CLIENT_IP_HEADER) or ""):
         ip = _parse_ip(candidate)
         if ip is not None:

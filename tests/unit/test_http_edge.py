@@ -577,7 +577,9 @@ async def test_signed_in_callers_are_limited_per_principal(edge, issuer, tmp_pat
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        ({"X-Forwarded-For": "203.0.113.5:54321, 10.0.0.2", "x-client-ip": "10.0.0.2"}, "203.0.113.5"),
+        ({"X-Forwarded-For": "203.0.113.5:54321", "x-client-ip": "10.0.0.2"}, "203.0.113.5"),
+        # a client-supplied first hop is not trusted: the hop our front end appended is
+        ({"X-Forwarded-For": "198.51.100.77, 203.0.113.5:54321"}, "203.0.113.5"),
         ({"X-Forwarded-For": "[2001:db8::1]:443"}, "2001:db8::1"),
         ({"X-Forwarded-For": "2001:db8::2"}, "2001:db8::2"),
         ({"X-Forwarded-For": "garbage", "x-client-ip": "198.51.100.1"}, "198.51.100.1"),
@@ -586,6 +588,11 @@ async def test_signed_in_callers_are_limited_per_principal(edge, issuer, tmp_pat
 )
 def test_client_ip(headers, expected):
     assert client_ip(func.HttpRequest("GET", BASE, headers=headers, body=b"").headers) == expected
+
+
+def test_client_ip_behind_two_trusted_proxies_takes_the_second_hop_from_the_right():
+    headers = {"X-Forwarded-For": "1.1.1.1, 203.0.113.9, 10.0.0.4"}
+    assert client_ip(func.HttpRequest("GET", BASE, headers=headers, body=b"").headers, 2) == "203.0.113.9"
 
 
 # --- OpenAPI ------------------------------------------------------------------------------

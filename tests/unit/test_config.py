@@ -1,0 +1,83 @@
+"""Configuration: every setting validated at start-up, with a message that says what to fix."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from devhost.settings_file import render_sample
+from shared.config import PROJECT_ROOT, ConfigError, Settings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in list(os.environ):
+        if name.upper() in {f.upper() for f in Settings.model_fields} or name in (
+            "AzureWebJobsStorage", "ServiceBusConnection", "ServiceBusConnection__fullyQualifiedNamespace"
+        ):
+            monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_describe_the_embedded_local_stack():
+    settings = load_settings()
+    assert settings.DATABASE_URL is None  # embedded Postgres
+    assert settings.BUS_TRANSPORT == "postgres"
+    assert settings.BUS_MAX_DELIVERY_COUNT == 10
+
+
+def test_azure_app_setting_names_are_read(monkeypatch):
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    monkeypatch.setenv("ServiceBusConnection", "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v")
+    monkeypatch.setenv("BUS_TRANSPORT", "servicebus")
+    settings = load_settings()
+    assert settings.STORAGE_CONNECTION_STRING == "UseDevelopmentStorage=true"
+    assert settings.SERVICEBUS_CONNECTION.startswith("Endpoint=sb://")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DATABASE_URL", "mysql://db", "DATABASE_URL: Value error, must start with postgresql://"),
+        ("DATABASE_POOL_MAX", "lots", "DATABASE_POOL_MAX: Input should be a valid integer"),
+        ("BUS_TRANSPORT", "kafka", "BUS_TRANSPORT: Input should be 'postgres' or 'servicebus'"),
+        ("BUS_LOCK_DURATION_SECONDS", "900", "BUS_LOCK_DURATION_SECONDS: Input should be less than or equal to 300"),
+        ("ServiceBusConnection", "not-a-connection-string", "must be a Service Bus connection string"),
+    ],
+)
+def test_a_malformed_setting_is_named_with_how_to_fix_it(monkeypatch, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert message in str(err.value)
+
+
+def test_a_missing_dependent_setting_is_reported(monkeypatch):
+    monkeypatch.setenv("BUS_TRANSPORT", "servicebus")
+    with pytest.raises(ConfigError, match="BUS_TRANSPORT=servicebus needs SERVICEBUS_CONNECTION"):
+        load_settings()
+    monkeypatch.setenv("BUS_TRANSPORT", "postgres")
+    monkeypatch.setenv("APP_ENV", "azure")
+    with pytest.raises(ConfigError, match="DATABASE_URL is required when APP_ENV=azure"):
+        load_settings()
+
+
+def test_devhost_refuses_to_start_with_a_bad_setting_and_says_why(tmp_path):
+    env = {**os.environ, "DATABASE_POOL_MAX": "many", "VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "devhost", "start"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "DATABASE_POOL_MAX" in result.stderr and "valid integer" in result.stderr
+    assert not (tmp_path / "pg").exists()  # nothing was started
+
+
+def test_the_sample_settings_file_lists_every_setting_and_is_current():
+    committed = (PROJECT_ROOT / "local.settings.sample.json").read_text()
+    assert committed == render_sample(), "regenerate: python -m devhost settings-sample > local.settings.sample.json"
+    values = json.loads(committed)["Values"]
+    for name, field in Settings.model_fields.items():
+        aliases = getattr(field.validation_alias, "choices", None) or [name]
+        assert any(a in values for a in aliases), f"{name} missing from local.settings.sample.json"
