@@ -1,0 +1,57 @@
+"""Transactional outbox: an event is written in the same transaction as the state change it announces.
+
+The relay (shared.bus.relay) publishes committed rows later, so there is never a
+dual write: either the change and its event both commit, or neither does.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from shared.bus.events import Event
+from shared.bus.topology import topic as declared_topic
+from shared.telemetry import current_trace_headers
+
+_INSERT = """
+insert into bus.outbox (id, topic, subject, correlation_id, body, application_properties, scheduled_at)
+values ($1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7)
+"""
+
+
+async def add_to_outbox(
+    conn: asyncpg.Connection,
+    event: Event,
+    *,
+    correlation_id: str | None = None,
+    scheduled_at: datetime | None = None,
+    message_id: str | None = None,
+    application_properties: dict[str, Any] | None = None,
+) -> str:
+    """Queue `event` for publication in the caller's transaction; return its message_id.
+
+    Without an explicit correlation_id, the one bound in structlog's context (set by the
+    consumer or the HTTP layer for the work in progress) is carried on, and so is the
+    active trace (`traceparent` in the application properties).
+    """
+    # Fail in the producer's transaction, not later in the relay where the row would be stuck.
+    declared_topic(event.topic)
+    message_id = message_id or str(uuid.uuid4())
+    if correlation_id is None:
+        correlation_id = structlog.contextvars.get_contextvars().get("correlation_id")
+    await conn.execute(
+        _INSERT,
+        message_id,
+        event.topic,
+        event.subject,
+        correlation_id,
+        json.dumps(event.model_dump(mode="json")),
+        json.dumps({**current_trace_headers(), **(application_properties or {})}),
+        scheduled_at,
+    )
+    return message_id
