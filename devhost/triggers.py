@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
+from azure.functions.servicebus import ServiceBusMessage
+from azure.functions.timer import TimerRequest
 import structlog
 from croniter import croniter
 
@@ -29,9 +31,9 @@ async def _call(call: Any, **kwargs: Any) -> Any:
     return result
 
 
-def to_functions_message(message: ReceivedMessage) -> func.ServiceBusMessage:
+def to_functions_message(message: ReceivedMessage) -> ServiceBusMessage:
     """The binding object the Python worker builds from a Service Bus delivery."""
-    return func.ServiceBusMessage(
+    return ServiceBusMessage(
         body=json.dumps(message.body).encode(),
         message_id=message.message_id,
         content_type="application/json",
@@ -151,6 +153,6 @@ class TimerDriver:
                     pass
             past_due = (datetime.now(UTC) - due).total_seconds() > 1
             try:
-                await _call(self.fn.call, **{self.fn.arg_name: func.TimerRequest(past_due=past_due)})
+                await _call(self.fn.call, **{self.fn.arg_name: TimerRequest(past_due=past_due)})
             except Exception:
                 log.exception("timer function failed", function=self.fn.name)
