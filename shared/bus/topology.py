@@ -1,7 +1,7 @@
 """Topics, subscriptions and their subject filters, declared once.
 
 The local Postgres transport routes with this table and `infra/` renders the
-same table into Service Bus resources (`python -m shared.bus.topology bicep`),
+same table into Service Bus resources (`python -m shared.bus.topology > infra/servicebus.topology.json`),
 so the two cannot drift. A subscription receives a message when its subject is
 in `subjects` (a SQL filter `sys.label IN (...)` on Service Bus).
 """
@@ -49,7 +49,10 @@ TOPICS: dict[str, Topic] = {
         Topic(
             "images",
             (
-                Subscription("ingestion", ("image.processed", "image.approved", "image.rejected", "image.updated", "image.removed")),
+                Subscription(
+                    "ingestion",
+                    ("image.processed", "image.approved", "image.rejected", "image.updated", "image.removed"),
+                ),
                 Subscription("processing", ("image.uploaded",)),
                 Subscription("moderation", ("image.processed",)),
                 Subscription("search-sync", ("image.approved", "image.rejected", "image.updated", "image.removed")),
