@@ -99,9 +99,7 @@ def load_app(module: str = "function_app") -> LoadedApp:
         elif kind == "serviceBusTrigger":
             if not data.get("topicName"):
                 raise ValueError(f"{name}: devhost drives topic subscriptions only; queues are not used here")
-            loaded.topics.append(
-                TopicFunction(name, data["topicName"], data["subscriptionName"], trigger.name, call)
-            )
+            loaded.topics.append(TopicFunction(name, data["topicName"], data["subscriptionName"], trigger.name, call))
         elif kind == "blobTrigger":
             path = data["path"]
             loaded.blobs.append(BlobFunction(name, path.split("/", 1)[0], path, trigger.name, call))

@@ -73,8 +73,12 @@ class DevHost:
 
             port = self.port or settings.DEVHOST_PORT
             config = uvicorn.Config(
-                FunctionsAsgiApp(loaded.http), host=self.host, port=port, log_level="warning",
-                lifespan="on", timeout_graceful_shutdown=10,
+                FunctionsAsgiApp(loaded.http),
+                host=self.host,
+                port=port,
+                log_level="warning",
+                lifespan="on",
+                timeout_graceful_shutdown=10,
             )
             server = uvicorn.Server(config)
             server.install_signal_handlers = lambda: None  # we own the signals, see below

@@ -18,8 +18,12 @@ _PROBLEM = "application/problem+json"
 
 
 def _problem(status: int, title: str, detail: str) -> tuple[int, bytes]:
-    body = {"type": f"https://stock-marketplace.example/problems/{title.lower().replace(' ', '-')}",
-            "title": title, "status": status, "detail": detail}
+    body = {
+        "type": f"https://stock-marketplace.example/problems/{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     return status, json.dumps(body).encode()
 
 
@@ -32,7 +36,7 @@ class FunctionsAsgiApp:
         """The function for a path, its route params, and whether the path exists for another method."""
         if not path.startswith(self.prefix):
             return None, {}, False
-        rest = path[len(self.prefix):]
+        rest = path[len(self.prefix) :]
         path_known = False
         for fn in self.functions:
             m = fn.pattern.match(rest)
@@ -62,8 +66,11 @@ class FunctionsAsgiApp:
         method = scope["method"].upper()
         fn, route_params, path_known = self.match(method, scope["path"])
         if fn is None:
-            status, body = _problem(405, "Method not allowed", f"{method} is not allowed here") if path_known else \
-                _problem(404, "Not found", f"no function serves {scope['path']}")
+            status, body = (
+                _problem(405, "Method not allowed", f"{method} is not allowed here")
+                if path_known
+                else _problem(404, "Not found", f"no function serves {scope['path']}")
+            )
             return status, [(b"content-type", _PROBLEM.encode())], body
 
         chunks: list[bytes] = []

@@ -18,7 +18,10 @@ HOST_SETTINGS = {
         "UseDevelopmentStorage=true",
         "Host storage and blob trigger connection; UseDevelopmentStorage=true = Azurite, started by devhost.",
     ),
-    "ServiceBusConnection": ("", "Service Bus connection of the topic triggers (or ServiceBusConnection__fullyQualifiedNamespace)."),
+    "ServiceBusConnection": (
+        "",
+        "Service Bus connection of the topic triggers (or ServiceBusConnection__fullyQualifiedNamespace).",
+    ),
 }
 
 
@@ -38,7 +41,9 @@ def sample_settings() -> dict:
         default = field.default
         if isinstance(default, Path):
             default = ""  # VAR_DIR: empty means the project's var/
-        values[azure_name] = "" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+        values[azure_name] = (
+            "" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
+        )
         docs[azure_name] = field.description or ""
     return {"IsEncrypted": False, "Values": values, "_documentation": docs}
 

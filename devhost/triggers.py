@@ -10,16 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import azure.functions as func
+import structlog
 from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
-import structlog
 from croniter import croniter
 
 from devhost.app_loader import BlobFunction, TimerFunction, TopicFunction
 from shared.bus.consumer import SubscriptionConsumer
 from shared.bus.port import BusTransport, ReceivedMessage
 from shared.config import Settings
-from shared.storage.port import BlobStore
+from shared.storage.port import BlobNotFound, BlobStore
 
 log = structlog.get_logger()
 
@@ -84,7 +84,7 @@ class BlobWatcher:
                 continue
             try:
                 data = await self.storage.get(self.fn.container, blob.name)
-            except Exception:  # deleted between list and get: nothing to fire
+            except BlobNotFound:  # deleted between list and get: nothing to fire
                 continue
             stream = func.blob.InputStream(
                 data=data,
@@ -99,8 +99,13 @@ class BlobWatcher:
                 fired += 1
             except Exception:
                 self.failures[key] = self.failures.get(key, 0) + 1
-                log.exception("blob trigger failed", function=self.fn.name, blob=blob.name,
-                              attempt=self.failures[key], poisoned=self.failures[key] >= self.MAX_ATTEMPTS)
+                log.exception(
+                    "blob trigger failed",
+                    function=self.fn.name,
+                    blob=blob.name,
+                    attempt=self.failures[key],
+                    poisoned=self.failures[key] >= self.MAX_ATTEMPTS,
+                )
         return fired
 
     async def run(self, stop: asyncio.Event) -> None:

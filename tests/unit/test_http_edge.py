@@ -133,6 +133,7 @@ def issuer(issuer_dir: Path) -> LocalIssuer:
 def edge(tmp_path: Path, issuer: LocalIssuer):
     """Declare the routes on a fresh app and point the edge at a test issuer; undo both afterwards."""
     saved_routes = list(ROUTES)
+    ROUTES.clear()  # the real app's routes may be registered in this process already
     configure_http(
         validator=issuer.validator(),
         limiter=InMemoryRateLimiter(),
