@@ -102,8 +102,11 @@ class Settings(BaseSettings):
     )
     RATE_LIMIT_PER_IP_PER_MINUTE: int = Field(300, ge=1, description="Anonymous requests per client IP per minute.")
     TRUSTED_PROXY_HOPS: int = Field(
-        1, ge=1, le=5, description="Proxies of ours that append to X-Forwarded-For (Functions front end: 1, "
-        "plus Front Door: 2); the client IP is that many hops from the right."
+        1,
+        ge=1,
+        le=5,
+        description="Proxies of ours that append to X-Forwarded-For (Functions front end: 1, "
+        "plus Front Door: 2); the client IP is that many hops from the right.",
     )
 
     # --- telemetry ------------------------------------------------------------
@@ -135,8 +138,7 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_POOL_MIN must not exceed DATABASE_POOL_MAX")
         if self.BUS_TRANSPORT == "servicebus" and not (self.SERVICEBUS_CONNECTION or self.SERVICEBUS_NAMESPACE):
             raise ValueError(
-                "BUS_TRANSPORT=servicebus needs SERVICEBUS_CONNECTION or "
-                "ServiceBusConnection__fullyQualifiedNamespace"
+                "BUS_TRANSPORT=servicebus needs SERVICEBUS_CONNECTION or ServiceBusConnection__fullyQualifiedNamespace"
             )
         if self.APP_ENV == "azure" and self.DATABASE_URL is None:
             raise ValueError("DATABASE_URL is required when APP_ENV=azure (the embedded server is local only)")

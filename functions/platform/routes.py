@@ -26,9 +26,15 @@ class BusPingOut(BaseModel):
     round_trip_ms: float
 
 
-
-@api(bp, "GET", "health", roles=ANYONE, summary="Liveness and the state of database, blob storage and bus",
-     tags=["platform"], rate_limited=False)
+@api(
+    bp,
+    "GET",
+    "health",
+    roles=ANYONE,
+    summary="Liveness and the state of database, blob storage and bus",
+    tags=["platform"],
+    rate_limited=False,
+)
 async def health(request: ApiRequest) -> ApiResponse:
     runtime = await get_runtime()
     report = await check_health(runtime.db, runtime.storage, runtime.bus, runtime.settings.BUS_TRANSPORT)
@@ -46,8 +52,15 @@ async def openapi(request: ApiRequest) -> dict[str, Any]:
     return build_openapi(title="Stock marketplace API", version="1")
 
 
-@api(bp, "POST", "admin/bus/ping", roles={"admin"}, summary="Send a ping through outbox, relay, bus and a trigger",
-     response_model=BusPingOut, tags=["platform"])
+@api(
+    bp,
+    "POST",
+    "admin/bus/ping",
+    roles={"admin"},
+    summary="Send a ping through outbox, relay, bus and a trigger",
+    response_model=BusPingOut,
+    tags=["platform"],
+)
 async def bus_ping(request: ApiRequest) -> BusPingOut:
     runtime = await get_runtime()
     try:

@@ -53,7 +53,11 @@ def devhost(tmp_path_factory):
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "devhost", "start", "--port", str(port)],
-        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}/api"
     try:
@@ -69,8 +73,14 @@ def devhost(tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"devhost not healthy in 90 s:\n{log_path.read_text()[-4000:]}")
             time.sleep(0.25)
-        yield {"base": base, "env": env, "var_dir": var_dir, "proc": proc, "log": log_path,
-               "start_seconds": time.perf_counter() - started}
+        yield {
+            "base": base,
+            "env": env,
+            "var_dir": var_dir,
+            "proc": proc,
+            "log": log_path,
+            "start_seconds": time.perf_counter() - started,
+        }
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -84,7 +94,11 @@ def devhost(tmp_path_factory):
 def _token(devhost, *args: str) -> str:
     out = subprocess.run(
         [sys.executable, "-m", "devhost", "token", *args],
-        cwd=PROJECT_ROOT, env=devhost["env"], capture_output=True, text=True, check=True,
+        cwd=PROJECT_ROOT,
+        env=devhost["env"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.strip()
 

@@ -36,7 +36,9 @@ class _BindingInfo(_Record):
 _protos = SimpleNamespace(
     BindingInfo=_BindingInfo,
     RpcFunctionMetadata=_Record,
-    RpcRetryOptions=type("RpcRetryOptions", (_Record,), {"RetryStrategy": SimpleNamespace(exponential_backoff=0, fixed_delay=1)}),
+    RpcRetryOptions=type(
+        "RpcRetryOptions", (_Record,), {"RetryStrategy": SimpleNamespace(exponential_backoff=0, fixed_delay=1)}
+    ),
 )
 
 
@@ -69,8 +71,9 @@ def test_every_function_passes_the_workers_binding_validation(indexed):
 def test_the_platform_functions_are_indexed_with_their_triggers(indexed):
     _, metadata = indexed
     by_name = {m.name: m for m in metadata}
-    triggers = {name: next(b.type for b in m.bindings.values() if b.type.endswith("Trigger"))
-                for name, m in by_name.items()}
+    triggers = {
+        name: next(b.type for b in m.bindings.values() if b.type.endswith("Trigger")) for name, m in by_name.items()
+    }
     assert triggers["health"] == "httpTrigger"
     assert triggers["me"] == "httpTrigger"
     assert triggers["platform_ping"] == "serviceBusTrigger"

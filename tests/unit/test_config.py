@@ -15,7 +15,9 @@ from shared.config import PROJECT_ROOT, ConfigError, Settings, load_settings
 def clean_environment(monkeypatch):
     for name in list(os.environ):
         if name.upper() in {f.upper() for f in Settings.model_fields} or name in (
-            "AzureWebJobsStorage", "ServiceBusConnection", "ServiceBusConnection__fullyQualifiedNamespace"
+            "AzureWebJobsStorage",
+            "ServiceBusConnection",
+            "ServiceBusConnection__fullyQualifiedNamespace",
         ):
             monkeypatch.delenv(name, raising=False)
 
@@ -29,7 +31,9 @@ def test_defaults_describe_the_embedded_local_stack():
 
 def test_azure_app_setting_names_are_read(monkeypatch):
     monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
-    monkeypatch.setenv("ServiceBusConnection", "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v")
+    monkeypatch.setenv(
+        "ServiceBusConnection", "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v"
+    )
     monkeypatch.setenv("BUS_TRANSPORT", "servicebus")
     settings = load_settings()
     assert settings.STORAGE_CONNECTION_STRING == "UseDevelopmentStorage=true"
@@ -66,7 +70,11 @@ def test_a_missing_dependent_setting_is_reported(monkeypatch):
 def test_devhost_refuses_to_start_with_a_bad_setting_and_says_why(tmp_path):
     env = {**os.environ, "DATABASE_POOL_MAX": "many", "VAR_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "devhost", "start"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "devhost", "start"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=60,
     )
     assert result.returncode == 2
