@@ -53,7 +53,7 @@ class DevHost:
             os.environ["STORAGE_CONNECTION_STRING"] = azurite.connection_string
             get_settings.cache_clear()
             settings = get_settings()
-        configure_telemetry(settings, service="devhost")
+        configure_telemetry(settings, service="devhost", own_log_handler=True)
         log.info("settings loaded", source=str(source))
         runtime = None
         tasks: list[asyncio.Task] = []
@@ -77,7 +77,8 @@ class DevHost:
                 host=self.host,
                 port=port,
                 log_level="warning",
-                lifespan="on",
+                lifespan="off",
+                proxy_headers=False,  # the peer address is the client: devhost plays the front end itself
                 timeout_graceful_shutdown=10,
             )
             server = uvicorn.Server(config)

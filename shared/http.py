@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlsplit
 import azure.functions as func
 import pydantic_core
 import structlog
+from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 
@@ -48,6 +49,7 @@ from shared.auth import (
     validator_from_settings,
 )
 from shared.config import Settings, get_settings
+from shared.telemetry import context_from, tracer
 
 log = structlog.get_logger(__name__)
 
@@ -384,7 +386,15 @@ async def _serve(spec: RouteSpec, handler: Handler, req: func.HttpRequest) -> fu
     started = time.perf_counter()
     correlation_id = correlation_id_from(req.headers)
     instance = urlsplit(req.url).path or "/"
-    with structlog.contextvars.bound_contextvars(correlation_id=correlation_id, function=spec.name, sub=None):
+    with (
+        structlog.contextvars.bound_contextvars(correlation_id=correlation_id, function=spec.name, sub=None),
+        tracer.start_as_current_span(
+            f"{spec.method} /api/{spec.route}",
+            context=context_from(req.headers),  # joins the caller's trace when it sent traceparent
+            kind=trace.SpanKind.SERVER,
+            attributes={"http.request.method": spec.method, "http.route": f"/api/{spec.route}"},
+        ) as span,
+    ):
         try:
             response = await _dispatch(spec, handler, req, correlation_id)
         except Problem as problem:
@@ -408,6 +418,9 @@ async def _serve(spec: RouteSpec, handler: Handler, req: func.HttpRequest) -> fu
                 "An unexpected error occurred. Quote the correlation_id when reporting it.",
             ).to_response(instance=instance, correlation_id=correlation_id)
         _finish(response, req, correlation_id)
+        span.set_attribute("http.response.status_code", response.status_code)
+        if response.status_code >= 500:
+            span.set_status(trace.StatusCode.ERROR)
         log.info(
             "http.request",
             method=req.method,

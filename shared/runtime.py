@@ -19,6 +19,7 @@ from shared.db import Database, connect_database
 from shared.db.embedded import EmbeddedPostgres
 from shared.db.migrate import migrate
 from shared.storage.port import BlobStore
+from shared.telemetry import configure_telemetry
 
 log = structlog.get_logger()
 
@@ -101,7 +102,9 @@ async def get_runtime() -> Runtime:
         _lock = asyncio.Lock()
     async with _lock:
         if _runtime is None:
-            _runtime = await build_runtime(get_settings())
+            settings = get_settings()
+            configure_telemetry(settings)
+            _runtime = await build_runtime(settings)
     return _runtime
 
 

@@ -24,28 +24,50 @@ _configured = False
 tracer = trace.get_tracer("stock-marketplace")
 
 
-def configure_telemetry(settings: Settings, *, service: str = "stock-marketplace") -> None:
-    """Idempotent: the Functions worker may import the app more than once."""
+def configure_telemetry(
+    settings: Settings, *, service: str = "stock-marketplace", own_log_handler: bool = False
+) -> None:
+    """Idempotent: the Functions worker may import the app more than once.
+
+    In Azure the worker owns the root logger and ships its records to the host, so our lines go
+    through stdlib logging as JSON strings. devhost (`own_log_handler=True`) installs a handler
+    that renders every record, ours and the SDKs', as one JSON line on stdout.
+    """
     global _configured
     if _configured:
         return
     _configured = True
     level = getattr(logging, settings.LOG_LEVEL)
-    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level)
-    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.servicebus", "uamqp", "azure.identity"):
+    for noisy in ("azure.core.pipeline.policies.http_logging_policy", "azure.servicebus", "azure.identity", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_ids,
+    ]
+    if own_log_handler:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(
+            structlog.stdlib.ProcessorFormatter(
+                foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+                processors=[
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.JSONRenderer(),
+                ],
+            )
+        )
+        root = logging.getLogger()
+        root.handlers = [handler]
+        root.setLevel(level)
+        final = structlog.stdlib.ProcessorFormatter.wrap_for_formatter
+    else:
+        logging.getLogger().setLevel(level)
+        final = structlog.processors.JSONRenderer()
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _add_trace_ids,
-            structlog.processors.StackInfoRenderer(),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[*shared, structlog.processors.StackInfoRenderer(), structlog.processors.format_exc_info, final],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
     _configure_tracing(settings, service)

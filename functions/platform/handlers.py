@@ -72,6 +72,7 @@ async def send_bus_ping(db: Database, correlation_id: str | None, timeout_second
             return {
                 "nonce": nonce,
                 "message_id": message_id,
+                "correlation_id": row["correlation_id"],
                 "delivery_count": row["delivery_count"],
                 "round_trip_ms": round((time.perf_counter() - started) * 1000, 1),
             }

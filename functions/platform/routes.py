@@ -22,6 +22,7 @@ class MeOut(BaseModel):
 class BusPingOut(BaseModel):
     nonce: str
     message_id: str
+    correlation_id: str | None
     delivery_count: int
     round_trip_ms: float
 

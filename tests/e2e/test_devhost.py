@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -10,11 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import psutil
 import pytest
 
 from shared.config import PROJECT_ROOT
+from shared.db.embedded import EmbeddedPostgres
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("devhost")]
 
@@ -34,6 +37,43 @@ def _processes_using(path: Path) -> list[psutil.Process]:
     return found
 
 
+def _start_devhost(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    log = log_path.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "start", "--port", env["DEVHOST_PORT"]],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    base = f"http://127.0.0.1:{env['DEVHOST_PORT']}/api"
+    deadline = time.monotonic() + 90
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"devhost exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"devhost not healthy in 90 s:\n{log_path.read_text()[-4000:]}")
+        time.sleep(0.25)
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.wait()
+
+
 @pytest.fixture(scope="module")
 def devhost(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("devhost-var")
@@ -49,46 +89,12 @@ def devhost(tmp_path_factory):
     env.pop("STORAGE_CONNECTION_STRING", None)
     env.pop("DATABASE_URL", None)
     log_path = var_dir.parent / f"devhost-{port}.log"
-    log = log_path.open("wb")
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "start", "--port", str(port)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}/api"
+    state = {"base": f"http://127.0.0.1:{port}/api", "env": env, "var_dir": var_dir, "log": log_path}
+    state["proc"] = _start_devhost(env, log_path)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"devhost exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"devhost not healthy in 90 s:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.25)
-        yield {
-            "base": base,
-            "env": env,
-            "var_dir": var_dir,
-            "proc": proc,
-            "log": log_path,
-            "start_seconds": time.perf_counter() - started,
-        }
+        yield state
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+        _stop(state["proc"])
 
 
 def _token(devhost, *args: str) -> str:
@@ -137,7 +143,9 @@ def test_an_event_published_through_the_outbox_runs_its_trigger_function(devhost
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["delivery_count"] == 1
+    assert body["correlation_id"] == "e2e-ping-1"  # carried HTTP -> outbox -> bus -> trigger
     assert response.headers["x-correlation-id"] == "e2e-ping-1"
+    devhost["first_ping"] = body["nonce"]
     buyer = _token(devhost, "--role", "buyer", "--sub", "bob")
     forbidden = httpx.post(f"{devhost['base']}/admin/bus/ping", headers={"Authorization": f"Bearer {buyer}"})
     assert forbidden.status_code == 403
@@ -164,3 +172,21 @@ def test_ctrl_c_stops_everything_and_leaves_no_process_behind(devhost):
         time.sleep(0.2)
     leftovers = [p.info["cmdline"] for p in _processes_using(devhost["var_dir"])]
     assert leftovers == []
+
+
+def test_a_second_start_reuses_the_data_in_var(devhost):
+    devhost["proc"] = _start_devhost(devhost["env"], devhost["log"])
+    server = EmbeddedPostgres(devhost["var_dir"] / "pg" / "data")
+
+    async def pings() -> set[str]:
+        conn = await asyncpg.connect(server.start())
+        try:
+            return {r["nonce"] for r in await conn.fetch("select nonce from platform.bus_pings")}
+        finally:
+            await conn.close()
+
+    try:
+        assert devhost["first_ping"] in asyncio.run(pings())
+    finally:
+        server.stop()
+    assert _stop(devhost["proc"]) == 0
