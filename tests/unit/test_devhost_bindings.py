@@ -1,0 +1,85 @@
+"""devhost drives functions as the Functions host would: routes, binding objects, schedules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from devhost.app_loader import HttpFunction, route_pattern
+from devhost.http_server import FunctionsAsgiApp
+from devhost.triggers import resolve_schedule, to_functions_message
+from shared.bus.functions_binding import received_message
+from shared.bus.port import ReceivedMessage
+from shared.config import load_settings
+
+
+def _fn(route: str, *methods: str) -> HttpFunction:
+    pattern, literals = route_pattern(route)
+    return HttpFunction(route, frozenset(methods or ("GET",)), route, "req", lambda req: None, pattern, literals)
+
+
+@pytest.mark.parametrize(
+    ("route", "path", "params"),
+    [
+        ("images/{id}", "images/42", {"id": "42"}),
+        (
+            "images/{id:guid}/similar",
+            "images/0f8fad5b-d9cb-469f-a165-70867728950e/similar",
+            {"id": "0f8fad5b-d9cb-469f-a165-70867728950e"},
+        ),
+        ("files/{*path}", "files/a/b/c.jpg", {"path": "a/b/c.jpg"}),
+        ("me", "me/", {}),
+    ],
+)
+def test_functions_route_templates_match_and_extract_parameters(route, path, params):
+    match = route_pattern(route)[0].match(path)
+    assert match is not None
+    assert {k: v for k, v in match.groupdict().items() if v is not None} == params
+
+
+def test_a_literal_route_wins_over_a_template_and_methods_are_respected():
+    functions = sorted(
+        [_fn("images/{id}", "GET"), _fn("images/search", "GET"), _fn("images/{id}", "DELETE")],
+        key=lambda f: (-f.literal_segments, f.route),
+    )
+    app = FunctionsAsgiApp(functions)
+    fn, params, _ = app.match("GET", "/api/images/search")
+    assert fn.route == "images/search" and params == {}
+    fn, params, _ = app.match("GET", "/api/images/7")
+    assert fn.route == "images/{id}" and params == {"id": "7"}
+    assert app.match("PUT", "/api/images/7") == (None, {}, True)  # 405: path exists, method does not
+    assert app.match("GET", "/api/nothing/here") == (None, {}, False)  # 404
+    assert app.match("GET", "/images/7") == (None, {}, False)  # outside the /api prefix
+
+
+def test_a_bus_delivery_round_trips_through_the_functions_binding_object():
+    now = datetime.now(UTC)
+    delivered = ReceivedMessage(
+        message_id="m-1",
+        topic="images",
+        subscription="processing",
+        subject="image.uploaded",
+        body={"image_id": "x", "n": 1},
+        correlation_id="c-1",
+        delivery_count=3,
+        enqueued_time=now,
+        locked_until=now,
+        lock_token="t-1",
+        application_properties={"traceparent": "00-abc-def-01"},
+    )
+    binding = to_functions_message(delivered)
+    assert binding.message_id == "m-1" and binding.subject == "image.uploaded"
+    back = received_message(binding, "images", "processing")
+    assert back.body == delivered.body
+    assert back.correlation_id == "c-1" and back.delivery_count == 3
+    assert back.application_properties["traceparent"] == "00-abc-def-01"
+
+
+def test_timer_schedules_may_name_an_app_setting(monkeypatch):
+    settings = load_settings()
+    assert resolve_schedule("0 */5 * * * *", settings) == "0 */5 * * * *"
+    monkeypatch.setenv("OUTBOX_RELAY_SCHEDULE", "*/7 * * * * *")
+    assert resolve_schedule("%OUTBOX_RELAY_SCHEDULE%", settings) == "*/7 * * * * *"
+    with pytest.raises(ValueError, match="NOT_A_SETTING"):
+        resolve_schedule("%NOT_A_SETTING%", settings)
