@@ -60,6 +60,7 @@ class DevHost:
         try:
             runtime = await build_runtime(settings)
             set_runtime(runtime)
+            runtime.start_outbox_relay()
             await runtime.storage.ensure_containers()
             self.loaded = loaded = load_app()
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from shared.bus.port import BusTransport
+from shared.bus.relay import OutboxRelay
 from shared.config import Settings, get_settings
 from shared.db import Database, connect_database
 from shared.db.embedded import EmbeddedPostgres
@@ -31,8 +32,23 @@ class Runtime:
     bus: BusTransport
     storage: BlobStore
     _embedded: EmbeddedPostgres | None = field(default=None, repr=False)
+    _relay_stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    _relay_task: asyncio.Task | None = field(default=None, repr=False)
+
+    def start_outbox_relay(self) -> None:
+        """Publish each outbox row moments after its transaction commits (NOTIFY wakes the relay).
+
+        Runs while this worker process is warm; the outbox_relay timer function is the safety net
+        for rows committed by a process that died before relaying them.
+        """
+        if self._relay_task is None:
+            relay = OutboxRelay(self.db, self.bus)
+            self._relay_task = asyncio.create_task(relay.run(self._relay_stop), name="outbox-relay")
 
     async def close(self) -> None:
+        if self._relay_task is not None:
+            self._relay_stop.set()
+            await asyncio.gather(self._relay_task, return_exceptions=True)
         await self.bus.close()
         await self.storage.close()
         await self.db.close()
@@ -105,6 +121,7 @@ async def get_runtime() -> Runtime:
             settings = get_settings()
             configure_telemetry(settings)
             _runtime = await build_runtime(settings)
+            _runtime.start_outbox_relay()
     return _runtime
 
 
