@@ -32,20 +32,20 @@ class FunctionsAsgiApp:
         self.functions = functions
         self.prefix = "/" + route_prefix.strip("/") + "/"
 
-    def match(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], bool]:
-        """The function for a path, its route params, and whether the path exists for another method."""
+    def match(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], frozenset[str]]:
+        """The function for a path, its route params, and every method the path answers to (for 405)."""
         if not path.startswith(self.prefix):
-            return None, {}, False
+            return None, {}, frozenset()
         rest = path[len(self.prefix) :]
-        path_known = False
+        allowed: set[str] = set()
         for fn in self.functions:
             m = fn.pattern.match(rest)
             if m is None:
                 continue
-            path_known = True
             if method in fn.methods:
-                return fn, {k: v for k, v in m.groupdict().items() if v is not None}, True
-        return None, {}, path_known
+                return fn, {k: v for k, v in m.groupdict().items() if v is not None}, fn.methods
+            allowed |= fn.methods
+        return None, {}, frozenset(allowed)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -56,13 +56,13 @@ class FunctionsAsgiApp:
 
     async def _handle(self, scope: dict[str, Any], receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         method = scope["method"].upper()
-        fn, route_params, path_known = self.match(method, scope["path"])
+        fn, route_params, allowed = self.match(method, scope["path"])
         if fn is None:
-            status, body = (
-                _problem(405, "Method not allowed", f"{method} is not allowed here")
-                if path_known
-                else _problem(404, "Not found", f"no function serves {scope['path']}")
-            )
+            if allowed:
+                status, body = _problem(405, "Method not allowed", f"{method} is not allowed here")
+                allow = ", ".join(sorted(allowed)).encode()
+                return status, [(b"content-type", _PROBLEM.encode()), (b"allow", allow)], body
+            status, body = _problem(404, "Not found", f"no function serves {scope['path']}")
             return status, [(b"content-type", _PROBLEM.encode())], body
 
         chunks: list[bytes] = []

@@ -3,110 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import asyncpg
 import httpx
-import psutil
 import pytest
 
-from shared.config import PROJECT_ROOT
 from shared.db.embedded import EmbeddedPostgres
+from tests.e2e.devhost_process import devhost_environment, processes_using, start_devhost, stop_devhost, token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("devhost")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _processes_using(path: Path) -> list[psutil.Process]:
-    found = []
-    for proc in psutil.process_iter(attrs=("cmdline",)):
-        cmdline = " ".join(proc.info["cmdline"] or [])
-        if str(path) in cmdline:
-            found.append(proc)
-    return found
-
-
-def _start_devhost(env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    log = log_path.open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "start", "--port", env["DEVHOST_PORT"]],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    log.close()
-    base = f"http://127.0.0.1:{env['DEVHOST_PORT']}/api"
-    deadline = time.monotonic() + 90
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"devhost exited with {proc.returncode}:\n{log_path.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"devhost not healthy in 90 s:\n{log_path.read_text()[-4000:]}")
-        time.sleep(0.25)
-
-
-def _stop(proc: subprocess.Popen) -> int:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            return proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-    return proc.wait()
 
 
 @pytest.fixture(scope="module")
 def devhost(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("devhost-var")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "VAR_DIR": str(var_dir),
-        "DEVHOST_PORT": str(port),
-        "AZURITE_BLOB_PORT": str(_free_port()),
-        "OUTBOX_RELAY_SCHEDULE": "*/1 * * * * *",
-        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-    }
-    env.pop("STORAGE_CONNECTION_STRING", None)
-    env.pop("DATABASE_URL", None)
-    log_path = var_dir.parent / f"devhost-{port}.log"
-    state = {"base": f"http://127.0.0.1:{port}/api", "env": env, "var_dir": var_dir, "log": log_path}
-    state["proc"] = _start_devhost(env, log_path)
+    env = devhost_environment(var_dir)
+    log_path = var_dir.parent / f"devhost-{env['DEVHOST_PORT']}.log"
+    state = {"base": f"http://127.0.0.1:{env['DEVHOST_PORT']}/api", "env": env, "var_dir": var_dir, "log": log_path}
+    state["proc"] = start_devhost(env, log_path)
     try:
         yield state
     finally:
-        _stop(state["proc"])
+        stop_devhost(state["proc"])
 
 
 def _token(devhost, *args: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "devhost", "token", *args],
-        cwd=PROJECT_ROOT,
-        env=devhost["env"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return out.stdout.strip()
+    return token(devhost["env"], *args)
 
 
 def test_health_reports_database_storage_and_bus(devhost):
@@ -168,14 +92,14 @@ def test_ctrl_c_stops_everything_and_leaves_no_process_behind(devhost):
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0, devhost["log"].read_text()[-4000:]
     deadline = time.monotonic() + 10
-    while _processes_using(devhost["var_dir"]) and time.monotonic() < deadline:
+    while processes_using(devhost["var_dir"]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    leftovers = [p.info["cmdline"] for p in _processes_using(devhost["var_dir"])]
+    leftovers = [p.info["cmdline"] for p in processes_using(devhost["var_dir"])]
     assert leftovers == []
 
 
 def test_a_second_start_reuses_the_data_in_var(devhost):
-    devhost["proc"] = _start_devhost(devhost["env"], devhost["log"])
+    devhost["proc"] = start_devhost(devhost["env"], devhost["log"])
     server = EmbeddedPostgres(devhost["var_dir"] / "pg" / "data")
 
     async def pings() -> set[str]:
@@ -189,4 +113,4 @@ def test_a_second_start_reuses_the_data_in_var(devhost):
         assert devhost["first_ping"] in asyncio.run(pings())
     finally:
         server.stop()
-    assert _stop(devhost["proc"]) == 0
+    assert stop_devhost(devhost["proc"]) == 0

@@ -48,9 +48,9 @@ def test_a_literal_route_wins_over_a_template_and_methods_are_respected():
     assert fn.route == "images/search" and params == {}
     fn, params, _ = app.match("GET", "/api/images/7")
     assert fn.route == "images/{id}" and params == {"id": "7"}
-    assert app.match("PUT", "/api/images/7") == (None, {}, True)  # 405: path exists, method does not
-    assert app.match("GET", "/api/nothing/here") == (None, {}, False)  # 404
-    assert app.match("GET", "/images/7") == (None, {}, False)  # outside the /api prefix
+    assert app.match("PUT", "/api/images/7") == (None, {}, {"GET", "DELETE"})  # 405 with an Allow header
+    assert app.match("GET", "/api/nothing/here") == (None, {}, frozenset())  # 404
+    assert app.match("GET", "/images/7") == (None, {}, frozenset())  # outside the /api prefix
 
 
 def test_a_bus_delivery_round_trips_through_the_functions_binding_object():
