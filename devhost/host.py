@@ -69,7 +69,7 @@ class DevHost:
             for fn in loaded.blobs:
                 tasks.append(asyncio.create_task(BlobWatcher(fn, runtime.storage).run(self.stop_event)))
             for fn in loaded.timers:
-                driver = TimerDriver(fn, resolve_schedule(fn.schedule, settings))
+                driver = TimerDriver(fn, resolve_schedule(fn.schedule))
                 tasks.append(asyncio.create_task(driver.run(self.stop_event)))
 
             port = self.port or settings.DEVHOST_PORT

@@ -18,7 +18,6 @@ from croniter import croniter
 from devhost.app_loader import BlobFunction, TimerFunction, TopicFunction
 from shared.bus.consumer import SubscriptionConsumer
 from shared.bus.port import BusTransport, ReceivedMessage
-from shared.config import Settings
 from shared.storage.port import BlobNotFound, BlobStore
 
 log = structlog.get_logger()
@@ -123,16 +122,16 @@ class BlobWatcher:
 _SETTING_REF = re.compile(r"^%([A-Za-z0-9_]+)%$")
 
 
-def resolve_schedule(schedule: str, settings: Settings) -> str:
-    """`%NAME%` in a trigger refers to an app setting, as in the Functions host."""
+def resolve_schedule(schedule: str) -> str:
+    """`%NAME%` in a trigger names an app setting; like the Functions host, only the settings count."""
     match = _SETTING_REF.match(schedule.strip())
     if match is None:
         return schedule
     name = match.group(1)
-    value = os.environ.get(name) or getattr(settings, name, None)
+    value = os.environ.get(name)
     if not value:
-        raise ValueError(f"timer schedule refers to app setting {name}, which is not set")
-    return str(value)
+        raise ValueError(f"timer schedule refers to app setting {name}, which is not set (local.settings.json)")
+    return value
 
 
 class TimerDriver:

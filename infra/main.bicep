@@ -22,6 +22,15 @@ param postgresAdminLogin string = 'marketadmin'
 @description('PostgreSQL administrator password (URL-safe characters: it is embedded in DATABASE_URL).')
 param postgresAdminPassword string
 
+@description('OpenID issuer of bearer tokens (Entra External ID: https://<tenant>.ciamlogin.com/<tenant-id>/v2.0).')
+param authIssuer string
+
+@description('JWKS endpoint of that issuer (…/discovery/v2.0/keys).')
+param authJwksUrl string
+
+@description('Audience (application ID URI) the API accepts in tokens.')
+param authAudience string
+
 @description('Create the Event Grid subscription that feeds the blob trigger (second deployment, see above).')
 param subscribeBlobTrigger bool = false
 
@@ -315,6 +324,14 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     DATABASE_URL: 'postgresql://${postgresAdminLogin}:${postgresAdminPassword}@${postgres.properties.fullyQualifiedDomainName}:5432/${databaseName}?sslmode=require'
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+    AUTH_ISSUER: authIssuer
+    AUTH_JWKS_URL: authJwksUrl
+    AUTH_AUDIENCE: authAudience
+    // Resolved by the Functions host for %OUTBOX_RELAY_SCHEDULE% in the relay's timer trigger. Only the
+    // safety net: warm workers relay on commit (shared/runtime.py), so a slow tick costs nothing.
+    OUTBOX_RELAY_SCHEDULE: '*/30 * * * * *'
+    // Azure Functions' front end appends the client address to X-Forwarded-For (2 with Front Door).
+    TRUSTED_PROXY_HOPS: '1'
   }
 }
 

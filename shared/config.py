@@ -21,6 +21,9 @@ AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
+_LOCAL_ISSUER = "http://localhost:7071/local-issuer"
+
+
 class ConfigError(RuntimeError):
     """Raised at start-up when a setting is missing or malformed."""
 
@@ -75,13 +78,19 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("SERVICEBUS_NAMESPACE", "ServiceBusConnection__fullyQualifiedNamespace"),
         description="<ns>.servicebus.windows.net, used with managed identity.",
     )
-    BUS_LOCK_DURATION_SECONDS: int = Field(60, ge=5, le=300, description="Peek-lock duration (Service Bus: 5s..5min).")
-    BUS_MAX_DELIVERY_COUNT: int = Field(10, ge=1, le=2000, description="Deliveries before a message is dead-lettered.")
-    BUS_DUPLICATE_DETECTION_MINUTES: int = Field(
-        10, ge=1, le=10080, description="Window in which a repeated message_id is dropped."
+    # Unset = the per-subscription values declared in shared/bus/topology.py, which infra/ renders for
+    # Service Bus too; set only to override them for the local transport (e.g. short locks in a demo).
+    BUS_LOCK_DURATION_SECONDS: int | None = Field(
+        None, ge=5, le=300, description="Override of the topology's peek-lock duration (local transport)."
+    )
+    BUS_MAX_DELIVERY_COUNT: int | None = Field(
+        None, ge=1, le=2000, description="Override of the topology's deliveries before dead-lettering (local)."
+    )
+    BUS_DUPLICATE_DETECTION_MINUTES: int | None = Field(
+        None, ge=1, le=10080, description="Override of the topology's duplicate-detection window (local)."
     )
     OUTBOX_RELAY_SCHEDULE: str = Field(
-        "*/2 * * * * *",
+        "*/10 * * * * *",
         description="NCRONTAB (with seconds) of the outbox relay timer; the Functions host resolves "
         "%OUTBOX_RELAY_SCHEDULE% in the trigger from this setting.",
     )
@@ -89,7 +98,7 @@ class Settings(BaseSettings):
 
     # --- identity -------------------------------------------------------------
     AUTH_ISSUER: str = Field(
-        "http://localhost:7071/local-issuer",
+        _LOCAL_ISSUER,
         description="Expected `iss` of bearer tokens (Entra: https://login.microsoftonline.com/<tenant>/v2.0).",
     )
     AUTH_AUDIENCE: str = Field("api://stock-marketplace", description="Expected `aud` of bearer tokens.")
@@ -142,6 +151,11 @@ class Settings(BaseSettings):
             )
         if self.APP_ENV == "azure" and self.DATABASE_URL is None:
             raise ValueError("DATABASE_URL is required when APP_ENV=azure (the embedded server is local only)")
+        if self.APP_ENV == "azure" and not self.AUTH_JWKS_URL:
+            # The local issuer's key sits in a file: whoever has it could mint admin tokens.
+            raise ValueError("AUTH_JWKS_URL is required when APP_ENV=azure (the local token issuer is local only)")
+        if self.APP_ENV == "azure" and self.AUTH_ISSUER == _LOCAL_ISSUER:
+            raise ValueError("AUTH_ISSUER must name the real identity provider when APP_ENV=azure")
         return self
 
     @property

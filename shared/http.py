@@ -673,7 +673,7 @@ def _parse_body(model: type[BaseModel], req: func.HttpRequest) -> BaseModel:
         )
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; absurd nesting
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise Problem(400, "malformed-json", "Malformed JSON", f"The body is not valid JSON{where}.") from None
     try:

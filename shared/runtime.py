@@ -9,6 +9,8 @@ handlers never construct adapters or read settings themselves.
 from __future__ import annotations
 
 import asyncio
+import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import structlog
@@ -19,6 +21,7 @@ from shared.config import Settings, get_settings
 from shared.db import Database, connect_database
 from shared.db.embedded import EmbeddedPostgres
 from shared.db.migrate import migrate
+from shared.storage.azure_blob import AzureBlobStore
 from shared.storage.port import BlobStore
 from shared.telemetry import configure_telemetry
 
@@ -46,42 +49,49 @@ class Runtime:
             self._relay_task = asyncio.create_task(relay.run(self._relay_stop), name="outbox-relay")
 
     async def close(self) -> None:
+        """Release everything, each step on its own: one failing close must not leak the rest."""
         if self._relay_task is not None:
             self._relay_stop.set()
             await asyncio.gather(self._relay_task, return_exceptions=True)
-        await self.bus.close()
-        await self.storage.close()
-        await self.db.close()
+        for step in (self.bus.close, self.storage.close, self.db.close):
+            try:
+                await step()
+            except Exception:
+                log.exception("runtime.close_failed", step=step.__qualname__)
         if self._embedded is not None:
             await asyncio.to_thread(self._embedded.stop)
 
 
 async def build_runtime(settings: Settings) -> Runtime:
-    embedded = None
-    dsn = settings.DATABASE_URL
-    if dsn is None:
-        embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
-        dsn = await asyncio.to_thread(embedded.start)
-        log.info("embedded postgres started", data_dir=str(embedded.data_dir))
-    try:
+    """Start or connect every adapter; on any failure, undo what was already started."""
+    async with AsyncExitStack() as undo:
+        embedded = None
+        dsn = settings.DATABASE_URL
+        if dsn is None:
+            embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
+            dsn = await asyncio.to_thread(embedded.start)
+            undo.callback(embedded.stop)
+            log.info("embedded postgres started", data_dir=str(embedded.data_dir))
         applied = await migrate(dsn)
         if applied:
             log.info("migrations applied", migrations=applied)
         db = await connect_database(dsn, min_size=settings.DATABASE_POOL_MIN, max_size=settings.DATABASE_POOL_MAX)
-        return Runtime(settings, db, _build_bus(settings, db), _build_storage(settings), embedded)
-    except BaseException:
-        if embedded is not None:
-            embedded.stop()
-        raise
+        undo.push_async_callback(db.close)
+        bus = _build_bus(settings, db)
+        undo.push_async_callback(bus.close)
+        storage = AzureBlobStore.from_settings(settings)
+        undo.push_async_callback(storage.close)
+        runtime = Runtime(settings, db, bus, storage, embedded)
+        undo.pop_all()  # success: the runtime owns them now
+        return runtime
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _build_bus(settings: Settings, db: Database) -> BusTransport:
     if settings.BUS_TRANSPORT == "servicebus":
         from shared.bus.servicebus_transport import ServiceBusTransport
 
-        if settings.SERVICEBUS_CONNECTION:
-            return ServiceBusTransport.from_connection_string(settings.SERVICEBUS_CONNECTION)
-        return ServiceBusTransport.from_namespace(settings.SERVICEBUS_NAMESPACE)
+        return ServiceBusTransport.from_settings(settings)
     from shared.bus.postgres_transport import PostgresTransport
 
     return PostgresTransport(
@@ -92,35 +102,34 @@ def _build_bus(settings: Settings, db: Database) -> BusTransport:
     )
 
 
-def _build_storage(settings: Settings) -> BlobStore:
-    from shared.storage.azure_blob import AzureBlobStore
-
-    if settings.STORAGE_CONNECTION_STRING:
-        return AzureBlobStore.from_connection_string(settings.STORAGE_CONNECTION_STRING)
-    if settings.STORAGE_ACCOUNT_URL:
-        return AzureBlobStore.from_account_url(settings.STORAGE_ACCOUNT_URL)
-    raise RuntimeError(
-        "No blob storage configured: set STORAGE_CONNECTION_STRING (or AzureWebJobsStorage), "
-        "or STORAGE_ACCOUNT_URL for managed identity. Locally, start the app with `python -m devhost start`, "
-        "which starts Azurite and sets it."
-    )
-
-
 _runtime: Runtime | None = None
 _lock: asyncio.Lock | None = None
 
 
+_RETRY_BUILD_AFTER_SECONDS = 5.0
+_last_failure: tuple[float, BaseException] | None = None
+
+
 async def get_runtime() -> Runtime:
-    global _runtime, _lock
+    """The process's runtime, built on first use. After a failed build, callers fail fast for a few
+    seconds instead of each retrying migrations and connections against a sick dependency."""
+    global _runtime, _lock, _last_failure
     if _runtime is not None:
         return _runtime
     if _lock is None:
         _lock = asyncio.Lock()
     async with _lock:
         if _runtime is None:
+            if _last_failure is not None and time.monotonic() - _last_failure[0] < _RETRY_BUILD_AFTER_SECONDS:
+                raise RuntimeError("the runtime could not start moments ago; retrying shortly") from _last_failure[1]
             settings = get_settings()
             configure_telemetry(settings)
-            _runtime = await build_runtime(settings)
+            try:
+                _runtime = await build_runtime(settings)
+            except Exception as exc:
+                _last_failure = (time.monotonic(), exc)
+                raise
+            _last_failure = None
             _runtime.start_outbox_relay()
     return _runtime
 

@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Any
 
-import asyncpg
+import structlog
 
 from shared.bus.events import PlatformPing
 from shared.bus.inbox import claim_message
@@ -17,6 +17,7 @@ from shared.db import Database
 from shared.storage.port import BlobStore
 
 SUBSCRIPTION = "health"
+log = structlog.get_logger()
 
 
 async def _timed(check) -> dict[str, Any]:
@@ -25,7 +26,9 @@ async def _timed(check) -> dict[str, Any]:
         detail = await asyncio.wait_for(check(), timeout=3)
         ok = True
     except Exception as exc:  # a health check reports failures, it does not raise them
-        detail, ok = {"error": f"{type(exc).__name__}: {exc}"[:300]}, False
+        # Details (host names, user names) go to the log only: this route is public.
+        log.warning("health.check_failed", check=check.__name__, error=f"{type(exc).__name__}: {exc}"[:500])
+        detail, ok = {"error": "unavailable"}, False
     result = {"ok": ok, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
     result.update(detail or {})
     return result
@@ -44,8 +47,11 @@ async def check_health(db: Database, storage: BlobStore, bus: BusTransport, tran
 
     async def message_bus() -> dict[str, Any]:
         async with db.connection() as conn:
-            backlog = await conn.fetchval("select count(*) from bus.outbox where published_at is null")
-        return {"transport": transport_name, "outbox_backlog": backlog}
+            row = await conn.fetchrow(
+                "select count(*) filter (where failed_at is null) as backlog, count(failed_at) as parked "
+                "from bus.outbox where published_at is null"
+            )
+        return {"transport": transport_name, "outbox_backlog": row["backlog"], "outbox_parked": row["parked"]}
 
     checks = dict(
         zip(
@@ -86,15 +92,12 @@ async def record_bus_ping(db: Database, message: ReceivedMessage) -> bool:
     async with db.transaction() as conn:
         if not await claim_message(conn, "platform", SUBSCRIPTION, message.message_id):
             return False
-        try:
-            await conn.execute(
-                "insert into platform.bus_pings (nonce, message_id, correlation_id, delivery_count) "
-                "values ($1, $2, $3, $4)",
-                ping.nonce,
-                message.message_id,
-                message.correlation_id,
-                message.delivery_count,
-            )
-        except asyncpg.UniqueViolationError:
-            return False
-    return True
+        status = await conn.execute(
+            "insert into platform.bus_pings (nonce, message_id, correlation_id, delivery_count) "
+            "values ($1, $2, $3, $4) on conflict (nonce) do nothing",
+            ping.nonce,
+            message.message_id,
+            message.correlation_id,
+            message.delivery_count,
+        )
+    return status.endswith(" 1")

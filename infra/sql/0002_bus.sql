@@ -13,11 +13,18 @@ create table bus.outbox (
     application_properties jsonb not null default '{}',
     scheduled_at timestamptz,
     created_at timestamptz not null default now(),
-    published_at timestamptz
+    published_at timestamptz,
+    -- A relay leases rows while it publishes them (no connection or lock held over the network call);
+    -- a row the broker keeps refusing backs off and, after many attempts, is parked with its error.
+    claimed_until timestamptz,
+    attempts int not null default 0,
+    last_error text,
+    failed_at timestamptz
 );
 
 -- The relay only ever reads the unpublished tail, oldest first.
-create index outbox_unpublished on bus.outbox (seq) where published_at is null;
+create index outbox_unpublished on bus.outbox (seq) where published_at is null and failed_at is null;
+create index outbox_failed on bus.outbox (failed_at) where failed_at is not null;
 create index outbox_published_at on bus.outbox (published_at) where published_at is not null;
 
 create function bus.notify_outbox() returns trigger language plpgsql as $$

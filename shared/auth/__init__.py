@@ -30,6 +30,8 @@ def validator_from_settings(settings: Settings) -> TokenValidator:
             audience=settings.AUTH_AUDIENCE,
             leeway=settings.AUTH_LEEWAY_SECONDS,
         )
+    if settings.APP_ENV == "azure":  # config validation refuses this too; never trust a key file in Azure
+        raise RuntimeError("the local token issuer is for local runs only; set AUTH_JWKS_URL")
     return LocalIssuer.from_settings(settings).validator()
 
 

@@ -24,6 +24,9 @@ values ($1, $2, $3, $4, $5::text::jsonb, $6::text::jsonb, $7)
 """
 
 
+MAX_BODY_BYTES = 192 * 1024  # leaves room for headers and properties within Service Bus's 256 KB
+
+
 async def add_to_outbox(
     conn: asyncpg.Connection,
     event: Event,
@@ -41,6 +44,10 @@ async def add_to_outbox(
     """
     # Fail in the producer's transaction, not later in the relay where the row would be stuck.
     declared_topic(event.topic)
+    body = json.dumps(event.model_dump(mode="json"))
+    if len(body) > MAX_BODY_BYTES:
+        # Service Bus Standard takes 256 KB per message: carry a reference to a blob, not the data.
+        raise ValueError(f"{event.subject} body is {len(body)} bytes; events must stay under {MAX_BODY_BYTES}")
     message_id = message_id or str(uuid.uuid4())
     if correlation_id is None:
         correlation_id = structlog.contextvars.get_contextvars().get("correlation_id")
@@ -50,7 +57,7 @@ async def add_to_outbox(
         event.topic,
         event.subject,
         correlation_id,
-        json.dumps(event.model_dump(mode="json")),
+        body,
         json.dumps({**current_trace_headers(), **(application_properties or {})}),
         scheduled_at,
     )

@@ -1,9 +1,13 @@
 """Outbox relay: publishes committed outbox rows to the bus, at least once.
 
-Rows are claimed with FOR UPDATE SKIP LOCKED, so relays in several processes never
-send the same row at the same time. A row is marked published only after the
-broker accepted it; if the relay dies in between, the row is sent again and the
-broker's duplicate detection on message_id drops the repeat.
+Rows are leased (claimed_until) in a short transaction with FOR UPDATE SKIP LOCKED,
+so relays in several processes never send the same row at the same time, and no
+connection or row lock is held while the broker is called. A row is marked published
+only after the broker accepted it; if the relay dies in between, the lease runs out,
+the row is sent again and the broker's duplicate detection on message_id drops the
+repeat. A row the broker refuses while its neighbours go through is poison: it backs
+off on its own and is parked (failed_at, last_error) after MAX_ATTEMPTS, so it never
+holds up the events behind it.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from datetime import timedelta
 import asyncpg
 import structlog
 
+from shared.bus.consumer import error_text
 from shared.bus.port import BusTransport, OutgoingMessage
 from shared.config import get_settings
 from shared.db import Database
@@ -25,17 +30,31 @@ log = structlog.get_logger()
 NOTIFY_CHANNEL = "bus_outbox"
 
 _CLAIM = """
-select id, topic, subject, correlation_id, body::text as body,
-       application_properties::text as application_properties, scheduled_at
-from bus.outbox
-where published_at is null
-order by seq
-limit $1
-for update skip locked
+update bus.outbox o set claimed_until = now() + make_interval(secs => $2)
+where o.id in (
+    select id from bus.outbox
+    where published_at is null and failed_at is null and (claimed_until is null or claimed_until < now())
+    order by seq
+    limit $1
+    for update skip locked
+)
+returning o.seq, o.id, o.topic, o.subject, o.correlation_id, o.body::text as body,
+          o.application_properties::text as application_properties, o.scheduled_at
 """
 
-_MARK_PUBLISHED = "update bus.outbox set published_at = now() where id = any($1::text[])"
+_MARK_PUBLISHED = "update bus.outbox set published_at = now(), claimed_until = null where id = any($1::text[])"
+_RELEASE = "update bus.outbox set claimed_until = null where id = any($1::text[])"
+_REFUSED = """
+update bus.outbox
+set attempts = attempts + 1,
+    last_error = $2,
+    claimed_until = now() + make_interval(secs => least(300, 2 ^ (attempts + 1))),
+    failed_at = case when attempts + 1 >= $3 then now() end
+where id = $1
+returning failed_at
+"""
 
+MAX_ATTEMPTS = 20
 _PURGE = "delete from bus.outbox where published_at < now() - $1::interval"
 _PURGE_EVERY_SECONDS = 3600.0
 _MAX_BACKOFF_SECONDS = 30.0
@@ -49,33 +68,61 @@ class OutboxRelay:
         *,
         batch_size: int = 100,
         keep_published: timedelta = timedelta(days=7),
+        lease_seconds: float = 60.0,
     ) -> None:
         self._db = db
         self._transport = transport
         self._batch_size = batch_size
         self._keep_published = keep_published
+        self._lease_seconds = lease_seconds
 
     async def publish_pending(self) -> int:
-        """Publish every unpublished row not claimed by another relay; return how many were sent.
+        """Publish every unpublished row not leased by another relay; return how many were sent.
 
-        A failed publish raises; its rows stay unpublished for the next attempt.
+        When the broker refuses everything (an outage) the rows are released and the error raised,
+        so the caller backs off; rows refused one by one back off and are parked on their own.
         """
         total = 0
         while True:
-            sent = await self._publish_batch()
+            claimed, sent = await self._publish_batch()
             total += sent
-            if sent < self._batch_size:
+            if claimed < self._batch_size:
                 return total
 
-    async def _publish_batch(self) -> int:
+    async def _publish_batch(self) -> tuple[int, int]:
         async with self._db.transaction() as conn:
-            rows = await conn.fetch(_CLAIM, self._batch_size)
-            if not rows:
-                return 0
+            rows = sorted(await conn.fetch(_CLAIM, self._batch_size, self._lease_seconds), key=lambda r: r["seq"])
+        if not rows:
+            return 0, 0
+        try:
             await self._transport.publish([_outgoing(r) for r in rows])
-            await conn.execute(_MARK_PUBLISHED, [r["id"] for r in rows])
+        except Exception as batch_error:
+            return len(rows), await self._publish_one_by_one(rows, batch_error)
+        await self._db.pool.execute(_MARK_PUBLISHED, [r["id"] for r in rows])
         log.debug("outbox.published", count=len(rows))
-        return len(rows)
+        return len(rows), len(rows)
+
+    async def _publish_one_by_one(self, rows: list[asyncpg.Record], batch_error: Exception) -> int:
+        sent: list[str] = []
+        refused: list[tuple[asyncpg.Record, Exception]] = []
+        for row in rows:
+            try:
+                await self._transport.publish([_outgoing(row)])
+                sent.append(row["id"])
+            except Exception as exc:
+                refused.append((row, exc))
+        if sent:
+            await self._db.pool.execute(_MARK_PUBLISHED, sent)
+        if not sent:  # nothing goes through: the broker is down, not the rows
+            await self._db.pool.execute(_RELEASE, [r["id"] for r in rows])
+            raise batch_error
+        for row, exc in refused:
+            error = error_text(exc)
+            parked = await self._db.pool.fetchval(_REFUSED, row["id"], error, MAX_ATTEMPTS)
+            log.warning(
+                "outbox.row_refused", message_id=row["id"], subject=row["subject"], error=error, parked=bool(parked)
+            )
+        return len(sent)
 
     async def purge_published(self) -> int:
         """Delete rows published longer ago than `keep_published`; return how many."""

@@ -16,7 +16,7 @@ from shared.bus.inbox import claim_message
 from shared.bus.outbox import add_to_outbox
 from shared.bus.port import OutgoingMessage, ReceivedMessage
 from shared.bus.postgres_transport import MessageCounts, PostgresTransport
-from shared.bus.relay import OutboxRelay
+from shared.bus.relay import MAX_ATTEMPTS, OutboxRelay
 from shared.db import connect_database
 
 TOPIC, SUB = "platform", "health"
@@ -204,3 +204,59 @@ async def test_events_flow_from_outbox_to_handler_exactly_once(db, bus):
 
     assert handled == Counter(dict.fromkeys(nonces, 1))
     assert await unpublished(db) == 0
+
+
+class RefusesSubject:
+    """A broker that accepts everything but one kind of message (e.g. one over its size limit)."""
+
+    def __init__(self, transport: PostgresTransport, nonce: str) -> None:
+        self.transport = transport
+        self.nonce = nonce
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        if any(m.body.get("nonce") == self.nonce for m in messages):
+            raise ValueError("message too large")
+        await self.transport.publish(messages)
+
+
+async def test_a_row_the_broker_refuses_does_not_hold_up_the_events_behind_it(db, bus):
+    async with db.transaction() as conn:
+        for nonce in ("n-0", "poison", "n-2"):
+            await add_to_outbox(conn, PlatformPing(nonce=nonce))
+    relay = OutboxRelay(db, RefusesSubject(bus, "poison"))
+
+    assert await relay.publish_pending() == 2
+    received = await bus.receive(TOPIC, SUB, max_messages=10)
+    assert [m.body["nonce"] for m in received] == ["n-0", "n-2"]
+    row = await db.pool.fetchrow(
+        "select attempts, last_error, claimed_until > now() as backing_off, failed_at "
+        "from bus.outbox where published_at is null"
+    )
+    assert (row["attempts"], row["last_error"], row["backing_off"], row["failed_at"]) == (
+        1,
+        "ValueError: message too large",
+        True,
+        None,
+    )
+
+
+async def test_a_row_refused_again_and_again_is_parked_with_its_error(db, bus):
+    async with db.transaction() as conn:
+        await add_to_outbox(conn, PlatformPing(nonce="poison"))
+    relay = OutboxRelay(db, RefusesSubject(bus, "poison"))
+    for attempt in range(MAX_ATTEMPTS):
+        async with db.transaction() as conn:  # let the backoff run out, and give it company that goes through
+            await conn.execute("update bus.outbox set claimed_until = null")
+            await add_to_outbox(conn, PlatformPing(nonce=f"ok-{attempt}"))
+        await relay.publish_pending()
+
+    parked = await db.pool.fetchrow("select attempts, failed_at from bus.outbox where published_at is null")
+    assert parked["attempts"] == MAX_ATTEMPTS and parked["failed_at"] is not None
+    await db.pool.execute("update bus.outbox set claimed_until = null")
+    assert await OutboxRelay(db, bus).publish_pending() == 0  # parked rows wait for an operator
+
+
+async def test_an_event_too_large_for_the_bus_is_refused_in_the_producers_transaction(db):
+    async with db.transaction() as conn:
+        with pytest.raises(ValueError, match="events must stay under"):
+            await add_to_outbox(conn, PlatformPing(nonce="x" * 300_000))

@@ -26,7 +26,7 @@ def test_defaults_describe_the_embedded_local_stack():
     settings = load_settings()
     assert settings.DATABASE_URL is None  # embedded Postgres
     assert settings.BUS_TRANSPORT == "postgres"
-    assert settings.BUS_MAX_DELIVERY_COUNT == 10
+    assert settings.BUS_MAX_DELIVERY_COUNT is None  # the topology's value (10) applies
 
 
 def test_azure_app_setting_names_are_read(monkeypatch):
@@ -65,6 +65,18 @@ def test_a_missing_dependent_setting_is_reported(monkeypatch):
     monkeypatch.setenv("APP_ENV", "azure")
     with pytest.raises(ConfigError, match="DATABASE_URL is required when APP_ENV=azure"):
         load_settings()
+
+
+def test_azure_refuses_the_local_token_issuer(monkeypatch):
+    monkeypatch.setenv("APP_ENV", "azure")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/market")
+    with pytest.raises(ConfigError, match="AUTH_JWKS_URL is required when APP_ENV=azure"):
+        load_settings()
+    monkeypatch.setenv("AUTH_JWKS_URL", "https://login.example/keys")
+    with pytest.raises(ConfigError, match="AUTH_ISSUER must name the real identity provider"):
+        load_settings()
+    monkeypatch.setenv("AUTH_ISSUER", "https://login.example/tenant/v2.0")
+    assert load_settings().AUTH_JWKS_URL == "https://login.example/keys"
 
 
 def test_devhost_refuses_to_start_with_a_bad_setting_and_says_why(tmp_path):

@@ -465,7 +465,7 @@ async def _put_price(edge, issuer, body: bytes, content_type: str | None = "appl
     return await call(edge, "set_price", req)
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"", b'{"amount": NaN}', b"\xff\xfe"])
+@pytest.mark.parametrize("body", [b"{not json", b"", b'{"amount": NaN}', b"\xff\xfe", b"[" * 200_000])
 async def test_malformed_json_is_400(edge, issuer, body):
     response = await _put_price(edge, issuer, body)
     assert response.status_code == 400
