@@ -61,7 +61,15 @@ class LoadedApp:
     timers: list[TimerFunction]
 
 
-_PARAM = re.compile(r"\{(\*)?([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]+)?(\?)?\}")
+_PARAM = re.compile(r"\{(\*)?([A-Za-z_][A-Za-z0-9_]*)(?::([^}?]+))?(\?)?\}")
+# ASP.NET route constraints the Functions host applies: a value that does not fit is a 404, not a call.
+_CONSTRAINTS = {
+    "guid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+    "int": r"-?\d+",
+    "long": r"-?\d+",
+    "alpha": r"[A-Za-z]+",
+    "bool": r"(?i:true|false)",
+}
 
 
 def route_pattern(route: str) -> tuple[re.Pattern[str], int]:
@@ -74,8 +82,9 @@ def route_pattern(route: str) -> tuple[re.Pattern[str], int]:
             parts.append(re.escape(segment))
             literals += 1
             continue
-        catch_all, name, optional = match.groups()
-        body = f"(?P<{name}>.+)" if catch_all else f"(?P<{name}>[^/]+)"
+        catch_all, name, constraint, optional = match.groups()
+        value = ".+" if catch_all else _CONSTRAINTS.get((constraint or "").split("(")[0].lower(), "[^/]+")
+        body = f"(?P<{name}>{value})"
         parts.append(f"(?:{body})?" if optional else body)
     return re.compile("^" + "/".join(parts) + "/?$"), literals
 

@@ -26,6 +26,7 @@ from shared.telemetry import configure_telemetry
 log = structlog.get_logger()
 
 _DEV_STORAGE = "usedevelopmentstorage=true"
+SHUTDOWN_GRACE_SECONDS = 20.0
 
 
 def _needs_azurite() -> bool:
@@ -40,24 +41,29 @@ class DevHost:
         self.stop_event = asyncio.Event()
         self.ready = asyncio.Event()
         self.loaded: LoadedApp | None = None
+        self._tasks: list[asyncio.Task] = []
 
     async def run(self) -> None:
         started = time.perf_counter()
         source = load_into_environment()
         get_settings.cache_clear()
         settings = get_settings()  # validates every setting before anything starts
-        azurite = None
-        if _needs_azurite():
-            azurite = AzuriteServer(settings.VAR_DIR / "azurite", blob_port=settings.AZURITE_BLOB_PORT, persist=True)
-            await asyncio.to_thread(azurite.start)
-            os.environ["STORAGE_CONNECTION_STRING"] = azurite.connection_string
-            get_settings.cache_clear()
-            settings = get_settings()
         configure_telemetry(settings, service="devhost", own_log_handler=True)
         log.info("settings loaded", source=str(source))
+        azurite = None
         runtime = None
-        tasks: list[asyncio.Task] = []
+        tasks = self._tasks
         try:
+            if _needs_azurite():
+                azurite = AzuriteServer(
+                    settings.VAR_DIR / "azurite", blob_port=settings.AZURITE_BLOB_PORT, persist=True
+                )
+                # Started from the main thread on purpose: the child's parent-death signal is tied to the
+                # thread that spawned it, so Azurite dies with devhost even on kill -9.
+                azurite.start()
+                os.environ["STORAGE_CONNECTION_STRING"] = azurite.connection_string
+                get_settings.cache_clear()
+                settings = get_settings()
             runtime = await build_runtime(settings)
             set_runtime(runtime)
             runtime.start_outbox_relay()
@@ -107,6 +113,10 @@ class DevHost:
         finally:
             self.stop_event.set()
             if tasks:
+                # In-flight handlers get time to finish; a second Ctrl-C (or the deadline) cancels them.
+                _, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+                for task in pending:
+                    task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
             if runtime is not None:
                 set_runtime(None)
@@ -116,6 +126,10 @@ class DevHost:
             log.info("devhost stopped")
 
     def request_stop(self) -> None:
+        if self.stop_event.is_set():  # second Ctrl-C: stop waiting for in-flight work
+            log.warning("devhost stopping now; cancelling in-flight work")
+            for task in self._tasks:
+                task.cancel()
         self.stop_event.set()
 
 

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
+from uuid import uuid4
 
 import azure.functions as func
 import structlog
 
 from devhost.app_loader import HttpFunction
+from shared.http import Problem
 
 log = structlog.get_logger()
 MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
 
-_PROBLEM = "application/problem+json"
 
-
-def _problem(status: int, title: str, detail: str) -> tuple[int, bytes]:
-    body = {
-        "type": f"https://stock-marketplace.example/problems/{title.lower().replace(' ', '-')}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-    }
-    return status, json.dumps(body).encode()
+def _problem(status: int, slug: str, title: str, detail: str, path: str, headers: dict[str, str] | None = None):
+    """The host's own answers (no function matched, body too large), in the app's problem+json shape."""
+    return _to_asgi(
+        Problem(status, slug, title, detail, headers=headers).to_response(instance=path, correlation_id=str(uuid4()))
+    )
 
 
 class FunctionsAsgiApp:
@@ -56,14 +52,15 @@ class FunctionsAsgiApp:
 
     async def _handle(self, scope: dict[str, Any], receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         method = scope["method"].upper()
-        fn, route_params, allowed = self.match(method, scope["path"])
+        path = scope["path"]
+        fn, route_params, allowed = self.match(method, path)
         if fn is None:
             if allowed:
-                status, body = _problem(405, "Method not allowed", f"{method} is not allowed here")
-                allow = ", ".join(sorted(allowed)).encode()
-                return status, [(b"content-type", _PROBLEM.encode()), (b"allow", allow)], body
-            status, body = _problem(404, "Not found", f"no function serves {scope['path']}")
-            return status, [(b"content-type", _PROBLEM.encode())], body
+                allow = {"Allow": ", ".join(sorted(allowed))}
+                return _problem(
+                    405, "method-not-allowed", "Method not allowed", f"{method} is not allowed here", path, allow
+                )
+            return _problem(404, "not-found", "Not found", f"No function serves {path}.", path)
 
         chunks: list[bytes] = []
         size = 0
@@ -72,8 +69,7 @@ class FunctionsAsgiApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                status, body = _problem(413, "Payload too large", "the request body exceeds 100 MB")
-                return status, [(b"content-type", _PROBLEM.encode())], body
+                return _problem(413, "body-too-large", "Payload too large", "The request body exceeds 100 MB.", path)
             chunks.append(chunk)
             if not message.get("more_body"):
                 break
@@ -100,8 +96,7 @@ class FunctionsAsgiApp:
             response = await _invoke(fn, request)
         except Exception:
             log.exception("http function failed", function=fn.name)
-            status, body = _problem(500, "Internal error", "the function failed; see the host log")
-            return status, [(b"content-type", _PROBLEM.encode())], body
+            return _problem(500, "internal-error", "Internal server error", "The function failed.", path)
         return _to_asgi(response)
 
 

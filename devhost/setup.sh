@@ -19,19 +19,28 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-if [ ! -x tools/node_modules/.bin/azurite-blob ]; then
-  command -v npm >/dev/null 2>&1 || { echo "npm is required for Azurite (apt-get install nodejs npm)" >&2; exit 1; }
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || {
+  echo "Node.js 20+ with npm is required for Azurite (https://nodejs.org, or your package manager)" >&2; exit 1; }
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || { echo "Node.js 20+ is required for Azurite; found $(node --version)" >&2; exit 1; }
+npm_stamp=tools/node_modules/.lock.sha
+npm_want=$(sha256sum tools/package-lock.json | cut -d' ' -f1)
+if [ ! -x tools/node_modules/.bin/azurite-blob ] || [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_want" ]; then
   npm ci --prefix tools --no-audit --no-fund --loglevel=error
+  echo "$npm_want" > "$npm_stamp"
 fi
 
 # The Functions Python worker's indexer declares Python >= 3.13 but is pure Python: the app-indexing
 # test loads it from here, so it is fetched as a wheel, never installed into the venv.
+worker_wheels="azure-functions-runtime==1.3.0 azurefunctions-extensions-base==1.2.0"
 wheel_dir=var/wheels/azure-functions-runtime
-if [ ! -d "$wheel_dir/azure_functions_runtime" ]; then
-  mkdir -p var/wheels/download "$wheel_dir"
+if [ "$(cat "$wheel_dir/.pins" 2>/dev/null)" != "$worker_wheels" ]; then
+  rm -rf var/wheels && mkdir -p var/wheels/download "$wheel_dir"
+  # shellcheck disable=SC2086
   .venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-    --python-version 3.13 -d var/wheels/download "azure-functions-runtime==1.3.0" "azurefunctions-extensions-base==1.2.0"
+    --python-version 3.13 -d var/wheels/download $worker_wheels
   for whl in var/wheels/download/*.whl; do
     .venv/bin/python -m zipfile -e "$whl" "$wheel_dir"
   done
+  echo "$worker_wheels" > "$wheel_dir/.pins"
 fi

@@ -143,11 +143,14 @@ class TimerDriver:
 
     async def run(self, stop: asyncio.Event) -> None:
         first = self.fn.run_on_startup
+        last_due: datetime | None = None
         while not stop.is_set():
-            # Next occurrence from now, not from the last one: a slow run skips ticks instead of bunching them.
-            now = datetime.now(UTC)
-            due = now if first else croniter(self.schedule, now, second_at_beginning=True).get_next(datetime)
+            # Next occurrence from now (a slow run skips ticks rather than bunching them), never at or
+            # before the last one (a clock stepping back must not fire the same tick twice).
+            start = datetime.now(UTC) if last_due is None else max(datetime.now(UTC), last_due)
+            due = start if first else croniter(self.schedule, start, second_at_beginning=True).get_next(datetime)
             first = False
+            last_due = due
             delay = (due - datetime.now(UTC)).total_seconds()
             if delay > 0:
                 try:

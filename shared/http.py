@@ -49,7 +49,7 @@ from shared.auth import (
     validator_from_settings,
 )
 from shared.config import Settings, get_settings
-from shared.telemetry import context_from, tracer
+from shared.telemetry import configure_telemetry, context_from, tracer
 
 log = structlog.get_logger(__name__)
 
@@ -280,6 +280,8 @@ def _settings() -> Settings:
     with _edge_lock:
         if _edge.settings is None:
             _edge.settings = get_settings()
+            # The first request may arrive before anything built the runtime: log as JSON and trace from it.
+            configure_telemetry(_edge.settings)
         return _edge.settings
 
 

@@ -37,6 +37,14 @@ def test_functions_route_templates_match_and_extract_parameters(route, path, par
     assert {k: v for k, v in match.groupdict().items() if v is not None} == params
 
 
+@pytest.mark.parametrize(
+    ("route", "path"),
+    [("images/{id:guid}", "images/not-a-guid"), ("orders/{n:int}", "orders/12a"), ("tags/{t:alpha}", "tags/a1")],
+)
+def test_a_value_that_breaks_a_route_constraint_does_not_match(route, path):
+    assert route_pattern(route)[0].match(path) is None
+
+
 def test_a_literal_route_wins_over_a_template_and_methods_are_respected():
     functions = sorted(
         [_fn("images/{id}", "GET"), _fn("images/search", "GET"), _fn("images/{id}", "DELETE")],
