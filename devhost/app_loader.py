@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 import sys
 from collections.abc import Callable
@@ -59,6 +60,14 @@ class LoadedApp:
     topics: list[TopicFunction]
     blobs: list[BlobFunction]
     timers: list[TimerFunction]
+
+
+async def invoke(fn: HttpFunction | TopicFunction | BlobFunction | TimerFunction, value: Any) -> Any:
+    """Call a function with its trigger value bound by name, sync or async, as the worker does."""
+    result = fn.call(**{fn.arg_name: value})
+    if inspect.isawaitable(result):
+        result = await result
+    return result
 
 
 _PARAM = re.compile(r"\{(\*)?([A-Za-z_][A-Za-z0-9_]*)(?::([^}?]+))?(\?)?\}")

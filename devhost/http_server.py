@@ -9,7 +9,7 @@ from uuid import uuid4
 import azure.functions as func
 import structlog
 
-from devhost.app_loader import HttpFunction
+from devhost.app_loader import HttpFunction, invoke
 from shared.http import Problem
 
 log = structlog.get_logger()
@@ -93,20 +93,13 @@ class FunctionsAsgiApp:
             body=b"".join(chunks),
         )
         try:
-            response = await _invoke(fn, request)
+            response = await invoke(fn, request)
+            if isinstance(response, str):
+                response = func.HttpResponse(response)
         except Exception:
             log.exception("http function failed", function=fn.name)
             return _problem(500, "internal-error", "Internal server error", "The function failed.", path)
         return _to_asgi(response)
-
-
-async def _invoke(fn: HttpFunction, request: func.HttpRequest) -> func.HttpResponse:
-    result = fn.call(**{fn.arg_name: request})
-    if hasattr(result, "__await__"):
-        result = await result
-    if isinstance(result, str):
-        return func.HttpResponse(result)
-    return result
 
 
 def _to_asgi(response: func.HttpResponse) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

@@ -7,7 +7,6 @@ import json
 import os
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 import azure.functions as func
 import structlog
@@ -15,19 +14,12 @@ from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 from croniter import croniter
 
-from devhost.app_loader import BlobFunction, TimerFunction, TopicFunction
+from devhost.app_loader import BlobFunction, TimerFunction, TopicFunction, invoke
 from shared.bus.consumer import SubscriptionConsumer
 from shared.bus.port import BusTransport, ReceivedMessage
 from shared.storage.port import BlobNotFound, BlobStore
 
 log = structlog.get_logger()
-
-
-async def _call(call: Any, **kwargs: Any) -> Any:
-    result = call(**kwargs)
-    if hasattr(result, "__await__"):
-        result = await result
-    return result
 
 
 def to_functions_message(message: ReceivedMessage) -> ServiceBusMessage:
@@ -51,7 +43,7 @@ def to_functions_message(message: ReceivedMessage) -> ServiceBusMessage:
 def topic_consumer(fn: TopicFunction, bus: BusTransport, max_concurrent: int) -> SubscriptionConsumer:
     async def handler(message: ReceivedMessage) -> None:
         # autoCompleteMessages=true (host.json): returning completes, raising abandons.
-        await _call(fn.call, **{fn.arg_name: to_functions_message(message)})
+        await invoke(fn, to_functions_message(message))
 
     return SubscriptionConsumer(bus, fn.topic, fn.subscription, handler, max_concurrent=max_concurrent)
 
@@ -93,7 +85,7 @@ class BlobWatcher:
                 metadata=dict(blob.metadata or {}),
             )
             try:
-                await _call(self.fn.call, **{self.fn.arg_name: stream})
+                await invoke(self.fn, stream)
                 self.seen[blob.name] = blob.etag
                 fired += 1
             except Exception:
@@ -160,6 +152,6 @@ class TimerDriver:
                     pass
             past_due = (datetime.now(UTC) - due).total_seconds() > 1
             try:
-                await _call(self.fn.call, **{self.fn.arg_name: TimerRequest(past_due=past_due)})
+                await invoke(self.fn, TimerRequest(past_due=past_due))
             except Exception:
                 log.exception("timer function failed", function=self.fn.name)

@@ -94,7 +94,12 @@ class Settings(BaseSettings):
         description="NCRONTAB (with seconds) of the outbox relay timer; the Functions host resolves "
         "%OUTBOX_RELAY_SCHEDULE% in the trigger from this setting.",
     )
-    OUTBOX_RELAY_INTERVAL_MS: int = Field(200, ge=10, le=60000, description="How often the relay polls the outbox.")
+    OUTBOX_RELAY_INTERVAL_MS: int = Field(
+        1000,
+        ge=10,
+        le=60000,
+        description="How often the background relay polls the outbox when no commit NOTIFY woke it.",
+    )
 
     # --- identity -------------------------------------------------------------
     AUTH_ISSUER: str = Field(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from shared.bus.port import BusTransport, MessageLockLost, ReceivedMessage
+from shared.bus.port import BusTransport, MessageLockLost, ReceivedMessage, error_text
 
 log = structlog.get_logger()
 
@@ -22,10 +22,6 @@ Handler = Callable[[ReceivedMessage], Awaitable[None]]
 
 _MIN_RENEW_EVERY_SECONDS = 0.05
 _MAX_RECEIVE_BACKOFF_SECONDS = 30.0
-
-
-def error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 async def process_one(

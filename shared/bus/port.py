@@ -39,6 +39,20 @@ class ReceivedMessage:
     raw: Any = None  # the transport's own message object (Service Bus), for settlement
 
 
+# Service Bus rejects a longer dead-letter reason or description (the .NET and JS SDKs enforce the
+# same limit client side); both transports clip to it.
+MAX_DEAD_LETTER_TEXT = 4096
+
+
+def clip_dead_letter_text(text: str) -> str:
+    return text if len(text) <= MAX_DEAD_LETTER_TEXT else text[: MAX_DEAD_LETTER_TEXT - 1] + "…"
+
+
+def error_text(exc: BaseException) -> str:
+    """How an exception is recorded on a message, an outbox row or a log line."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 class MessageLockLost(RuntimeError):
     """The lock expired or was taken by another receiver: the message will be (or was) redelivered."""
 

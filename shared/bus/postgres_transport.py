@@ -25,7 +25,13 @@ from typing import Any
 import asyncpg
 import structlog
 
-from shared.bus.port import MessageLockLost, OutgoingMessage, ReceivedMessage
+from shared.bus.port import (
+    MessageLockLost,
+    OutgoingMessage,
+    ReceivedMessage,
+    clip_dead_letter_text,
+    error_text,
+)
 from shared.bus.topology import TOPICS, Subscription, Topic
 from shared.db import Database
 
@@ -181,7 +187,6 @@ where topic = $1 and subscription = $2
 """
 
 # Service Bus refuses longer dead-letter reasons and descriptions.
-MAX_DEAD_LETTER_TEXT = 4096
 
 _PURGE_DUPLICATES = "delete from bus.duplicates where expires_at <= now()"
 _PURGE_EVERY_SECONDS = 60.0
@@ -346,7 +351,7 @@ class PostgresTransport:
                 await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
             except (OSError, asyncpg.PostgresError) as exc:
                 # Receivers still work without it, by polling.
-                log.warning("bus.listen_failed", error=f"{type(exc).__name__}: {exc}")
+                log.warning("bus.listen_failed", error=error_text(exc))
                 return
             self._listener = conn
 
@@ -369,7 +374,7 @@ class PostgresTransport:
             row = await conn.fetchrow(
                 _ABANDON,
                 _uuid(message.lock_token),
-                None if error is None else _clip(error),
+                None if error is None else clip_dead_letter_text(error),
                 max_deliveries,
                 MAX_DELIVERY_COUNT_EXCEEDED,
                 NOTIFY_CHANNEL,
@@ -389,7 +394,12 @@ class PostgresTransport:
 
     async def dead_letter(self, message: ReceivedMessage, reason: str, description: str = "") -> None:
         async with self._db.connection() as conn:
-            done = await conn.fetchval(_DEAD_LETTER, _uuid(message.lock_token), _clip(reason), _clip(description))
+            done = await conn.fetchval(
+                _DEAD_LETTER,
+                _uuid(message.lock_token),
+                clip_dead_letter_text(reason),
+                clip_dead_letter_text(description),
+            )
         if done is None:
             raise _lock_lost(message)
 
@@ -473,10 +483,6 @@ def _received(topic: str, subscription: str, row: asyncpg.Record) -> ReceivedMes
         application_properties=json.loads(row["application_properties"]),
         raw=row["seq"],  # the sequence number, for logs
     )
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_DEAD_LETTER_TEXT else text[: MAX_DEAD_LETTER_TEXT - 1] + "…"
 
 
 def _uuid(lock_token: str) -> uuid.UUID | None:

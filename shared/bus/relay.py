@@ -20,8 +20,7 @@ from datetime import timedelta
 import asyncpg
 import structlog
 
-from shared.bus.consumer import error_text
-from shared.bus.port import BusTransport, OutgoingMessage
+from shared.bus.port import BusTransport, OutgoingMessage, error_text
 from shared.config import get_settings
 from shared.db import Database
 
@@ -149,9 +148,7 @@ class OutboxRelay:
                     failures = 0
                 except Exception as exc:  # the relay outlives any broker or database outage
                     failures += 1
-                    log.warning(
-                        "outbox.publish_failed", error=f"{type(exc).__name__}: {exc}", attempt=failures, exc_info=True
-                    )
+                    log.warning("outbox.publish_failed", error=error_text(exc), attempt=failures, exc_info=True)
                 if failures:
                     # Back off, deaf to NOTIFY: new rows must not turn an outage into a hot loop.
                     await _first_of(stop, within=min(interval * 2**failures, _MAX_BACKOFF_SECONDS))
@@ -166,7 +163,7 @@ class OutboxRelay:
             conn = await asyncpg.connect(self._db.dsn)
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
         except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("outbox.listen_failed", error=f"{type(exc).__name__}: {exc}")
+            log.warning("outbox.listen_failed", error=error_text(exc))
             return None
         return conn
 

@@ -31,7 +31,12 @@ from azure.servicebus.exceptions import (
     SessionLockLostError,
 )
 
-from shared.bus.port import MessageLockLost, OutgoingMessage, ReceivedMessage
+from shared.bus.port import (
+    MessageLockLost,
+    OutgoingMessage,
+    ReceivedMessage,
+    clip_dead_letter_text,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials_async import AsyncTokenCredential
@@ -39,10 +44,6 @@ if TYPE_CHECKING:
     from shared.config import Settings
 
 _LOG = logging.getLogger(__name__)
-
-# Service Bus rejects a DeadLetterReason / DeadLetterErrorDescription longer than
-# this (the .NET and JS SDKs enforce the same 4096-character limit client side).
-MAX_DEAD_LETTER_TEXT = 4096
 
 # The SDK refuses max_wait_time <= 0, and a receive is a network round trip
 # anyway: "don't wait" (max_wait_seconds=0) becomes this short poll.
@@ -213,7 +214,7 @@ class ServiceBusTransport:
                         exc,
                     )
                     await receiver.dead_letter_message(
-                        sb_message, reason="InvalidBody", error_description=_clip(str(exc))
+                        sb_message, reason="InvalidBody", error_description=clip_dead_letter_text(str(exc))
                     )
                     continue
                 out.append(_to_received_message(sb_message, topic, subscription, body))
@@ -233,7 +234,9 @@ class ServiceBusTransport:
 
     async def dead_letter(self, message: ReceivedMessage, reason: str, description: str = "") -> None:
         async with self._settling(message) as (receiver, raw):
-            await receiver.dead_letter_message(raw, reason=_clip(reason), error_description=_clip(description))
+            await receiver.dead_letter_message(
+                raw, reason=clip_dead_letter_text(reason), error_description=clip_dead_letter_text(description)
+            )
 
     async def renew_lock(self, message: ReceivedMessage) -> datetime:
         async with self._settling(message) as (receiver, raw):
@@ -322,10 +325,6 @@ def _to_received_message(
 
 def _text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= MAX_DEAD_LETTER_TEXT else text[: MAX_DEAD_LETTER_TEXT - 1] + "…"
 
 
 def _is_lock_lost(exc: BaseException) -> bool:

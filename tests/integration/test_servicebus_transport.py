@@ -49,8 +49,8 @@ from azure.servicebus._pyamqp.performatives import (
     TransferFrame,
 )
 
-from shared.bus.port import MessageLockLost, OutgoingMessage
-from shared.bus.servicebus_transport import MAX_DEAD_LETTER_TEXT, ServiceBusTransport
+from shared.bus.port import MAX_DEAD_LETTER_TEXT, MessageLockLost, OutgoingMessage
+from shared.bus.servicebus_transport import ServiceBusTransport
 
 SASL_HEADER = b"AMQP\x03\x01\x00\x00"
 AMQP_HEADER = b"AMQP\x00\x01\x00\x00"
