@@ -1,10 +1,12 @@
 """Migrations: applied once, idempotent, safe under concurrency, guarded against edits."""
 
 import asyncio
+import sys
 
 import asyncpg
 import pytest
 
+from shared.config import PROJECT_ROOT
 from shared.db.migrate import MIGRATIONS_DIR, MigrationError, apply_migrations, discover, migrate
 
 
@@ -30,9 +32,17 @@ async def test_applying_twice_changes_nothing(empty_database_dsn):
 
 
 async def test_two_processes_migrating_at_once_do_not_collide(empty_database_dsn):
-    results = await asyncio.gather(*(migrate(empty_database_dsn) for _ in range(4)))
-    applied = sorted(name for names in results for name in names)
-    assert applied == sorted(m.name for m in discover())  # each file applied exactly once
+    script = "import asyncio, sys; from shared.db.migrate import migrate; print(len(asyncio.run(migrate(sys.argv[1]))))"
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, empty_database_dsn, cwd=PROJECT_ROOT, stdout=asyncio.subprocess.PIPE
+        )
+        for _ in range(3)
+    ]
+    outputs = [await p.communicate() for p in processes]
+    assert [p.returncode for p in processes] == [0, 0, 0]
+    applied = sorted(int(out.decode()) for out, _ in outputs)
+    assert applied == [0, 0, len(discover())]  # one process applied everything, the others found it done
     conn = await asyncpg.connect(empty_database_dsn)
     try:
         assert await conn.fetchval("select count(*) from platform.schema_migrations") == len(discover())
