@@ -18,6 +18,7 @@ from devhost.app_loader import BlobFunction, TimerFunction, TopicFunction, invok
 from shared.bus.consumer import SubscriptionConsumer
 from shared.bus.port import BusTransport, ReceivedMessage
 from shared.storage.port import BlobNotFound, BlobStore
+from shared.waiting import wait_for_any
 
 log = structlog.get_logger()
 
@@ -69,7 +70,9 @@ class BlobWatcher:
 
     async def poll_once(self) -> int:
         fired = 0
+        listed: set[str] = set()
         async for blob in self.storage.list(self.fn.container, prefix=self.prefix):
+            listed.add(blob.name)
             key = f"{blob.name}@{blob.etag}"
             if self.seen.get(blob.name) == blob.etag or self.failures.get(key, 0) >= self.MAX_ATTEMPTS:
                 continue
@@ -97,6 +100,10 @@ class BlobWatcher:
                     attempt=self.failures[key],
                     poisoned=self.failures[key] >= self.MAX_ATTEMPTS,
                 )
+        # Forget blobs that left the container (ingestion moves each one out): a 5M-file migration
+        # must not grow these maps without bound.
+        self.seen = {name: etag for name, etag in self.seen.items() if name in listed}
+        self.failures = {k: n for k, n in self.failures.items() if k.rsplit("@", 1)[0] in listed}
         return fired
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -105,10 +112,7 @@ class BlobWatcher:
                 await self.poll_once()
             except Exception:
                 log.exception("blob watcher poll failed", function=self.fn.name)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
+            await wait_for_any(stop, timeout=self.poll_seconds)
 
 
 _SETTING_REF = re.compile(r"^%([A-Za-z0-9_]+)%$")
@@ -144,12 +148,8 @@ class TimerDriver:
             first = False
             last_due = due
             delay = (due - datetime.now(UTC)).total_seconds()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                    return
-                except TimeoutError:
-                    pass
+            if delay > 0 and await wait_for_any(stop, timeout=delay):
+                return
             past_due = (datetime.now(UTC) - due).total_seconds() > 1
             try:
                 await invoke(self.fn, TimerRequest(past_due=past_due))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import structlog
 
 from shared.bus.port import BusTransport, MessageLockLost, ReceivedMessage, error_text
+from shared.waiting import wait_for_any
 
 log = structlog.get_logger()
 
@@ -168,7 +169,7 @@ class SubscriptionConsumer:
                         error=error_text(exc),
                         attempt=failures,
                     )
-                    await _sleep_unless(stop, min(0.1 * 2**failures, _MAX_RECEIVE_BACKOFF_SECONDS))
+                    await wait_for_any(stop, timeout=min(0.1 * 2**failures, _MAX_RECEIVE_BACKOFF_SECONDS))
                     continue
                 for msg in messages:
                     task = asyncio.create_task(self._process(msg))
@@ -190,10 +191,3 @@ class SubscriptionConsumer:
             renew_every=self.renew_every,
             max_renewal_seconds=self.max_renewal_seconds,
         )
-
-
-async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

@@ -23,6 +23,7 @@ import structlog
 from shared.bus.port import BusTransport, OutgoingMessage, error_text
 from shared.config import get_settings
 from shared.db import Database
+from shared.waiting import wait_for_any
 
 log = structlog.get_logger()
 
@@ -151,9 +152,9 @@ class OutboxRelay:
                     log.warning("outbox.publish_failed", error=error_text(exc), attempt=failures, exc_info=True)
                 if failures:
                     # Back off, deaf to NOTIFY: new rows must not turn an outage into a hot loop.
-                    await _first_of(stop, within=min(interval * 2**failures, _MAX_BACKOFF_SECONDS))
+                    await wait_for_any(stop, timeout=min(interval * 2**failures, _MAX_BACKOFF_SECONDS))
                 else:
-                    await _first_of(stop, wake, within=interval)
+                    await wait_for_any(stop, wake, timeout=interval)
         finally:
             if listener is not None:
                 await listener.close()
@@ -166,15 +167,6 @@ class OutboxRelay:
             log.warning("outbox.listen_failed", error=error_text(exc))
             return None
         return conn
-
-
-async def _first_of(*events: asyncio.Event, within: float) -> None:
-    waiters = [asyncio.create_task(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
 
 
 def _outgoing(row: asyncpg.Record) -> OutgoingMessage:

@@ -39,3 +39,13 @@ async def test_a_failing_blob_is_retried_then_left_alone_after_five_attempts(blo
     for _ in range(8):
         await watcher.poll_once()
     assert calls == BlobWatcher.MAX_ATTEMPTS
+
+
+async def test_the_watcher_forgets_blobs_that_left_the_container(blob_store):
+    watcher = BlobWatcher(BlobFunction("ingest", "incoming", "incoming/{name}", "blob", lambda blob: None), blob_store)
+    for n in range(3):
+        await blob_store.put("incoming", f"u/{n}.jpg", b"x")
+    await watcher.poll_once()
+    await blob_store.delete("incoming", "u/0.jpg")  # ingestion moved it to originals
+    await watcher.poll_once()
+    assert set(watcher.seen) == {"u/1.jpg", "u/2.jpg"}
