@@ -14,11 +14,11 @@ import time
 import structlog
 import uvicorn
 
-from devhost.app_loader import LoadedApp, load_app
+from devhost.app_loader import load_app
 from devhost.http_server import FunctionsAsgiApp
 from devhost.settings_file import load_into_environment
 from devhost.triggers import BlobWatcher, TimerDriver, resolve_schedule, topic_consumer
-from shared.config import get_settings
+from shared.config import Settings, get_settings
 from shared.runtime import build_runtime, set_runtime
 from shared.storage.azurite import AzuriteServer
 from shared.telemetry import configure_telemetry
@@ -29,9 +29,10 @@ _DEV_STORAGE = "usedevelopmentstorage=true"
 SHUTDOWN_GRACE_SECONDS = 20.0
 
 
-def _needs_azurite() -> bool:
-    value = os.environ.get("STORAGE_CONNECTION_STRING") or os.environ.get("AzureWebJobsStorage") or ""
-    return value == "" or value.replace(" ", "").lower() == _DEV_STORAGE
+def _needs_azurite(settings: Settings) -> bool:
+    """No storage configured, or the emulator shorthand: devhost provides Azurite."""
+    value = (settings.STORAGE_CONNECTION_STRING or "").replace(" ", "").lower()
+    return value == _DEV_STORAGE or (value == "" and not settings.STORAGE_ACCOUNT_URL)
 
 
 class DevHost:
@@ -39,8 +40,6 @@ class DevHost:
         self.port = port
         self.host = host
         self.stop_event = asyncio.Event()
-        self.ready = asyncio.Event()
-        self.loaded: LoadedApp | None = None
         self._tasks: list[asyncio.Task] = []
 
     async def run(self) -> None:
@@ -54,7 +53,7 @@ class DevHost:
         runtime = None
         tasks = self._tasks
         try:
-            if _needs_azurite():
+            if _needs_azurite(settings):
                 azurite = AzuriteServer(
                     settings.VAR_DIR / "azurite", blob_port=settings.AZURITE_BLOB_PORT, persist=True
                 )
@@ -68,7 +67,7 @@ class DevHost:
             set_runtime(runtime)
             runtime.start_outbox_relay()
             await runtime.storage.ensure_containers()
-            self.loaded = loaded = load_app()
+            loaded = load_app()
 
             for fn in loaded.topics:
                 tasks.append(asyncio.create_task(topic_consumer(fn, runtime.bus, 16).run(self.stop_event)))
@@ -105,7 +104,6 @@ class DevHost:
                 timer_functions=len(loaded.timers),
                 start_seconds=round(time.perf_counter() - started, 2),
             )
-            self.ready.set()
             await self.stop_event.wait()
             log.info("devhost stopping")
             server.should_exit = True

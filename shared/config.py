@@ -168,15 +168,6 @@ class Settings(BaseSettings):
         return self.VAR_DIR / "auth"
 
 
-def describe_settings() -> list[tuple[str, str, str]]:
-    """(name, default, description) of every setting: for docs and local.settings.sample.json."""
-    rows = []
-    for name, field in Settings.model_fields.items():
-        default = "" if field.default is None else str(field.default)
-        rows.append((name, default, field.description or ""))
-    return rows
-
-
 def load_settings(**overrides: object) -> Settings:
     """Validate the environment once; turn pydantic's errors into a start-up message a person can act on."""
     try:

@@ -12,7 +12,7 @@ import structlog
 from shared.bus.events import PlatformPing
 from shared.bus.inbox import claim_message
 from shared.bus.outbox import add_to_outbox
-from shared.bus.port import BusTransport, ReceivedMessage
+from shared.bus.port import ReceivedMessage, error_text
 from shared.db import Database
 from shared.storage.port import BlobStore
 
@@ -27,14 +27,14 @@ async def _timed(check) -> dict[str, Any]:
         ok = True
     except Exception as exc:  # a health check reports failures, it does not raise them
         # Details (host names, user names) go to the log only: this route is public.
-        log.warning("health.check_failed", check=check.__name__, error=f"{type(exc).__name__}: {exc}"[:500])
+        log.warning("health.check_failed", check=check.__name__, error=error_text(exc)[:500])
         detail, ok = {"error": "unavailable"}, False
     result = {"ok": ok, "latency_ms": round((time.perf_counter() - started) * 1000, 1)}
     result.update(detail or {})
     return result
 
 
-async def check_health(db: Database, storage: BlobStore, bus: BusTransport, transport_name: str) -> dict[str, Any]:
+async def check_health(db: Database, storage: BlobStore, transport_name: str) -> dict[str, Any]:
     async def database() -> dict[str, Any]:
         async with db.connection() as conn:
             version = await conn.fetchval("select extversion from pg_extension where extname = 'vector'")

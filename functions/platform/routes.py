@@ -38,7 +38,7 @@ class BusPingOut(BaseModel):
 )
 async def health(request: ApiRequest) -> ApiResponse:
     runtime = await get_runtime()
-    report = await check_health(runtime.db, runtime.storage, runtime.bus, runtime.settings.BUS_TRANSPORT)
+    report = await check_health(runtime.db, runtime.storage, runtime.settings.BUS_TRANSPORT)
     return ApiResponse(200 if report["status"] == "ok" else 503, body=report)
 
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 from functions.platform.handlers import check_health, record_bus_ping
 from shared.bus.port import ReceivedMessage
-from shared.bus.postgres_transport import PostgresTransport
 
 
 class BrokenStorage:
@@ -20,7 +19,7 @@ def _ping(message_id: str, nonce: str = "n-1") -> ReceivedMessage:
 
 
 async def test_health_is_ok_when_every_dependency_answers(db, blob_store):
-    report = await check_health(db, blob_store, PostgresTransport(db), "postgres")
+    report = await check_health(db, blob_store, "postgres")
     assert report["status"] == "ok"
     assert report["checks"]["bus"] | {"latency_ms": 0} == {
         "ok": True,
@@ -32,7 +31,7 @@ async def test_health_is_ok_when_every_dependency_answers(db, blob_store):
 
 
 async def test_a_failing_dependency_degrades_health_without_revealing_why(db):
-    report = await check_health(db, BrokenStorage(), PostgresTransport(db), "postgres")
+    report = await check_health(db, BrokenStorage(), "postgres")
     assert report["status"] == "degraded"
     assert report["checks"]["blob_storage"]["ok"] is False
     assert report["checks"]["blob_storage"]["error"] == "unavailable"
