@@ -123,6 +123,12 @@ class Settings(BaseSettings):
         "plus Front Door: 2); the client IP is that many hops from the right.",
     )
 
+    # --- ingestion ---
+    # --- processing and ML ---
+    # --- search ---
+    # --- moderation ---
+    # --- commerce ---
+
     # --- telemetry ------------------------------------------------------------
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = Field(
         None, description="Set to send traces and logs to Azure Monitor (Application Insights)."

@@ -54,53 +54,181 @@ def parse_event(subject: str, body: dict[str, Any]) -> Event:
 
 
 # --- images topic ---------------------------------------------------------------
+#
+# Events about one image carry `revision`: processing emits revision 1, and the
+# moderation service (which owns every later change) increments it. Consumers
+# keep the highest revision they applied and ignore older ones, so redelivered
+# or out-of-order events never overwrite newer state.
+#
+# Events that make an image visible or change what buyers see carry the whole
+# `ImageListing` (event-carried state transfer): search_sync and checkout build
+# their read models from events alone, never from another service's tables.
+
+Usage = Literal["commercial", "editorial"]
+Orientation = Literal["landscape", "portrait", "square"]
+LicenseType = Literal["standard", "enhanced"]
+
+
+class Sidecar(BaseModel):
+    """What the contributor says about an image at upload (portal form or migration sidecar file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field("", max_length=200)
+    description: str = Field("", max_length=2000)
+    keywords: list[str] = Field(default_factory=list, max_length=50)
+    category: str | None = Field(None, max_length=64)
+    usage: Usage = "commercial"
+
+
+class Tag(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    label: str
+    confidence: float = Field(ge=0, le=1)
+
+
+class ColorShare(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str  # named facet, e.g. "blue"
+    hex: str  # representative sRGB colour, "#1f4e79"
+    share: float = Field(ge=0, le=1)
+
+
+class Renditions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    thumbnail_small_url: str  # ~260 px long side, public container `thumbnails`
+    thumbnail_url: str  # ~450 px long side
+    preview_url: str  # ~1000 px watermarked, public container `watermarked`
+
+
+class ImageListing(BaseModel):
+    """Everything a buyer sees and search indexes about one image."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    title: str = ""
+    description: str = ""
+    keywords: list[str] = Field(default_factory=list)
+    category: str | None = None
+    usage: Usage = "commercial"
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+    orientation: Orientation
+    colors: list[ColorShare] = Field(default_factory=list)
+    tags: list[Tag] = Field(default_factory=list)
+    embedding: list[float] = Field(default_factory=list)  # 384-d, L2-normalised, same space as text queries
+    safety_score: float = Field(ge=0, le=1)
+    renditions: Renditions
+    blurhash: str = ""
+    phash: str = ""  # 64-bit perceptual hash, 16 hex digits
+    camera: str | None = None
+    lens: str | None = None
+    captured_at: datetime | None = None
+    uploaded_at: datetime
 
 
 @event("image.uploaded", "images")
 class ImageUploaded(Event):
     image_id: UUID
     contributor_id: str
-    original_blob: str
+    original_blob: str  # path inside the private `originals` container
+    file_name: str = ""
     content_type: str
     size_bytes: int = Field(ge=0)
     sha256: str
+    uploaded_at: datetime | None = None
+    sidecar: Sidecar = Field(default_factory=Sidecar)
+    near_duplicate_of: UUID | None = None  # perceptual-hash match found at ingestion
 
 
 @event("image.processed", "images")
 class ImageProcessed(Event):
     image_id: UUID
     contributor_id: str
-    width: int
-    height: int
-    tags: list[str] = Field(default_factory=list)
-    safety_score: float = Field(ge=0, le=1)
+    revision: int = 1
+    original_blob: str = ""
+    file_name: str = ""
+    size_bytes: int = Field(0, ge=0)
+    sha256: str = ""
+    near_duplicate_of: UUID | None = None
+    listing: ImageListing
+
+
+@event("image.processing_failed", "images")
+class ImageProcessingFailed(Event):
+    """Processing gave up for good (e.g. the model rejects the input); the contributor sees `reason`."""
+
+    image_id: UUID
+    contributor_id: str
+    reason: str
+
+
+@event("image.flagged", "images")
+class ImageFlagged(Event):
+    """Moderation queued the image for a human, with the reasons its policy found."""
+
+    image_id: UUID
+    contributor_id: str
+    revision: int
+    reasons: list[str]
 
 
 @event("image.approved", "images")
 class ImageApproved(Event):
     image_id: UUID
     contributor_id: str
+    revision: int
     approved_at: datetime
+    original_blob: str
+    file_name: str = ""
+    listing: ImageListing
 
 
 @event("image.rejected", "images")
 class ImageRejected(Event):
     image_id: UUID
     contributor_id: str
+    revision: int
     reason_code: str
     note: str | None = None
 
 
 @event("image.updated", "images")
 class ImageUpdated(Event):
+    """An admin edited title, keywords or category of an approved image; `listing` is the new state."""
+
     image_id: UUID
+    contributor_id: str
     revision: int
+    listing: ImageListing
 
 
 @event("image.removed", "images")
 class ImageRemoved(Event):
+    """Taken down: out of search and carts; licenses already sold stay valid and downloadable."""
+
     image_id: UUID
+    contributor_id: str
+    revision: int
     reason: str
+
+
+class Price(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    amount_minor: int = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+
+
+@event("pricing.updated", "images")
+class PricingUpdated(Event):
+    """The admin pricing table, whole; `revision` orders updates."""
+
+    revision: int
+    prices: dict[LicenseType, Price]
 
 
 # --- orders topic ---------------------------------------------------------------
@@ -127,7 +255,7 @@ class LicenseIssued(Event):
     order_id: UUID | None
     image_id: UUID
     buyer_id: str
-    license_type: Literal["standard", "enhanced"]
+    license_type: LicenseType
 
 
 # --- payouts topic --------------------------------------------------------------

@@ -37,10 +37,13 @@ class Topic:
 _IMAGE_EVENTS = (
     "image.uploaded",
     "image.processed",
+    "image.processing_failed",
+    "image.flagged",
     "image.approved",
     "image.rejected",
     "image.updated",
     "image.removed",
+    "pricing.updated",
 )
 
 TOPICS: dict[str, Topic] = {
@@ -49,14 +52,26 @@ TOPICS: dict[str, Topic] = {
         Topic(
             "images",
             (
+                # ingestion keeps each image's catalogue record (status, reasons) current for its contributor
                 Subscription(
                     "ingestion",
-                    ("image.processed", "image.approved", "image.rejected", "image.updated", "image.removed"),
+                    (
+                        "image.processed",
+                        "image.processing_failed",
+                        "image.flagged",
+                        "image.approved",
+                        "image.rejected",
+                        "image.updated",
+                        "image.removed",
+                    ),
                 ),
                 Subscription("processing", ("image.uploaded",)),
                 Subscription("moderation", ("image.processed",)),
-                Subscription("search-sync", ("image.approved", "image.rejected", "image.updated", "image.removed")),
-                Subscription("checkout", ("image.approved", "image.updated", "image.removed")),
+                Subscription(
+                    "search-sync",
+                    ("image.approved", "image.rejected", "image.updated", "image.removed", "pricing.updated"),
+                ),
+                Subscription("checkout", ("image.approved", "image.updated", "image.removed", "pricing.updated")),
             ),
         ),
         Topic(
