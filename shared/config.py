@@ -126,8 +126,34 @@ class Settings(BaseSettings):
     # --- ingestion ---
     # --- processing and ML ---
     # --- search ---
+    SEARCH_BACKEND: Literal["postgres", "azure"] = Field(
+        "postgres",
+        description="'postgres': pgvector HNSW + full text in the database (embedded default); "
+        "'azure': Azure AI Search (needs AZURE_SEARCH_ENDPOINT).",
+    )
+    AZURE_SEARCH_ENDPOINT: str | None = Field(None, description="https://<service>.search.windows.net")
+    AZURE_SEARCH_API_KEY: str | None = Field(
+        None, description="Admin key of the search service; unset in Azure: managed identity is used."
+    )
+    AZURE_SEARCH_INDEX: str = Field("images", description="Name of the search index (alias) queries go to.")
     # --- moderation ---
     # --- commerce ---
+    STRIPE_SECRET_KEY: str = Field(
+        "sk_test_local_standin", description="Stripe secret key (sk_test_... or sk_live_...)."
+    )
+    STRIPE_WEBHOOK_SECRET: str = Field(
+        "whsec_local_standin", description="Signing secret of the Stripe webhook endpoint (whsec_...)."
+    )
+    STRIPE_API_BASE: str | None = Field(
+        None,
+        description="Base URL of the Stripe API. Unset locally: devhost starts the Stripe stand-in and sets it; "
+        "unset in Azure: https://api.stripe.com.",
+    )
+    STRIPE_STANDIN_PORT: int = Field(12111, ge=0, le=65535, description="Port devhost gives the Stripe stand-in.")
+    PUBLIC_BASE_URL: str = Field(
+        "http://localhost:7071",
+        description="Where buyers reach the app; Stripe Checkout returns them to URLs under it.",
+    )
 
     # --- telemetry ------------------------------------------------------------
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = Field(
