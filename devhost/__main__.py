@@ -1,4 +1,4 @@
-"""`python -m devhost start | token | settings-sample`."""
+"""`python -m devhost start | token | settings-sample | stripe-standin`."""
 
 from __future__ import annotations
 
@@ -52,6 +52,53 @@ def token(
         raise typer.Exit(2) from None
     issuer = LocalIssuer.from_settings(settings)
     typer.echo(issuer.issue(sub=sub, roles=role, ttl=ttl))
+
+
+@cli.command("stripe-standin")
+def stripe_standin(
+    port: Annotated[int | None, typer.Option(help="Port (default: STRIPE_STANDIN_PORT, 12111; 0 = any)")] = None,
+    webhook_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--webhook-url",
+            help="Where to deliver webhooks; repeat for several "
+            "(default: http://127.0.0.1:<DEVHOST_PORT>/api/webhooks/stripe)",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+) -> None:
+    """Run only the local Stripe stand-in (devhost start runs it too), e.g. to try the app's Stripe calls."""
+    import signal
+    import threading
+
+    from devhost.settings_file import load_into_environment
+    from devhost.stripe_standin import StripeStandin
+    from shared.config import get_settings
+
+    load_into_environment()
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    standin = StripeStandin(
+        secret_key=settings.STRIPE_SECRET_KEY,
+        webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
+        webhook_urls=webhook_url or [f"http://127.0.0.1:{settings.DEVHOST_PORT}/api/webhooks/stripe"],
+        host=host,
+        port=settings.STRIPE_STANDIN_PORT if port is None else port,
+    )
+    try:
+        base = standin.start()
+    except RuntimeError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Stripe stand-in on {base} (STRIPE_API_BASE); webhooks to {', '.join(standin.webhook_urls)}")
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    stopped.wait()
+    standin.stop()
 
 
 @cli.command("settings-sample")

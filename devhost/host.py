@@ -7,9 +7,12 @@ HTTP. Stop order is the reverse, on Ctrl-C or SIGTERM, so nothing is left runnin
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import structlog
 import uvicorn
@@ -17,8 +20,9 @@ import uvicorn
 from devhost.app_loader import load_app
 from devhost.http_server import FunctionsAsgiApp
 from devhost.settings_file import load_into_environment
+from devhost.stripe_standin import StripeStandin
 from devhost.triggers import BlobWatcher, TimerDriver, resolve_schedule, topic_consumer
-from shared.config import Settings, get_settings
+from shared.config import PROJECT_ROOT, Settings, get_settings
 from shared.runtime import build_runtime, set_runtime
 from shared.storage.azurite import AzuriteServer
 from shared.telemetry import configure_telemetry
@@ -27,6 +31,11 @@ log = structlog.get_logger()
 
 _DEV_STORAGE = "usedevelopmentstorage=true"
 SHUTDOWN_GRACE_SECONDS = 20.0
+
+
+def _needs_stripe_standin(settings: Settings) -> bool:
+    """Locally with no Stripe API base: devhost provides the stand-in (set STRIPE_API_BASE to use Stripe)."""
+    return settings.APP_ENV == "local" and not settings.STRIPE_API_BASE
 
 
 def _needs_azurite(settings: Settings) -> bool:
@@ -50,6 +59,7 @@ class DevHost:
         configure_telemetry(settings, service="devhost", own_log_handler=True)
         log.info("settings loaded", source=str(source))
         azurite = None
+        stripe_standin = None
         runtime = None
         tasks = self._tasks
         try:
@@ -63,16 +73,27 @@ class DevHost:
                 os.environ["STORAGE_CONNECTION_STRING"] = azurite.connection_string
                 get_settings.cache_clear()
                 settings = get_settings()
+            if _needs_stripe_standin(settings):
+                webhook_host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+                webhook_url = f"http://{webhook_host}:{self.port or settings.DEVHOST_PORT}/api/webhooks/stripe"
+                stripe_standin = StripeStandin.from_settings(settings, webhook_url=webhook_url)
+                os.environ["STRIPE_API_BASE"] = stripe_standin.start(any_port_if_taken=True)
+                get_settings.cache_clear()
+                settings = get_settings()
+                log.info("stripe stand-in ready", api_base=settings.STRIPE_API_BASE, webhooks_to=webhook_url)
             runtime = await build_runtime(settings)
             set_runtime(runtime)
             runtime.start_outbox_relay()
             await runtime.storage.ensure_containers()
             loaded = load_app()
 
+            concurrency = host_concurrency()
             for fn in loaded.topics:
-                tasks.append(asyncio.create_task(topic_consumer(fn, runtime.bus, 16).run(self.stop_event)))
+                consumer = topic_consumer(fn, runtime.bus, concurrency.max_concurrent_calls)
+                tasks.append(asyncio.create_task(consumer.run(self.stop_event)))
             for fn in loaded.blobs:
-                tasks.append(asyncio.create_task(BlobWatcher(fn, runtime.storage).run(self.stop_event)))
+                watcher = BlobWatcher(fn, runtime.storage, max_parallel=concurrency.blob_parallelism)
+                tasks.append(asyncio.create_task(watcher.run(self.stop_event)))
             for fn in loaded.timers:
                 driver = TimerDriver(fn, resolve_schedule(fn.schedule))
                 tasks.append(asyncio.create_task(driver.run(self.stop_event)))
@@ -119,6 +140,8 @@ class DevHost:
             if runtime is not None:
                 set_runtime(None)
                 await runtime.close()
+            if stripe_standin is not None:
+                await asyncio.to_thread(stripe_standin.stop)
             if azurite is not None:
                 await asyncio.to_thread(azurite.stop)
             log.info("devhost stopped")
@@ -140,3 +163,21 @@ def serve(port: int | None = None, host: str = "127.0.0.1") -> None:
         await devhost.run()
 
     asyncio.run(main())
+
+
+@dataclass(frozen=True)
+class HostConcurrency:
+    max_concurrent_calls: int = 16
+    blob_parallelism: int = 8
+
+
+def host_concurrency(path: Path = PROJECT_ROOT / "host.json") -> HostConcurrency:
+    """The concurrency host.json gives the Functions host, so devhost runs triggers as Azure would."""
+    extensions = json.loads(path.read_text()).get("extensions", {})
+    defaults = HostConcurrency()
+    return HostConcurrency(
+        max_concurrent_calls=int(
+            extensions.get("serviceBus", {}).get("maxConcurrentCalls", defaults.max_concurrent_calls)
+        ),
+        blob_parallelism=int(extensions.get("blobs", {}).get("maxDegreeOfParallelism", defaults.blob_parallelism)),
+    )

@@ -59,10 +59,12 @@ class BlobWatcher:
 
     MAX_ATTEMPTS = 5
 
-    def __init__(self, fn: BlobFunction, storage: BlobStore, poll_seconds: float = 0.5) -> None:
+    def __init__(self, fn: BlobFunction, storage: BlobStore, poll_seconds: float = 0.5, max_parallel: int = 8) -> None:
         self.fn = fn
         self.storage = storage
         self.poll_seconds = poll_seconds
+        # host.json extensions.blobs.maxDegreeOfParallelism: blobs handled at once, as the host does.
+        self.max_parallel = max(1, max_parallel)
         self.seen: dict[str, str] = {}
         self.failures: dict[str, int] = {}
         prefix = fn.path.split("/", 1)[1] if "/" in fn.path else ""
@@ -71,40 +73,56 @@ class BlobWatcher:
     async def poll_once(self) -> int:
         fired = 0
         listed: set[str] = set()
+        in_flight: set[asyncio.Task[bool]] = set()
+
+        async def settle(wait_for: int) -> None:
+            nonlocal fired, in_flight
+            while len(in_flight) > wait_for:
+                done, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                fired += sum(1 for task in done if task.result())
+
         async for blob in self.storage.list(self.fn.container, prefix=self.prefix):
             listed.add(blob.name)
             key = f"{blob.name}@{blob.etag}"
             if self.seen.get(blob.name) == blob.etag or self.failures.get(key, 0) >= self.MAX_ATTEMPTS:
                 continue
-            try:
-                data = await self.storage.get(self.fn.container, blob.name)
-            except BlobNotFound:  # deleted between list and get: nothing to fire
-                continue
-            stream = func.blob.InputStream(
-                data=data,
-                name=f"{self.fn.container}/{blob.name}",
-                uri=f"{self.fn.container}/{blob.name}",
-                length=len(data),
-                metadata=dict(blob.metadata or {}),
-            )
-            try:
-                await invoke(self.fn, stream)
-                self.seen[blob.name] = blob.etag
-                fired += 1
-            except Exception:
-                self.failures[key] = self.failures.get(key, 0) + 1
-                log.exception(
-                    "blob trigger failed",
-                    function=self.fn.name,
-                    blob=blob.name,
-                    attempt=self.failures[key],
-                    poisoned=self.failures[key] >= self.MAX_ATTEMPTS,
-                )
+            await settle(self.max_parallel - 1)
+            in_flight.add(asyncio.create_task(self._fire(blob.name, blob.etag, dict(blob.metadata or {}))))
+        await settle(0)
         # Forget blobs that left the container (ingestion moves each one out): a 5M-file migration
         # must not grow these maps without bound.
         self.seen = {name: etag for name, etag in self.seen.items() if name in listed}
         self.failures = {k: n for k, n in self.failures.items() if k.rsplit("@", 1)[0] in listed}
         return fired
+
+    async def _fire(self, name: str, etag: str, metadata: dict[str, str]) -> bool:
+        """Invoke the function for one blob; True if it ran to completion."""
+        key = f"{name}@{etag}"
+        try:
+            data = await self.storage.get(self.fn.container, name)
+        except BlobNotFound:  # deleted between list and get: nothing to fire
+            return False
+        stream = func.blob.InputStream(
+            data=data,
+            name=f"{self.fn.container}/{name}",
+            uri=f"{self.fn.container}/{name}",
+            length=len(data),
+            metadata=metadata,
+        )
+        try:
+            await invoke(self.fn, stream)
+        except Exception:
+            self.failures[key] = self.failures.get(key, 0) + 1
+            log.exception(
+                "blob trigger failed",
+                function=self.fn.name,
+                blob=name,
+                attempt=self.failures[key],
+                poisoned=self.failures[key] >= self.MAX_ATTEMPTS,
+            )
+            return False
+        self.seen[name] = etag
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

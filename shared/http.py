@@ -164,7 +164,7 @@ class ApiResponse:
     def to_http(self) -> func.HttpResponse:
         body, content_type = self.body, self.content_type
         if body is None:
-            payload = b""
+            payload, content_type = b"", content_type or "text/plain; charset=utf-8"
         elif isinstance(body, bytes):
             payload, content_type = body, content_type or "application/octet-stream"
         elif isinstance(body, str):
@@ -187,6 +187,10 @@ class RouteSpec:
     status: int = 200
     tags: tuple[str, ...] = ()
     rate_limited: bool = True
+    # Request headers the route cannot work without (documented; a request lacking one gets 400).
+    required_headers: tuple[str, ...] = ()
+    # Problem statuses the handler itself raises (404, 409, ...), documented in OpenAPI.
+    errors: tuple[int, ...] = ()
 
     @property
     def path(self) -> str:
@@ -317,6 +321,8 @@ def api(
     status: int = 200,
     tags: Iterable[str] | None = None,
     rate_limited: bool = True,
+    required_headers: Iterable[str] = (),
+    errors: Iterable[int] = (),
 ) -> Callable[[Handler], Handler]:
     """Declare an HTTP function on `bp`; returns the handler unchanged so tests can call it directly."""
     rule = _role_rule(roles)
@@ -328,8 +334,12 @@ def api(
         raise ValueError("routes are relative to the /api prefix; drop the leading 'api/'")
     if not summary:
         raise ValueError("every route needs a summary (it is the OpenAPI operation summary)")
-    if not 200 <= status <= 299:
-        raise ValueError("status is the success status (2xx); raise Problem for errors")
+    if not 200 <= status <= 399:
+        raise ValueError("status is the success status (2xx, or 3xx for a redirect); raise Problem for errors")
+    errors = tuple(sorted(set(errors)))
+    unknown = [code for code in errors if str(code) not in _ERROR_RESPONSES]
+    if unknown:
+        raise ValueError(f"undocumentable error statuses {unknown}; known: {sorted(_ERROR_RESPONSES)}")
     for model in (query_model, body_model, response_model):
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise TypeError(f"{model!r} must be a pydantic BaseModel subclass")
@@ -349,6 +359,8 @@ def api(
             status=status,
             tags=tuple(tags or ()),
             rate_limited=rate_limited,
+            required_headers=tuple(required_headers),
+            errors=errors,
         )
         for other in ROUTES:
             if other.name == spec.name or (other.method, other.path) == (spec.method, spec.path):
@@ -444,6 +456,7 @@ async def _dispatch(spec: RouteSpec, handler: Handler, req: func.HttpRequest, co
     if auth_problem is not None:
         raise auth_problem
     _authorize(spec, principal)
+    _require_headers(spec, req)
     request = ApiRequest(
         http=req,
         correlation_id=correlation_id,
@@ -454,6 +467,18 @@ async def _dispatch(spec: RouteSpec, handler: Handler, req: func.HttpRequest, co
         body=_parse_body(spec.body_model, req) if spec.body_model else None,
     )
     return _to_response(spec, await handler(request))
+
+
+def _require_headers(spec: RouteSpec, req: func.HttpRequest) -> None:
+    missing = [name for name in spec.required_headers if not req.headers.get(name)]
+    if missing:
+        raise Problem(
+            400,
+            "missing-header",
+            "Required header missing",
+            f"The request needs the header {missing[0]}.",
+            errors=[{"name": name, "in": "header", "reason": "required"} for name in missing],
+        )
 
 
 def _finish(response: func.HttpResponse, req: func.HttpRequest, correlation_id: str) -> None:
@@ -729,12 +754,18 @@ _REF = "#/components/schemas/{model}"
 _ERROR_RESPONSES = {
     "400": ("BadRequest", "Invalid query parameters or malformed JSON.", None),
     "401": ("Unauthorized", "Missing or invalid bearer token.", "WWW-Authenticate"),
+    "402": ("PaymentRequired", "Nothing left to pay with (e.g. the subscription's allotment is used up).", None),
     "403": ("Forbidden", "The caller lacks the required role.", None),
+    "404": ("NotFound", "No such resource, or not the caller's.", None),
+    "409": ("Conflict", "The resource's state does not allow this (e.g. already decided).", None),
+    "410": ("Gone", "The resource existed but is no longer available.", None),
     "413": ("PayloadTooLarge", "The JSON body is too large.", None),
     "415": ("UnsupportedMediaType", "The body is not application/json.", None),
     "422": ("UnprocessableContent", "The JSON body failed validation.", None),
     "429": ("TooManyRequests", "Rate limit exceeded.", "Retry-After"),
     "500": ("InternalError", "Unexpected server error.", None),
+    "502": ("BadGateway", "A provider we depend on refused the request.", None),
+    "503": ("ServiceUnavailable", "A dependency is unavailable; retry later.", "Retry-After"),
 }
 _PROBLEM_SCHEMA = {
     "type": "object",
@@ -752,7 +783,7 @@ _PROBLEM_SCHEMA = {
                 "type": "object",
                 "properties": {
                     "name": {"type": "string"},
-                    "in": {"type": "string", "enum": ["query", "body"]},
+                    "in": {"type": "string", "enum": ["query", "body", "header", "path"]},
                     "reason": {"type": "string"},
                 },
                 "required": ["name", "in", "reason"],
@@ -765,15 +796,18 @@ _PROBLEM_SCHEMA = {
 
 def _error_codes(spec: RouteSpec) -> list[str]:
     codes = ["401", "500"]  # a bad token is refused on every route
-    if spec.query_model or spec.body_model:
+    if spec.query_model or spec.body_model or spec.required_headers:
         codes.append("400")
+    if _ROUTE_PARAM_RE.search(spec.route):
+        codes.append("404")  # a path that names no resource (or another caller's)
+    codes += [str(code) for code in spec.errors]
     if isinstance(spec.roles, frozenset):
         codes.append("403")
     if spec.body_model:
         codes += ["413", "415", "422"]
     if spec.rate_limited:
         codes.append("429")
-    return sorted(codes)
+    return sorted(set(codes))
 
 
 def _path_parameters(spec: RouteSpec) -> list[dict[str, Any]]:
@@ -832,6 +866,10 @@ def build_openapi(
         parameters = _path_parameters(spec)
         if spec.query_model is not None:
             parameters += _query_parameters(schema_of(spec.query_model, "validation"))
+        parameters += [
+            {"name": name, "in": "header", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in spec.required_headers
+        ]
         success: dict[str, Any] = {"description": HTTPStatus(spec.status).phrase}
         if spec.response_model is not None:
             success["content"] = {"application/json": {"schema": refs[(spec.response_model, "serialization")]}}

@@ -4,4 +4,8 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.azurite",
     "tests.fixtures.photos",
+    "tests.fixtures.checkout",
+    "tests.fixtures.onnx_models",
+    "tests.fixtures.moderation",
+    "tests.fixtures.search_corpus",
 ]

@@ -1,5 +1,6 @@
-"""The `checkout` service (ARCHITECTURE §2). Its functions are registered on `bp`."""
+"""The `checkout` service (ARCHITECTURE §2): cart, Stripe checkout and webhooks, licenses, subscriptions."""
 
-import azure.functions as func
+from functions.checkout import bus_triggers, routes  # noqa: F401  (importing registers the functions)
+from functions.checkout.blueprint import bp
 
-bp = func.Blueprint()
+__all__ = ["bp"]

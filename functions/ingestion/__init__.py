@@ -1,5 +1,7 @@
-"""The `ingestion` service (ARCHITECTURE §2). Its functions are registered on `bp`."""
+"""The `ingestion` service: upload tickets, validation of files landing in `incoming`, the image catalogue,
+and the batch migration CLI (`python -m functions.ingestion.migrate`)."""
 
-import azure.functions as func
+from functions.ingestion import routes, triggers  # noqa: F401  (importing registers the functions)
+from functions.ingestion.blueprint import bp
 
-bp = func.Blueprint()
+__all__ = ["bp"]

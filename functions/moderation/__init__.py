@@ -1,5 +1,6 @@
-"""The `moderation` service (ARCHITECTURE §2). Its functions are registered on `bp`."""
+"""The `moderation` service: the review queue, decisions, takedowns, categories, pricing and the audit log."""
 
-import azure.functions as func
+from functions.moderation import bus_triggers, routes  # noqa: F401  (importing registers the functions)
+from functions.moderation.blueprint import bp
 
-bp = func.Blueprint()
+__all__ = ["bp"]

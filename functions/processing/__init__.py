@@ -1,5 +1,6 @@
-"""The `processing` service (ARCHITECTURE §2). Its functions are registered on `bp`."""
+"""The `processing` service (ARCHITECTURE §2): image.uploaded -> renditions, metadata, ML -> image.processed."""
 
-import azure.functions as func
+from functions.processing import bus_triggers  # noqa: F401  (importing registers the functions)
+from functions.processing.blueprint import bp
 
-bp = func.Blueprint()
+__all__ = ["bp"]

@@ -1,5 +1,6 @@
-"""The `search_api` service (ARCHITECTURE §2). Its functions are registered on `bp`."""
+"""The `search_api` service: public, portfolio and admin search, image details, similar, by-image, suggest."""
 
-import azure.functions as func
+from functions.search_api import routes  # noqa: F401  (importing registers the functions)
+from functions.search_api.blueprint import bp
 
-bp = func.Blueprint()
+__all__ = ["bp"]

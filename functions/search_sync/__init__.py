@@ -1,5 +1,6 @@
-"""The `search_sync` service (ARCHITECTURE §2). Its functions are registered on `bp`."""
+"""The `search_sync` service: image, pricing and order events -> search read model and serving index."""
 
-import azure.functions as func
+from functions.search_sync import bus_triggers  # noqa: F401  (importing registers the functions)
+from functions.search_sync.blueprint import bp
 
-bp = func.Blueprint()
+__all__ = ["bp"]

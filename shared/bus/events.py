@@ -240,6 +240,8 @@ class OrderCompleted(Event):
     buyer_id: str
     amount_minor: int
     currency: str = Field(min_length=3, max_length=3)
+    # One entry per licensed image (repeated when bought twice): search ranks "popular" by it.
+    image_ids: list[UUID] = Field(default_factory=list)
 
 
 @event("order.refunded", "orders")

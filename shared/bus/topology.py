@@ -67,9 +67,18 @@ TOPICS: dict[str, Topic] = {
                 ),
                 Subscription("processing", ("image.uploaded",)),
                 Subscription("moderation", ("image.processed",)),
+                # search-sync also keeps pending/flagged images (not public) for portfolio and admin search
                 Subscription(
                     "search-sync",
-                    ("image.approved", "image.rejected", "image.updated", "image.removed", "pricing.updated"),
+                    (
+                        "image.processed",
+                        "image.flagged",
+                        "image.approved",
+                        "image.rejected",
+                        "image.updated",
+                        "image.removed",
+                        "pricing.updated",
+                    ),
                 ),
                 Subscription("checkout", ("image.approved", "image.updated", "image.removed", "pricing.updated")),
             ),

@@ -1,0 +1,494 @@
+"""Throughput of the image pipeline: upload -> ingestion -> processing -> image.processed, on the embedded stack.
+
+N distinct 12-megapixel JPEGs are built from the real sample photos (tests/fixtures/photos.py:
+crops and mirror images of each, upscaled) and then measured twice in one run:
+
+- baseline: the bare work on the same files in this one process: decode (shrink-on-load) +
+  renditions + colours/hashes on as many threads as CPUs, and inference with the packaged models
+  on their results in batches of PROCESSING_ML_BATCH, overlapping;
+- pipeline: devhost started from scratch (embedded Postgres, Azurite, the Postgres bus, every
+  function); each file goes through POST /api/contributor/uploads and a PUT to its SAS URL, then
+  the blob trigger (ingestion), the outbox relay, the bus and the processing trigger, until its
+  image.processed is committed. A few warm-up images first load the models, outside the timing.
+
+Prints one JSON line per case and a table: images/s, the ratio to the baseline, per-stage
+milliseconds (from the processing results and the outbox timestamps), and peak RSS of the
+worker process (devhost runs every function in one worker) and of the services beside it.
+
+    .venv/bin/python -m bench.pipeline [--n 60] [--megapixels 12] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+from PIL import Image
+
+from functions.processing.work import ProcessingOptions, render_and_describe
+from shared.bus.events import ImageUploaded
+from shared.bus.outbox import add_to_outbox
+from shared.config import AZURITE_ACCOUNT, AZURITE_KEY, PROJECT_ROOT, load_settings
+from shared.db import connect_database
+from shared.db.embedded import EmbeddedPostgres
+from shared.storage.azure_blob import AzureBlobStore
+from shared.storage.port import ORIGINALS
+from tests.fixtures.photos import PHOTOS, photo
+
+CONTRIBUTOR = "bench-contributor"
+WARM_UP = 3
+STAGES = ("download", "decode", "render", "describe", "inference", "upload")
+
+
+# --- the files -----------------------------------------------------------------------------------
+
+
+def build_files(n: int, megapixels: float, folder: Path) -> list[Path]:
+    """n distinct JPEGs of about `megapixels`, cached in `folder` (building them takes a while)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names = sorted(PHOTOS)
+    paths = []
+    for i in range(n):
+        path = folder / f"{i:05d}-{megapixels:g}mp.jpg"
+        paths.append(path)
+        if path.exists():
+            continue
+        base = photo(names[i % len(names)])
+        variant = i // len(names)
+        # Each variant: a different 85% crop, mirrored every other time, so no two files are duplicates.
+        dx, dy = (variant * 7) % 16 / 100, (variant * 5) % 16 / 100
+        box = (round(base.width * dx), round(base.height * dy))
+        crop = base.crop((box[0], box[1], box[0] + round(base.width * 0.85), box[1] + round(base.height * 0.85)))
+        if variant % 2:
+            crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        scale = (megapixels * 1e6 / (crop.width * crop.height)) ** 0.5
+        # + variant: crops repeat every 16 variants, sizes never do, so even thousands of files stay distinct.
+        size = (round(crop.width * scale) + variant, round(crop.height * scale))
+        big = crop.resize(size, Image.Resampling.BICUBIC)
+        out = io.BytesIO()
+        big.save(out, "JPEG", quality=90)
+        path.write_bytes(out.getvalue())
+    return paths
+
+
+# --- baseline: the bare work in one process --------------------------------------------------------
+
+
+def baseline(files: list[Path], threads: int, batch: int) -> dict:
+    """Decode + renditions + description on `threads` threads while this thread runs inference on
+    their results in batches: the same work and the same overlap as the service, minus everything else."""
+    from shared.ml import get_image_analyzer
+
+    analyzer = get_image_analyzer()
+    options = ProcessingOptions()
+    blobs = [f.read_bytes() for f in files]
+    analyzer.analyze([render_and_describe(blobs[0], options).analysis_input] * batch)  # warm up, as the service is
+    stages: dict[str, list[float]] = {s: [] for s in ("decode", "render", "describe", "inference")}
+
+    def infer(images: list[Image.Image]) -> None:
+        started = time.perf_counter()
+        analyzer.analyze(images)
+        stages["inference"].extend([(time.perf_counter() - started) * 1000 / len(images)] * len(images))
+
+    cpu_before = _own_cpu_seconds()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        pending: list[Image.Image] = []
+        for work in pool.map(render_and_describe, blobs, [options] * len(blobs)):
+            for stage, ms in work.stage_ms.items():
+                stages[stage].append(ms)
+            pending.append(work.analysis_input)
+            if len(pending) == batch:
+                infer(pending)
+                pending = []
+        if pending:
+            infer(pending)
+    seconds = time.perf_counter() - started
+    return {
+        "case": "baseline",
+        "images": len(blobs),
+        "threads": threads,
+        "batch": batch,
+        "seconds": round(seconds, 2),
+        "images_per_s": round(len(blobs) / seconds, 2),
+        "stage_ms": {s: _mean(v) for s, v in stages.items()},
+        "cpu_ms_per_image": {"process": round((_own_cpu_seconds() - cpu_before) * 1000 / len(blobs))},
+        "peak_rss_mib": round(_peak_rss(os.getpid()) / 2**20),
+    }
+
+
+# --- pipeline: devhost, HTTP upload, blob trigger, bus, processing ---------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Devhost:
+    def __init__(self, var_dir: Path) -> None:
+        self.var_dir = var_dir
+        self.env = {
+            **os.environ,
+            "VAR_DIR": str(var_dir),
+            "DEVHOST_PORT": str(_free_port()),
+            "AZURITE_BLOB_PORT": str(_free_port()),
+            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+            "RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE": "100000",
+            "LOG_LEVEL": "WARNING",
+        }
+        for name in ("STORAGE_CONNECTION_STRING", "DATABASE_URL"):
+            self.env.pop(name, None)
+        self.base = f"http://127.0.0.1:{self.env['DEVHOST_PORT']}/api"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = (self.var_dir / "devhost.log").open("ab")
+        self.proc = subprocess.Popen(  # noqa: S603 - this interpreter running devhost, fixed arguments
+            [sys.executable, "-m", "devhost", "start", "--port", self.env["DEVHOST_PORT"]],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"devhost exited:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"devhost not healthy in 120 s:\n{self.log_tail()}")
+
+    def token(self) -> str:
+        out = subprocess.run(  # noqa: S603 - this interpreter running devhost, fixed arguments
+            [sys.executable, "-m", "devhost", "token", "--role", "contributor", "--sub", CONTRIBUTOR],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip()
+
+    def processes(self) -> dict[str, list[psutil.Process]]:
+        """The worker (devhost runs every function in one process) and the services beside it."""
+        worker = psutil.Process(self.proc.pid)
+        found: dict[str, list[psutil.Process]] = {"worker": [worker], "azurite": [], "postgres": []}
+        for child in worker.children(recursive=True):
+            try:
+                if "azurite" in " ".join(child.cmdline()):
+                    found["azurite"].append(child)
+            except psutil.Error:
+                continue
+        for proc in psutil.process_iter(["cmdline"]):  # the embedded Postgres is not a child: pgserver starts it
+            if str(self.var_dir / "pg") in " ".join(proc.info["cmdline"] or []):
+                try:  # the postmaster names the data dir; its backends and workers are its children
+                    found["postgres"] += [proc, *proc.children(recursive=True)]
+                except psutil.Error:
+                    continue
+        return found
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by the worker and by each service."""
+        totals: dict[str, float] = {}
+        for name, procs in self.processes().items():
+            total = 0.0
+            for proc in procs:
+                try:
+                    times = proc.cpu_times()
+                    total += times.user + times.system
+                except psutil.Error:
+                    continue
+            totals[name] = total
+        return totals
+
+    def memory(self) -> dict:
+        """Peak RSS (VmHWM) of the worker process, and the memory of each service beside it (USS)."""
+        services: dict[str, int] = {}
+        for name, procs in self.processes().items():
+            for proc in procs if name != "worker" else []:
+                try:  # unique set size: Postgres backends share their buffers, RSS would count them each time
+                    services[name] = services.get(name, 0) + proc.memory_full_info().uss
+                except psutil.Error:
+                    continue
+        return {
+            "worker_peak_rss_mib": round(_peak_rss(self.proc.pid) / 2**20),
+            "services_uss_mib": {k: round(v / 2**20) for k, v in sorted(services.items())},
+        }
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+    def log_tail(self) -> str:
+        return (self.var_dir / "devhost.log").read_text(errors="replace")[-4000:]
+
+
+def _own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def _cpu_ms_per_image(before: dict[str, float], after: dict[str, float], images: int) -> dict[str, int]:
+    return {name: round((after[name] - before.get(name, 0.0)) * 1000 / images) for name in after}
+
+
+def _peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return psutil.Process(pid).memory_info().rss
+
+
+async def upload_all(client: httpx.AsyncClient, files: list[Path], concurrency: int) -> dict[str, dict]:
+    """Ticket + PUT for each file, `concurrency` at a time; image id -> client-side timings."""
+    gate = asyncio.Semaphore(concurrency)
+    timings: dict[str, dict] = {}
+
+    async def one(path: Path) -> None:
+        async with gate:
+            data = await asyncio.to_thread(path.read_bytes)
+            started = time.time()
+            response = await client.post(
+                "/contributor/uploads",
+                json={"file_name": path.name, "size_bytes": len(data), "content_type": "image/jpeg"},
+            )
+            response.raise_for_status()
+            ticket = response.json()
+            put = await client.put(
+                ticket["upload_url"], content=data, headers={**ticket["headers"], "content-type": "image/jpeg"}
+            )
+            put.raise_for_status()
+            timings[ticket["image_id"]] = {"upload_start": started, "uploaded": time.time()}
+
+    await asyncio.gather(*(one(p) for p in files))
+    return timings
+
+
+async def wait_processed(dsn: str, image_ids: set[str], within_s: float) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + within_s
+        while True:
+            rows = await conn.fetch(
+                "select image_id::text, status, reason, stage_ms::text, processed_at "
+                "from processing.results where image_id::text = any($1::text[])",
+                list(image_ids),
+            )
+            if len(rows) == len(image_ids):
+                return rows
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(rows)} of {len(image_ids)} images processed in {within_s:.0f} s")
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def outbox_times(dsn: str, subject: str, image_ids: set[str]) -> dict[str, float]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "select body->>'image_id' as image_id, min(created_at) as at from bus.outbox "
+            "where subject = $1 and body->>'image_id' = any($2::text[]) group by 1",
+            subject,
+            list(image_ids),
+        )
+    finally:
+        await conn.close()
+    return {r["image_id"]: r["at"].timestamp() for r in rows}
+
+
+async def run_pipeline(files: list[Path], warm_up: list[Path], concurrency: int) -> tuple[dict, dict]:
+    var_dir = Path(tempfile.mkdtemp(prefix="bench-pipeline-", dir=PROJECT_ROOT / "var"))
+    devhost = Devhost(var_dir)
+    pg = EmbeddedPostgres(var_dir / "pg" / "data")
+    try:
+        devhost.start()
+        dsn = pg.start()  # joins the server devhost started
+        headers = {"Authorization": f"Bearer {devhost.token()}"}
+        async with httpx.AsyncClient(base_url=devhost.base, headers=headers, timeout=120) as client:
+            warm = await upload_all(client, warm_up, concurrency)
+            await wait_processed(dsn, set(warm), within_s=300)
+            cpu_before = devhost.cpu_seconds()
+            started = time.time()
+            uploads = await upload_all(client, files, concurrency)
+            uploaded_at = time.time()
+            rows = await wait_processed(dsn, set(uploads), within_s=600)
+            cpu = _cpu_ms_per_image(cpu_before, devhost.cpu_seconds(), len(files))
+        ids = set(uploads)
+        accepted = await outbox_times(dsn, "image.uploaded", ids)
+        processed = await outbox_times(dsn, "image.processed", ids)
+        processing_only = await run_processing_only(devhost, dsn, files)
+        memory = devhost.memory()
+    finally:
+        pg.stop()
+        devhost.stop()
+        log_tail = devhost.log_tail()
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+    failed = [(r["image_id"], r["reason"]) for r in rows if r["status"] != "processed"]
+    finished = max(r["processed_at"].timestamp() for r in rows)
+    seconds = finished - started
+    stage_ms = {s: _mean([json.loads(r["stage_ms"]).get(s) for r in rows]) for s in STAGES}
+    per_image = [
+        {
+            "upload": (t["uploaded"] - t["upload_start"]) * 1000,
+            "to_accepted": (accepted[i] - t["uploaded"]) * 1000,
+            "to_processed": (processed[i] - accepted[i]) * 1000,
+            "end_to_end": (processed[i] - t["uploaded"]) * 1000,
+        }
+        for i, t in uploads.items()
+        if i in accepted and i in processed
+    ]
+    return processing_only, {
+        "case": "pipeline",
+        "images": len(files),
+        "failed": failed[:5],
+        "seconds": round(seconds, 2),
+        "images_per_s": round(len(files) / seconds, 2),
+        "upload_phase_s": round(uploaded_at - started, 2),
+        "latency_ms": {
+            k: {"mean": _mean([p[k] for p in per_image]), "p95": _p95([p[k] for p in per_image])}
+            for k in ("upload", "to_accepted", "to_processed", "end_to_end")
+        },
+        "processing_stage_ms": stage_ms,
+        "cpu_ms_per_image": cpu,
+        **memory,
+        "devhost_log_tail": log_tail[-600:] if failed else "",
+    }
+
+
+async def run_processing_only(devhost: Devhost, dsn: str, files: list[Path]) -> dict:
+    """The processing stage alone on the same running devhost: originals written straight to `originals`
+    and image.uploaded committed to the outbox as ingestion would, all at once; timed from the first
+    commit to the last image.processed."""
+    connection_string = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{devhost.env['AZURITE_BLOB_PORT']}/{AZURITE_ACCOUNT};"
+    )
+    events = []
+    async with AzureBlobStore.from_connection_string(connection_string) as storage:
+        for path in files:
+            image_id = uuid.uuid4()
+            data = path.read_bytes()
+            await storage.put(ORIGINALS, f"{CONTRIBUTOR}/{image_id}", data, content_type="image/jpeg")
+            events.append(
+                ImageUploaded(
+                    image_id=image_id,
+                    contributor_id=CONTRIBUTOR,
+                    original_blob=f"{CONTRIBUTOR}/{image_id}",
+                    file_name=path.name,
+                    content_type="image/jpeg",
+                    size_bytes=len(data),
+                    sha256=uuid.uuid4().hex * 2,  # not checked by processing
+                    uploaded_at=datetime.now(UTC),
+                )
+            )
+    db = await connect_database(dsn, min_size=1, max_size=2)
+    try:
+        cpu_before = devhost.cpu_seconds()
+        started = time.time()
+        for event in events:
+            async with db.transaction() as conn:
+                await add_to_outbox(conn, event)
+        rows = await wait_processed(dsn, {str(e.image_id) for e in events}, within_s=600)
+        cpu = _cpu_ms_per_image(cpu_before, devhost.cpu_seconds(), len(files))
+    finally:
+        await db.close()
+    seconds = max(r["processed_at"].timestamp() for r in rows) - started
+    return {
+        "case": "processing",
+        "images": len(files),
+        "failed": [(r["image_id"], r["reason"]) for r in rows if r["status"] != "processed"][:5],
+        "seconds": round(seconds, 2),
+        "images_per_s": round(len(files) / seconds, 2),
+        "processing_stage_ms": {s: _mean([json.loads(r["stage_ms"]).get(s) for r in rows]) for s in STAGES},
+        "cpu_ms_per_image": cpu,
+    }
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(statistics.fmean(values), 1) if values else None
+
+
+def _p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))], 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=60, help="images timed through the pipeline")
+    parser.add_argument("--megapixels", type=float, default=12.0)
+    parser.add_argument("--concurrency", type=int, default=8, help="uploads in flight")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="baseline worker threads")
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+
+    cache = PROJECT_ROOT / "var" / "bench" / "pipeline-files"
+    print(f"building {args.n + WARM_UP} files of {args.megapixels:g} MP in {cache} ...", file=sys.stderr)
+    paths = build_files(args.n + WARM_UP, args.megapixels, cache)
+    warm_up, files = paths[:WARM_UP], paths[WARM_UP:]
+    mean_mib = statistics.fmean(p.stat().st_size for p in files) / 2**20
+    print(f"{len(files)} files, {mean_mib:.1f} MiB each on average; cpus={os.cpu_count()}", file=sys.stderr)
+    # The machine may be shared: the load average before and after says how far to trust the figures.
+    load_before = os.getloadavg()
+
+    results = []
+    if not args.skip_baseline:
+        results.append(baseline(files, args.threads, load_settings().PROCESSING_ML_BATCH))
+        print(json.dumps(results[-1]), flush=True)
+    processing_only, pipe = asyncio.run(run_pipeline(files, warm_up, args.concurrency))
+    results += [processing_only, pipe]
+    print(json.dumps(processing_only), flush=True)
+    print(json.dumps(pipe), flush=True)
+
+    print(json.dumps({"load_average_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}}))
+    print(f"\n{'case':<12}{'images/s':>10}{'seconds':>10}{'/ baseline':>12}")
+    for r in results:
+        ratio = f"{r['images_per_s'] / results[0]['images_per_s']:.2f}" if not args.skip_baseline else "-"
+        print(f"{r['case']:<12}{r['images_per_s']:>10}{r['seconds']:>10}{ratio:>12}")
+    print(f"worker peak RSS: {pipe['worker_peak_rss_mib']} MiB; services (USS, MiB): {pipe['services_uss_mib']}")
+    print(f"latency ms (mean / p95): {pipe['latency_ms']}")
+    for r in results:
+        print(f"CPU ms per image, {r['case']}: {r['cpu_ms_per_image']}")
+    print(f"processing stage ms (mean), end to end: {pipe['processing_stage_ms']}")
+    print(f"processing stage ms (mean), processing alone: {processing_only['processing_stage_ms']}")
+    if pipe["failed"]:
+        print(f"FAILED images (first 5): {pipe['failed']}")
+
+
+if __name__ == "__main__":
+    main()

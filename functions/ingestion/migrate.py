@@ -1,0 +1,200 @@
+"""`python -m functions.ingestion.migrate SRC_DIR --contributor ID`: move a local tree of images into the platform.
+
+Every file goes through the same path as a portal upload (upload ticket, blob in `incoming`, the blob
+trigger's validation). Re-running the same command resumes: done files are skipped, failed ones retried.
+Locally, start devhost first (it runs Azurite and the triggers); the CLI joins the same embedded
+Postgres and Azurite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from functions.ingestion.migration import (
+    FileOutcome,
+    Migration,
+    MigrationReport,
+    SidecarError,
+    SourceFile,
+    count_images,
+    failures,
+    ingestion_outcomes,
+    load_sidecar,
+)
+from functions.ingestion.policy import IngestionPolicy
+from shared.config import AZURITE_ACCOUNT, AZURITE_KEY, ConfigError, Settings, get_settings
+from shared.db import Database, connect_database
+from shared.db.embedded import EmbeddedPostgres
+from shared.db.migrate import migrate as apply_migrations
+from shared.storage.azure_blob import AzureBlobStore
+
+app = typer.Typer(add_completion=False, help=__doc__)
+console = Console(stderr=True)
+
+
+class FilesPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:6.1f} files/s" if speed else "   ... files/s", style="progress.data.speed")
+
+
+@app.command()
+def main(
+    src_dir: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, dir_okay=True, readable=True, help="Folder to migrate")
+    ],
+    contributor: Annotated[str, typer.Option("--contributor", help="Contributor id that will own the images")],
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Uploads in flight at once")] = 8,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Walk and compare with the manifest; change nothing")
+    ] = False,
+    sidecar: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="CSV or JSON with title, description, keywords per file path"),
+    ] = None,
+) -> None:
+    """Upload every JPEG, PNG, WebP and TIFF under SRC_DIR for CONTRIBUTOR, resumably."""
+    try:
+        settings = get_settings()
+        table = load_sidecar(sidecar) if sidecar else {}
+    except (ConfigError, SidecarError) as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        failed = asyncio.run(_run(settings, src_dir, contributor, concurrency, dry_run, table))
+    except KeyboardInterrupt:
+        console.print("[yellow]Interrupted. Run the same command again to resume where it stopped.[/yellow]")
+        raise typer.Exit(130) from None
+    raise typer.Exit(1 if failed else 0)
+
+
+async def _run(settings: Settings, root: Path, contributor: str, concurrency: int, dry_run: bool, table: dict) -> int:
+    db, embedded = await _database(settings, max_size=concurrency + 2)
+    storage = _storage(settings)
+    stop_counting = threading.Event()
+    try:
+        with _progress() as progress:
+            task = progress.add_task("dry run" if dry_run else "migrating", total=None)
+
+            def advance(_file: SourceFile, _outcome: FileOutcome) -> None:
+                progress.advance(task)
+
+            migration = Migration(
+                db,
+                storage,
+                IngestionPolicy.from_settings(settings),
+                contributor,
+                root,
+                concurrency=concurrency,
+                dry_run=dry_run,
+                sidecar=table,
+                on_file=advance,
+            )
+            # The total comes from a second walk in a thread, so uploads start at once; the ETA appears
+            # when it is known. It stops early if the run does (Ctrl-C must not wait for a 5M-file walk).
+            counter = asyncio.create_task(asyncio.to_thread(count_images, migration.root, stop_counting))
+            counter.add_done_callback(
+                lambda done: (
+                    progress.update(task, total=done.result())
+                    if not done.cancelled() and not done.exception()
+                    else None
+                )
+            )
+            report = await migration.run()
+            await counter
+        await _print_report(db, migration, report)
+        return report.failed
+    finally:
+        stop_counting.set()
+        await storage.close()
+        await db.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        FilesPerSecond(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+async def _print_report(db: Database, migration: Migration, report: MigrationReport) -> None:
+    summary = Table(title="Migration" + (" (dry run)" if migration.dry_run else ""), show_header=False)
+    summary.add_row("files seen", str(report.seen))
+    if migration.dry_run:
+        summary.add_row("would upload", str(report.would_upload))
+    else:
+        summary.add_row("uploaded now", f"{report.uploaded} ({report.bytes_uploaded / 2**20:.1f} MiB)")
+    summary.add_row("already done, skipped", str(report.skipped))
+    summary.add_row("failed", str(report.failed))
+    for directory in report.unreadable_directories:
+        summary.add_row("unreadable folder", directory)
+    console.print(summary)
+    if not migration.dry_run:
+        outcomes = await ingestion_outcomes(db, migration.contributor_id, migration.source_root)
+        if outcomes:
+            console.print(
+                "Ingestion so far: " + ", ".join(f"{state} {count}" for state, count in sorted(outcomes.items()))
+            )
+    failed = await failures(db, migration.contributor_id, migration.source_root)
+    if failed:
+        listing = Table("file", "reason", "attempts", title="Failures (re-run to retry)")
+        for row in failed:
+            listing.add_row(row["rel_path"], row["error"] or "", str(row["attempts"]))
+        console.print(listing)
+
+
+async def _database(settings: Settings, max_size: int) -> tuple[Database, EmbeddedPostgres | None]:
+    embedded = None
+    dsn = settings.DATABASE_URL
+    if dsn is None:  # join (or start) the same embedded server devhost uses
+        embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
+        dsn = await asyncio.to_thread(embedded.start)
+    await apply_migrations(dsn)
+    return await connect_database(dsn, min_size=1, max_size=max_size), embedded
+
+
+def _storage(settings: Settings) -> AzureBlobStore:
+    if settings.STORAGE_ACCOUNT_URL and not settings.STORAGE_CONNECTION_STRING:
+        return AzureBlobStore.from_settings(settings)  # managed identity in Azure
+    return AzureBlobStore.from_connection_string(_storage_connection(settings))
+
+
+def _storage_connection(settings: Settings) -> str:
+    """The configured connection string; locally, devhost's Azurite when none is set."""
+    value = settings.STORAGE_CONNECTION_STRING or ""
+    if value and value.replace(" ", "").lower() != "usedevelopmentstorage=true":
+        return value
+    endpoint = f"http://127.0.0.1:{settings.AZURITE_BLOB_PORT}/{AZURITE_ACCOUNT}"
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};BlobEndpoint={endpoint};"
+    )
+
+
+if __name__ == "__main__":
+    app()

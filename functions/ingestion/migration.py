@@ -1,0 +1,374 @@
+"""The batch migration: move a local tree of images into the platform through the normal ingestion path.
+
+Each file is registered exactly like a portal upload (`register_upload`) and written to its blob in
+`incoming`; the blob trigger validates and ingests it from there. A manifest in Postgres
+(ingestion.migration_files) records every file's path, size, checksum, image id and state, so a run
+that crashed or was interrupted resumes: files already uploaded are skipped, pending and failed ones are
+retried with the SAME image id (the ticket is renewed, never duplicated).
+
+Memory stays flat however big the tree: the walk is a generator (os.scandir, directories on a stack),
+read in small batches into a bounded queue that a fixed number of workers drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import json
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import asyncpg
+import structlog
+from pydantic import ValidationError
+
+from functions.ingestion.models import UploadRequest
+from functions.ingestion.policy import IngestionPolicy
+from functions.ingestion.uploads import TicketAlreadyUsed, UploadRefused, incoming_blob_name, register_upload
+from shared.bus.events import Sidecar
+from shared.db import Database
+from shared.storage.port import INCOMING, BlobStore, StorageError
+
+log = structlog.get_logger()
+
+CONTENT_TYPES = {
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".tif": "image/tiff",
+    ".tiff": "image/tiff",
+}
+WALK_BATCH = 256  # files looked up in the manifest per query
+_IN_MEMORY_MAX = 8 * 1024 * 1024  # smaller files are read once (hash + upload from memory); larger are streamed
+_READ_CHUNK = 1024 * 1024
+
+FileOutcome = Literal["uploaded", "skipped", "failed", "would-upload"]
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    rel_path: str  # POSIX-style, relative to the source root: the manifest key
+    path: str
+    size: int
+    mtime_ns: int
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[os.path.splitext(self.path)[1].lower()]
+
+
+def walk_images(root: Path, on_error: Callable[[str, OSError], None] | None = None) -> Iterator[SourceFile]:
+    """Every image file under `root` (by extension; hidden entries and symlinks skipped), lazily."""
+    root = Path(root)
+    stack = [str(root)]
+    while stack:
+        directory = stack.pop()
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    elif (
+                        entry.is_file(follow_symlinks=False)
+                        and os.path.splitext(entry.name)[1].lower() in CONTENT_TYPES
+                    ):
+                        stat = entry.stat(follow_symlinks=False)
+                        rel = Path(os.path.relpath(entry.path, root)).as_posix()
+                        yield SourceFile(rel, entry.path, stat.st_size, stat.st_mtime_ns)
+        except OSError as exc:
+            if on_error is not None:
+                on_error(directory, exc)
+            log.warning("migration.unreadable_directory", directory=directory, error=str(exc))
+
+
+def count_images(root: Path, stop: threading.Event | None = None) -> int:
+    """How many files `walk_images` will yield (for a progress total); gives up early once `stop` is set."""
+    count = 0
+    for _ in walk_images(root):
+        count += 1
+        if stop is not None and count % 1000 == 0 and stop.is_set():
+            break
+    return count
+
+
+# --- sidecar --------------------------------------------------------------------------------------
+
+
+class SidecarError(ValueError):
+    pass
+
+
+def load_sidecar(path: Path) -> dict[str, dict[str, Any]]:
+    """Titles, keywords etc. per file from a CSV or JSON file, keyed by relative path (or bare file name).
+
+    CSV: a header row with `path` (or `file`), and any of title, description, keywords (separated by
+    ';' or ','), category, usage. JSON: {"path": {...}, ...} or [{"path": ..., ...}, ...].
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".json":
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(raw, dict):
+                items = [{"path": key, **value} for key, value in raw.items()]
+            elif isinstance(raw, list):
+                items = raw
+            else:
+                raise SidecarError(f"{path}: expected an object or a list")
+        else:
+            with path.open(newline="", encoding="utf-8-sig") as handle:
+                items = list(csv.DictReader(handle))
+    except (OSError, ValueError) as exc:
+        raise SidecarError(f"cannot read sidecar {path}: {exc}") from exc
+    table: dict[str, dict[str, Any]] = {}
+    for number, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            raise SidecarError(f"{path}: entry {number} is not an object")
+        key = item.get("path") or item.get("file") or item.get("file_name")
+        if not key:
+            raise SidecarError(f"{path}: entry {number} names no path")
+        fields = {k: v for k, v in item.items() if k in Sidecar.model_fields and v not in (None, "")}
+        if isinstance(fields.get("keywords"), str):
+            separator = ";" if ";" in fields["keywords"] else ","
+            fields["keywords"] = [k.strip() for k in fields["keywords"].split(separator) if k.strip()]
+        table[Path(str(key)).as_posix()] = fields  # "./a/b.jpg" and "a/b.jpg" alike
+    return table
+
+
+def sidecar_for(table: dict[str, dict[str, Any]], file: SourceFile) -> Sidecar:
+    fields = table.get(file.rel_path) or table.get(os.path.basename(file.rel_path)) or {}
+    return Sidecar.model_validate(fields)
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class MigrationReport:
+    seen: int = 0
+    uploaded: int = 0
+    skipped: int = 0
+    failed: int = 0
+    would_upload: int = 0
+    bytes_uploaded: int = 0
+    unreadable_directories: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[SourceFile, FileOutcome], None]
+
+
+class Migration:
+    def __init__(
+        self,
+        db: Database,
+        storage: BlobStore,
+        policy: IngestionPolicy,
+        contributor_id: str,
+        root: Path,
+        *,
+        concurrency: int = 8,
+        dry_run: bool = False,
+        sidecar: dict[str, dict[str, Any]] | None = None,
+        on_file: Progress | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.db = db
+        self.storage = storage
+        self.policy = policy
+        self.contributor_id = contributor_id
+        self.root = Path(root).resolve()
+        self.source_root = str(self.root)
+        self.concurrency = concurrency
+        self.dry_run = dry_run
+        self.sidecar = sidecar or {}
+        self.on_file = on_file
+        self.report = MigrationReport()
+
+    async def run(self) -> MigrationReport:
+        queue: asyncio.Queue[tuple[SourceFile, asyncpg.Record | None] | None] = asyncio.Queue(self.concurrency * 4)
+        # A task group: if a worker dies (e.g. the database went away), the walk stops too instead of
+        # waiting forever on a full queue.
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.concurrency):
+                group.create_task(self._worker(queue))
+            group.create_task(self._produce(queue))
+        return self.report
+
+    async def _produce(self, queue: asyncio.Queue) -> None:
+        walker = walk_images(self.root, on_error=lambda d, _e: self.report.unreadable_directories.append(d))
+        while True:
+            batch = await asyncio.to_thread(_take, walker, WALK_BATCH)
+            if not batch:
+                for _ in range(self.concurrency):
+                    await queue.put(None)  # one stop sign per worker
+                return
+            known = await self._manifest_rows([f.rel_path for f in batch])
+            for file in batch:
+                self.report.seen += 1
+                await queue.put((file, known.get(file.rel_path)))
+
+    async def _worker(self, queue: asyncio.Queue) -> None:
+        while (item := await queue.get()) is not None:
+            file, row = item
+            outcome = await self._migrate(file, row)
+            if outcome == "uploaded":
+                self.report.uploaded += 1
+                self.report.bytes_uploaded += file.size
+            elif outcome == "skipped":
+                self.report.skipped += 1
+            elif outcome == "failed":
+                self.report.failed += 1
+            else:
+                self.report.would_upload += 1
+            if self.on_file is not None:
+                self.on_file(file, outcome)
+
+    async def _migrate(self, file: SourceFile, row: asyncpg.Record | None) -> FileOutcome:
+        unchanged = row is not None and (row["size_bytes"], row["mtime_ns"]) == (file.size, file.mtime_ns)
+        if unchanged and row["state"] == "uploaded":
+            return "skipped"
+        if self.dry_run:
+            return "would-upload"
+        # An interrupted or failed file resumes with its image id (its ticket is renewed, not duplicated);
+        # a file changed since it was seen is a new upload.
+        image_id = row["image_id"] if unchanged else uuid.uuid4()
+        await self._record(file, image_id, "pending")
+        try:
+            sha256 = await self._upload(file, image_id)
+        except (OSError, StorageError, UploadRefused, ValidationError, TimeoutError) as exc:
+            error = _error_text(exc)
+            await self._record(file, image_id, "failed", error=error)
+            log.warning("migration.file_failed", path=file.rel_path, error=error)
+            return "failed"
+        await self._record(file, image_id, "uploaded", sha256=sha256)
+        return "uploaded"
+
+    async def _upload(self, file: SourceFile, image_id: uuid.UUID) -> str:
+        """Register the upload like the portal does and write the file to its incoming blob."""
+        request = UploadRequest(
+            file_name=os.path.basename(file.path),
+            size_bytes=max(file.size, 1),
+            content_type=file.content_type,
+            sidecar=sidecar_for(self.sidecar, file),
+        )
+        try:
+            await register_upload(
+                self.db, self.storage, self.policy, self.contributor_id, request, image_id=image_id, source="migration"
+            )
+        except TicketAlreadyUsed:  # written by a run that stopped before noting it; ingestion already has it
+            return await asyncio.to_thread(_sha256_of, file.path)
+        blob = incoming_blob_name(self.contributor_id, image_id)
+        if file.size <= _IN_MEMORY_MAX:
+            data = await asyncio.to_thread(_read, file.path)
+            await self.storage.put(INCOMING, blob, data, content_type=file.content_type)
+            return hashlib.sha256(data).hexdigest()
+        sha256 = await asyncio.to_thread(_sha256_of, file.path)
+        with open(file.path, "rb") as stream:  # noqa: ASYNC230  (the SDK reads it in blocks)
+            await self.storage.put(INCOMING, blob, stream, content_type=file.content_type)
+        return sha256
+
+    async def _manifest_rows(self, rel_paths: list[str]) -> dict[str, asyncpg.Record]:
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(
+                "select rel_path, size_bytes, mtime_ns, image_id, state from ingestion.migration_files "
+                "where contributor_id = $1 and source_root = $2 and rel_path = any($3::text[])",
+                self.contributor_id,
+                self.source_root,
+                rel_paths,
+            )
+        return {row["rel_path"]: row for row in rows}
+
+    async def _record(
+        self,
+        file: SourceFile,
+        image_id: uuid.UUID,
+        state: str,
+        *,
+        sha256: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        async with self.db.connection() as conn:
+            await conn.execute(
+                """
+                insert into ingestion.migration_files
+                    (contributor_id, source_root, rel_path, size_bytes, mtime_ns, sha256, image_id, state, error,
+                     attempts)
+                values ($1, $2, $3, $4, $5, $6, $7, $8, $9, case when $8 = 'pending' then 1 else 0 end)
+                on conflict (contributor_id, source_root, rel_path) do update
+                   set size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns,
+                       sha256 = coalesce(excluded.sha256, migration_files.sha256), image_id = excluded.image_id,
+                       state = excluded.state, error = excluded.error,
+                       attempts = migration_files.attempts + excluded.attempts, updated_at = now()
+                """,
+                self.contributor_id,
+                self.source_root,
+                file.rel_path,
+                file.size,
+                file.mtime_ns,
+                sha256,
+                image_id,
+                state,
+                error,
+            )
+
+
+async def failures(db: Database, contributor_id: str, source_root: str, limit: int = 50) -> list[asyncpg.Record]:
+    """Files of this source tree (`Migration.source_root`) whose last attempt failed, with the reason."""
+    async with db.connection() as conn:
+        return await conn.fetch(
+            "select rel_path, error, attempts from ingestion.migration_files "
+            "where contributor_id = $1 and source_root = $2 and state = 'failed' order by rel_path limit $3",
+            contributor_id,
+            source_root,
+            limit,
+        )
+
+
+async def ingestion_outcomes(db: Database, contributor_id: str, source_root: str) -> dict[str, int]:
+    """How ingestion has decided so far on the files this tree uploaded (state -> count)."""
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "select i.state, count(*) as n from ingestion.migration_files m "
+            "join ingestion.images i on i.image_id = m.image_id "
+            "where m.contributor_id = $1 and m.source_root = $2 and m.state = 'uploaded' group by i.state",
+            contributor_id,
+            source_root,
+        )
+    return {row["state"]: row["n"] for row in rows}
+
+
+def _take(iterator: Iterator[SourceFile], n: int) -> list[SourceFile]:
+    batch = []
+    for item in iterator:
+        batch.append(item)
+        if len(batch) == n:
+            break
+    return batch
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return "sidecar: " + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return f"{type(exc).__name__}: {exc}"[:500]

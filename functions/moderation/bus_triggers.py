@@ -1,0 +1,24 @@
+"""Moderation's subscription: every processed image is approved automatically or queued for a human."""
+
+import azure.functions as func
+import structlog
+
+from functions.moderation.blueprint import bp
+from functions.moderation.handlers import SUBSCRIPTION, handle_image_processed
+from functions.moderation.policy import ModerationPolicy
+from shared.bus.functions_binding import message_scope, received_message
+from shared.runtime import get_runtime
+
+log = structlog.get_logger()
+
+
+@bp.function_name("moderation_image_processed")
+@bp.service_bus_topic_trigger(
+    arg_name="msg", connection="ServiceBusConnection", topic_name="images", subscription_name=SUBSCRIPTION
+)
+async def moderation_image_processed(msg: func.ServiceBusMessage) -> None:
+    message = received_message(msg, "images", SUBSCRIPTION)
+    with message_scope(message):
+        runtime = await get_runtime()
+        outcome = await handle_image_processed(runtime.db, message, ModerationPolicy.from_settings(runtime.settings))
+        log.info("moderation.image_processed_handled", outcome=outcome)

@@ -1,0 +1,303 @@
+"""search_api handlers: plain async functions over the serving index, a text encoder and the read model.
+
+Public search, image details, similar images, search by image and suggestions read the serving
+index (only approved, live images) and the `search` schema's price and keyword tables that
+search_sync maintains. Portfolio and admin search read the read model (`search.documents`),
+which holds every state search_sync has heard of.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+
+from functions.search_api.models import (
+    AdminSearchParams,
+    CatalogueItem,
+    CatalogueOut,
+    Facets,
+    FacetValue,
+    Filters,
+    ImageDetail,
+    Money,
+    Paging,
+    PortfolioParams,
+    SearchItem,
+    SearchOut,
+    SearchParams,
+    SimilarParams,
+    Suggestion,
+    SuggestOut,
+)
+from shared.db import Database
+from shared.ml import TextEncoder
+from shared.search.port import IndexDocument, SearchFilters, SearchIndex, SearchQuery, SearchResult
+
+
+class ImageNotFound(LookupError):
+    pass
+
+
+class SearchTuning:
+    """The knobs a query needs from settings, so handlers do not read settings themselves."""
+
+    def __init__(self, *, candidates: int, max_vector_distance: float, safe_max_score: float) -> None:
+        self.candidates = candidates
+        self.max_vector_distance = max_vector_distance
+        self.safe_max_score = safe_max_score
+
+
+class QueryEmbedder:
+    """Text -> query vector, cached: popular queries repeat, and encoding costs more than the search."""
+
+    def __init__(self, encoder: TextEncoder, cache_size: int = 4096) -> None:
+        self._encode = lru_cache(maxsize=cache_size)(self._encode_one)
+        self.encoder = encoder
+
+    def _encode_one(self, text: str) -> tuple[float, ...]:
+        vector = np.asarray(self.encoder.encode([text]), dtype=np.float32)[0]
+        return tuple(vector.tolist())
+
+    async def embed(self, text: str) -> list[float]:
+        return list(await asyncio.to_thread(self._encode, text))
+
+
+class PriceBook:
+    """The standard price from `search.pricing`, re-read at most every few seconds."""
+
+    def __init__(self, db: Database, ttl_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.db, self.ttl, self.clock = db, ttl_seconds, clock
+        self._prices: dict[str, Money] = {}
+        self._read_at: float | None = None
+
+    async def prices(self) -> dict[str, Money]:
+        now = self.clock()
+        if self._read_at is None or now - self._read_at > self.ttl:
+            async with self.db.connection() as conn:
+                raw = await conn.fetchval("select prices from search.pricing")
+            self._prices = {name: Money(**price) for name, price in (raw or {}).items()}
+            self._read_at = now
+        return self._prices
+
+
+def search_filters(params: Filters, tuning: SearchTuning, **extra: Any) -> SearchFilters:
+    return SearchFilters(
+        category=params.category,
+        orientation=params.orientation,
+        color=params.color.lower() if params.color else None,
+        contributor_id=params.contributor,
+        usage=params.license,
+        max_safety_score=tuning.safe_max_score if params.safe else None,
+        min_width=params.min_width,
+        min_height=params.min_height,
+        added_after=params.added_after,
+        **extra,
+    )
+
+
+def _offset(paging: Paging) -> int:
+    return (paging.page - 1) * paging.per_page
+
+
+def _item(doc: IndexDocument, score: float, price: Money | None) -> SearchItem:
+    return SearchItem(
+        id=doc.image_id,
+        title=doc.title,
+        thumbnail_url=doc.thumbnail_url,
+        thumbnail_small_url=doc.thumbnail_small_url,
+        preview_url=doc.preview_url,
+        width=doc.width,
+        height=doc.height,
+        orientation=doc.orientation,
+        contributor_id=doc.contributor_id,
+        blurhash=doc.blurhash,
+        price=price,
+        score=score,
+    )
+
+
+def _facets(result: SearchResult) -> Facets:
+    def values(field: str) -> list[FacetValue]:
+        return [FacetValue(value=f.value, count=f.count) for f in result.facets.get(field, [])]
+
+    return Facets(
+        category=values("category"), orientation=values("orientation"), color=values("colors"), license=values("usage")
+    )
+
+
+async def _page(
+    index: SearchIndex, prices: PriceBook, query: SearchQuery, paging: Paging, with_facets: bool
+) -> SearchOut:
+    result = await index.search(query)
+    price = (await prices.prices()).get("standard")
+    return SearchOut(
+        items=[_item(hit.document, hit.score, price) for hit in result.hits],
+        total=result.total,
+        page=paging.page,
+        per_page=paging.per_page,
+        facets=_facets(result) if with_facets else None,
+    )
+
+
+async def search_images(
+    index: SearchIndex, embedder: QueryEmbedder, prices: PriceBook, tuning: SearchTuning, params: SearchParams
+) -> SearchOut:
+    text = params.q or None
+    vector = await embedder.embed(text) if text and params.mode != "keyword" else None
+    query = SearchQuery(
+        text=text,
+        vector=vector,
+        mode=params.mode,
+        filters=search_filters(params, tuning),
+        sort=params.sort,
+        offset=_offset(params),
+        limit=params.per_page,
+        facets=params.facets,
+        max_vector_distance=tuning.max_vector_distance,
+        candidates=tuning.candidates,
+    )
+    return await _page(index, prices, query, params, params.facets)
+
+
+async def image_detail(index: SearchIndex, prices: PriceBook, image_id: UUID) -> ImageDetail:
+    doc = await index.get(image_id)
+    if doc is None:
+        raise ImageNotFound(image_id)
+    return ImageDetail(
+        id=doc.image_id,
+        title=doc.title,
+        description=doc.description,
+        keywords=doc.keywords,
+        tags=doc.tags,
+        category=doc.category,
+        license=doc.usage,
+        width=doc.width,
+        height=doc.height,
+        orientation=doc.orientation,
+        colors=doc.colors,
+        contributor_id=doc.contributor_id,
+        thumbnail_url=doc.thumbnail_url,
+        thumbnail_small_url=doc.thumbnail_small_url,
+        preview_url=doc.preview_url,
+        blurhash=doc.blurhash,
+        added_at=doc.added_at,
+        prices=await prices.prices(),
+    )
+
+
+async def similar_images(
+    index: SearchIndex, prices: PriceBook, tuning: SearchTuning, image_id: UUID, params: SimilarParams
+) -> SearchOut:
+    doc = await index.get(image_id)
+    if doc is None:
+        raise ImageNotFound(image_id)
+    if not doc.embedding:
+        return SearchOut(items=[], total=0, page=params.page, per_page=params.per_page)
+    query = SearchQuery(
+        vector=doc.embedding,
+        mode="semantic",
+        filters=SearchFilters(
+            max_safety_score=tuning.safe_max_score if params.safe else None,
+            exclude_ids=[doc.image_id],
+            exclude_phashes=[doc.phash] if doc.phash else [],
+        ),
+        offset=_offset(params),
+        limit=params.per_page,
+        facets=False,
+        max_vector_distance=tuning.max_vector_distance,
+        candidates=tuning.candidates,
+    )
+    return await _page(index, prices, query, params, with_facets=False)
+
+
+async def search_by_vector(
+    index: SearchIndex,
+    prices: PriceBook,
+    tuning: SearchTuning,
+    vector: Sequence[float],
+    params: Filters,
+    paging: Paging,
+) -> SearchOut:
+    query = SearchQuery(
+        vector=list(vector),
+        mode="semantic",
+        filters=search_filters(params, tuning),
+        offset=_offset(paging),
+        limit=paging.per_page,
+        facets=True,
+        max_vector_distance=tuning.max_vector_distance,
+        candidates=tuning.candidates,
+    )
+    return await _page(index, prices, query, paging, with_facets=True)
+
+
+async def suggest_keywords(db: Database, prefix: str, limit: int) -> SuggestOut:
+    pattern = prefix.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "select keyword, images from search.keyword_counts where keyword like $1 and images > 0 "
+            "order by images desc, keyword limit $2",
+            pattern,
+            limit,
+        )
+    return SuggestOut(suggestions=[Suggestion(keyword=r["keyword"], images=r["images"]) for r in rows])
+
+
+_CATALOGUE_TEXT = (
+    "to_tsvector('english'::regconfig, coalesce(listing->>'title', '') || ' ' || "
+    "coalesce(listing->>'keywords', '') || ' ' || coalesce(listing->>'description', ''))"
+)
+
+
+async def search_catalogue(
+    db: Database, params: PortfolioParams | AdminSearchParams, *, contributor_id: str | None
+) -> CatalogueOut:
+    """Portfolio (one contributor) or admin search over every state, newest change first."""
+    clauses, values = ["true"], []
+
+    def add(value: Any) -> str:
+        values.append(value)
+        return f"${len(values)}"
+
+    if contributor_id is not None:
+        clauses.append(f"contributor_id = {add(contributor_id)}")
+    if params.status is not None:
+        clauses.append(f"status = {add(params.status)}")
+    if params.q:
+        clauses.append(f"{_CATALOGUE_TEXT} @@ websearch_to_tsquery('english', {add(params.q)})")
+    clauses.append("revision > 0")  # placeholders of a transaction in flight
+    where = " and ".join(clauses)
+    async with db.connection() as conn:
+        total = await conn.fetchval(f"select count(*) from search.documents where {where}", *values)
+        rows = await conn.fetch(
+            f"select * from search.documents where {where} order by updated_at desc, image_id "
+            f"offset {add(_offset(params))} limit {add(params.per_page)}",
+            *values,
+        )
+    items = []
+    for row in rows:
+        listing = row["listing"] or {}
+        renditions = listing.get("renditions") or {}
+        items.append(
+            CatalogueItem(
+                id=row["image_id"],
+                contributor_id=row["contributor_id"],
+                status=row["status"],
+                status_reason=row["status_reason"],
+                revision=row["revision"],
+                title=listing.get("title", ""),
+                keywords=listing.get("keywords", []),
+                thumbnail_url=renditions.get("thumbnail_url"),
+                width=listing.get("width"),
+                height=listing.get("height"),
+                safety_score=listing.get("safety_score"),
+                updated_at=row["updated_at"],
+            )
+        )
+    return CatalogueOut(items=items, total=total, page=params.page, per_page=params.per_page)

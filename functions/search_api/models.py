@@ -1,0 +1,165 @@
+"""Query parameters and responses of the search API (pydantic at the edge: bad input -> 400 naming the field)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.bus.events import Orientation, Usage
+from shared.search.port import Mode, Sort
+
+MAX_PAGE = 100  # deep paging is what crawlers do; page * per_page stays within Azure's $skip limit
+# Printable text only: a NUL or other control character is never a real query, and Postgres refuses NUL.
+TEXT = r"^[^\x00-\x1f\x7f]*$"
+
+
+class _Query(BaseModel):
+    # Unknown parameters are refused by name, so a typo ("catgory") is not silently ignored.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Paging(_Query):
+    page: int = Field(1, ge=1, le=MAX_PAGE, description="1-based page number.")
+    per_page: int = Field(24, ge=1, le=100, description="Results per page (at most 100).")
+
+
+class Filters(_Query):
+    category: str | None = Field(None, min_length=1, max_length=64, pattern=TEXT)
+    orientation: Orientation | None = None
+    color: str | None = Field(None, min_length=1, max_length=32, pattern=TEXT, description="Named colour, e.g. blue.")
+    contributor: str | None = Field(None, min_length=1, max_length=128, pattern=TEXT, description="Contributor id.")
+    license: Usage | None = Field(None, description="commercial or editorial use.")
+    safe: bool = Field(True, description="Safe search: hide images that may be explicit.")
+    min_width: int | None = Field(None, ge=1, le=100_000)
+    min_height: int | None = Field(None, ge=1, le=100_000)
+    added_after: AwareDatetime | None = Field(None, description="ISO 8601 with a time zone.")
+
+
+class SearchParams(Filters, Paging):
+    q: str | None = Field(None, max_length=200, pattern=TEXT, description="Words; quotes, OR and -exclusion work.")
+    mode: Mode = Field("hybrid", description="hybrid (words + meaning), keyword or semantic.")
+    sort: Sort = "relevance"
+    facets: bool = Field(True, description="Include facet counts.")
+
+
+class SimilarParams(Paging):
+    safe: bool = True
+
+
+class ByImageParams(Filters, Paging):
+    pass
+
+
+class SuggestParams(_Query):
+    q: str = Field(min_length=1, max_length=64, pattern=TEXT, description="Prefix of a keyword.")
+    limit: int = Field(10, ge=1, le=50)
+
+
+Status = Literal["pending", "flagged", "approved", "rejected", "removed"]
+
+
+class PortfolioParams(Paging):
+    q: str | None = Field(None, max_length=200, pattern=TEXT)
+    status: Status | None = None
+
+
+class AdminSearchParams(PortfolioParams):
+    contributor: str | None = Field(None, min_length=1, max_length=128, pattern=TEXT)
+
+
+# --- responses ---------------------------------------------------------------------
+
+
+class Money(BaseModel):
+    amount_minor: int
+    currency: str
+
+
+class SearchItem(BaseModel):
+    id: UUID
+    title: str
+    thumbnail_url: str
+    thumbnail_small_url: str
+    preview_url: str
+    width: int
+    height: int
+    orientation: Orientation
+    contributor_id: str
+    blurhash: str
+    price: Money | None = Field(None, description="Standard license price; null until pricing is published.")
+    score: float
+
+
+class FacetValue(BaseModel):
+    value: str
+    count: int
+
+
+class Facets(BaseModel):
+    category: list[FacetValue] = Field(default_factory=list)
+    orientation: list[FacetValue] = Field(default_factory=list)
+    color: list[FacetValue] = Field(default_factory=list)
+    license: list[FacetValue] = Field(default_factory=list)
+
+
+class SearchOut(BaseModel):
+    items: list[SearchItem]
+    total: int
+    page: int
+    per_page: int
+    facets: Facets | None = None
+
+
+class ImageDetail(BaseModel):
+    id: UUID
+    title: str
+    description: str
+    keywords: list[str]
+    tags: list[str]
+    category: str | None
+    license: Usage
+    width: int
+    height: int
+    orientation: Orientation
+    colors: list[str]
+    contributor_id: str
+    thumbnail_url: str
+    thumbnail_small_url: str
+    preview_url: str
+    blurhash: str
+    added_at: datetime
+    prices: dict[str, Money]
+
+
+class Suggestion(BaseModel):
+    keyword: str
+    images: int
+
+
+class SuggestOut(BaseModel):
+    suggestions: list[Suggestion]
+
+
+class CatalogueItem(BaseModel):
+    id: UUID
+    contributor_id: str
+    status: Status
+    status_reason: str | None
+    revision: int
+    title: str
+    keywords: list[str]
+    thumbnail_url: str | None
+    width: int | None
+    height: int | None
+    safety_score: float | None
+    updated_at: datetime
+
+
+class CatalogueOut(BaseModel):
+    items: list[CatalogueItem]
+    total: int
+    page: int
+    per_page: int

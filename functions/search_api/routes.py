@@ -1,0 +1,205 @@
+"""Search HTTP routes: thin wrappers that hand the ports to the handlers and map errors to problems."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from uuid import UUID
+
+from functions.search_api import handlers
+from functions.search_api.blueprint import bp
+from functions.search_api.models import (
+    AdminSearchParams,
+    ByImageParams,
+    CatalogueOut,
+    ImageDetail,
+    PortfolioParams,
+    SearchOut,
+    SearchParams,
+    SimilarParams,
+    SuggestOut,
+    SuggestParams,
+)
+from shared.http import ANYONE, ApiRequest, Problem, api
+from shared.runtime import get_runtime
+from shared.search.factory import get_search_index
+from shared.search.port import SearchIndex
+
+TAGS = ["search"]
+
+
+@dataclass
+class _Deps:
+    runtime: object
+    index: SearchIndex
+    embedder: handlers.QueryEmbedder
+    prices: handlers.PriceBook
+    tuning: handlers.SearchTuning
+
+
+_deps: _Deps | None = None
+
+
+async def _dependencies() -> _Deps:
+    global _deps
+    runtime = await get_runtime()
+    if _deps is None or _deps.runtime is not runtime:
+        from shared.ml import get_text_encoder
+
+        settings = runtime.settings
+        _deps = _Deps(
+            runtime=runtime,
+            index=await get_search_index(),
+            embedder=handlers.QueryEmbedder(get_text_encoder()),
+            prices=handlers.PriceBook(runtime.db),
+            tuning=handlers.SearchTuning(
+                candidates=settings.SEARCH_VECTOR_CANDIDATES,
+                max_vector_distance=settings.SEARCH_MAX_VECTOR_DISTANCE,
+                safe_max_score=settings.SEARCH_SAFE_MAX_SCORE,
+            ),
+        )
+    return _deps
+
+
+def _image_id(request: ApiRequest) -> UUID:
+    # The route's {id:guid} constraint already turned anything else into a 404.
+    return UUID(request.path_params["id"])
+
+
+def _not_found(image_id: UUID) -> Problem:
+    return Problem(404, "image-not-found", "No such image", f"Image {image_id} is not in the public catalogue.")
+
+
+@api(
+    bp,
+    "GET",
+    "search",
+    roles=ANYONE,
+    summary="Search approved images by words and meaning, with filters, sorting and facets",
+    query_model=SearchParams,
+    response_model=SearchOut,
+    tags=TAGS,
+)
+async def search(request: ApiRequest) -> SearchOut:
+    deps = await _dependencies()
+    return await handlers.search_images(deps.index, deps.embedder, deps.prices, deps.tuning, request.query)
+
+
+@api(
+    bp,
+    "GET",
+    "images/{id:guid}",
+    roles=ANYONE,
+    summary="One public image: metadata, keywords, rendition URLs and prices",
+    response_model=ImageDetail,
+    tags=TAGS,
+)
+async def image_detail(request: ApiRequest) -> ImageDetail:
+    deps = await _dependencies()
+    image_id = _image_id(request)
+    try:
+        return await handlers.image_detail(deps.index, deps.prices, image_id)
+    except handlers.ImageNotFound:
+        raise _not_found(image_id) from None
+
+
+@api(
+    bp,
+    "GET",
+    "images/{id:guid}/similar",
+    roles=ANYONE,
+    summary="Nearest neighbours of a public image (not itself, not its exact duplicates)",
+    query_model=SimilarParams,
+    response_model=SearchOut,
+    tags=TAGS,
+)
+async def similar_images(request: ApiRequest) -> SearchOut:
+    deps = await _dependencies()
+    image_id = _image_id(request)
+    try:
+        return await handlers.similar_images(deps.index, deps.prices, deps.tuning, image_id, request.query)
+    except handlers.ImageNotFound:
+        raise _not_found(image_id) from None
+
+
+@api(
+    bp,
+    "POST",
+    "search/by-image",
+    roles=ANYONE,
+    summary="Upload a picture (raw body: JPEG, PNG, WebP or TIFF) and get similar images; nothing is stored",
+    query_model=ByImageParams,
+    response_model=SearchOut,
+    tags=TAGS,
+)
+async def search_by_image(request: ApiRequest) -> SearchOut:
+    from shared.imaging.decode import UndecodableImage, decode
+    from shared.imaging.inspect import Limits, Rejected, inspect_image
+    from shared.ml import ModelInputError, get_image_analyzer
+
+    runtime = await get_runtime()
+    settings = runtime.settings
+    data = request.http.get_body() or b""
+    # Validated like an upload, but any size of picture is a fair query.
+    limits = Limits(max_bytes=settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS, min_megapixels=0.0)
+    try:
+        await asyncio.to_thread(inspect_image, data, limits)
+        decoded = await asyncio.to_thread(decode, data, 512)
+        analysis = (await asyncio.to_thread(get_image_analyzer().analyze, [decoded.image]))[0]
+    except Rejected as exc:
+        status = 413 if exc.code == "too-large" else 415 if exc.code == "unsupported-type" else 400
+        raise Problem(status, f"image-{exc.code}", "Image not accepted", exc.message, code=exc.code) from None
+    except (UndecodableImage, ModelInputError) as exc:
+        raise Problem(400, "image-undecodable", "Image not accepted", f"The image could not be read: {exc}") from None
+    deps = await _dependencies()
+    query: ByImageParams = request.query
+    return await handlers.search_by_vector(
+        deps.index, deps.prices, deps.tuning, analysis.embedding.tolist(), query, query
+    )
+
+
+@api(
+    bp,
+    "GET",
+    "keywords/suggest",
+    roles=ANYONE,
+    summary="Keywords starting with a prefix, most used first",
+    query_model=SuggestParams,
+    response_model=SuggestOut,
+    tags=TAGS,
+)
+async def suggest_keywords(request: ApiRequest) -> SuggestOut:
+    runtime = await get_runtime()
+    return await handlers.suggest_keywords(runtime.db, request.query.q, request.query.limit)
+
+
+@api(
+    bp,
+    "GET",
+    "contributor/search",
+    roles={"contributor"},
+    summary="Search the caller's own images in every state (pending, flagged, approved, rejected, removed)",
+    query_model=PortfolioParams,
+    response_model=CatalogueOut,
+    tags=TAGS,
+)
+async def portfolio_search(request: ApiRequest) -> CatalogueOut:
+    runtime = await get_runtime()
+    principal = request.require_principal()
+    return await handlers.search_catalogue(runtime.db, request.query, contributor_id=principal.sub)
+
+
+@api(
+    bp,
+    "GET",
+    "admin/search",
+    roles={"admin"},
+    summary="Search every image in every state, including pending, flagged and rejected",
+    query_model=AdminSearchParams,
+    response_model=CatalogueOut,
+    tags=TAGS,
+)
+async def admin_search(request: ApiRequest) -> CatalogueOut:
+    runtime = await get_runtime()
+    query: AdminSearchParams = request.query
+    return await handlers.search_catalogue(runtime.db, query, contributor_id=query.contributor)

@@ -1,0 +1,103 @@
+"""Full reindex: rebuild the serving index from the read model (`search.documents`), without downtime.
+
+    python -m functions.search_sync.reindex [--batch-size 1000]
+
+The index adapter builds a new index aside from the public documents, in batches, and switches
+queries over to it at once. Events applied while it ran went to the old index, so afterwards every
+document changed since the start is applied again to the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from uuid import UUID
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from functions.search_sync.documents import public_document
+from shared.db import Database
+from shared.search.port import IndexDocument, SearchIndex
+
+_PUBLIC_ROWS = (
+    "select d.*, coalesce(p.licenses, 0) as licenses from search.documents d "
+    "left join search.popularity p using (image_id) "
+    "where d.status = 'approved' and d.image_id > $1 order by d.image_id limit $2"
+)
+
+
+async def public_batches(db: Database, batch_size: int) -> AsyncIterator[list[IndexDocument]]:
+    """Every public document, in image_id order (keyset paging: each batch is one index range scan)."""
+    last = UUID(int=0)
+    while True:
+        async with db.connection() as conn:
+            rows = await conn.fetch(_PUBLIC_ROWS, last, batch_size)
+        if not rows:
+            return
+        last = rows[-1]["image_id"]
+        yield [doc for row in rows if (doc := public_document(row, row["licenses"])) is not None]
+
+
+async def reindex(
+    db: Database, index: SearchIndex, *, batch_size: int = 1000, progress: Callable[[int], None] | None = None
+) -> int:
+    """Rebuild the serving index; returns how many documents it holds afterwards (before catch-up)."""
+    async with db.connection() as conn:
+        # Margin: a handler transaction that began earlier may commit after our batches read past its row.
+        started: datetime = await conn.fetchval("select now() - interval '5 minutes'")
+    written = await index.rebuild(public_batches(db, batch_size), progress)
+    await catch_up(db, index, since=started)
+    return written
+
+
+async def catch_up(db: Database, index: SearchIndex, *, since: datetime) -> None:
+    async with db.connection() as conn:
+        rows = await conn.fetch(
+            "select d.*, coalesce(p.licenses, 0) as licenses from search.documents d "
+            "left join search.popularity p using (image_id) where d.updated_at >= $1",
+            since,
+        )
+    public = [doc for row in rows if (doc := public_document(row, row["licenses"])) is not None]
+    public_ids = {doc.image_id for doc in public}
+    await index.upsert(public)
+    await index.delete([row["image_id"] for row in rows if row["image_id"] not in public_ids])
+
+
+cli = typer.Typer(add_completion=False, help=__doc__)
+
+
+@cli.command()
+def main(batch_size: int = typer.Option(1000, min=1, max=1000, help="Documents per batch (Azure: at most 1000).")):
+    """Rebuild the serving search index from the read model."""
+    asyncio.run(_run(batch_size))
+
+
+async def _run(batch_size: int) -> None:
+    from shared.runtime import get_runtime, shutdown_runtime
+    from shared.search.factory import build_search_index
+
+    runtime = await get_runtime()
+    try:
+        index = build_search_index(runtime.settings, runtime.db)
+        async with runtime.db.connection() as conn:
+            total = await conn.fetchval("select count(*) from search.documents where status = 'approved'")
+        columns = (
+            TextColumn("reindex"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns) as bar:
+            task = bar.add_task("documents", total=total)
+            written = await reindex(runtime.db, index, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
+        typer.echo(f"reindexed {written} documents")
+        await index.close()
+    finally:
+        await shutdown_runtime()
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,1 @@
+"""Search: the serving-index port (port.py) and its adapters."""

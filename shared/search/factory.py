@@ -1,0 +1,36 @@
+"""Picks the serving-index adapter from SEARCH_BACKEND."""
+
+from __future__ import annotations
+
+from shared.config import Settings
+from shared.db import Database
+from shared.search.port import SearchIndex
+
+
+def build_search_index(settings: Settings, db: Database) -> SearchIndex:
+    if settings.SEARCH_BACKEND == "azure":
+        # Imported here: the Azure SDK is only loaded where it is used.
+        from shared.search.azure_ai_search import AzureAISearchIndex
+
+        return AzureAISearchIndex.from_settings(settings)
+    from shared.search.postgres import PostgresSearchIndex
+
+    return PostgresSearchIndex(
+        db, ef_search=settings.SEARCH_HNSW_EF_SEARCH, max_scan_tuples=settings.SEARCH_HNSW_MAX_SCAN_TUPLES
+    )
+
+
+_index: tuple[object, SearchIndex] | None = None  # (the runtime it was built for, the index)
+
+
+async def get_search_index() -> SearchIndex:
+    """The process's serving index, built on first use from the runtime (ready to query)."""
+    global _index
+    from shared.runtime import get_runtime
+
+    runtime = await get_runtime()
+    if _index is None or _index[0] is not runtime:
+        index = build_search_index(runtime.settings, runtime.db)
+        await index.ensure_ready()
+        _index = (runtime, index)
+    return _index[1]

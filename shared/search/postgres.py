@@ -1,0 +1,369 @@
+"""The local serving index: pgvector HNSW + weighted Postgres full text, fused by RRF (k=60).
+
+One table, `search.serving_index`, holds the public documents:
+- `tsv`: title (weight A), keywords and ML tags (B), description (C); GIN-indexed and
+  queried with `websearch_to_tsquery('english', q)` so quotes, OR and -exclusion work;
+- `embedding halfvec(384)`: half precision halves the memory of the vectors and of the
+  HNSW graph (cosine ranking barely moves at 384-d); HNSW with `halfvec_cosine_ops`.
+  Filtered vector queries use pgvector's iterative scan (relaxed order, re-sorted after) so
+  a selective filter still yields `candidates` neighbours.
+
+A query is one SQL statement: the keyword matches and the vector candidates (both filtered)
+form the matching set; `total` and facets count that set, and the page is ranked from it.
+`rebuild` loads a new table aside, indexes it, and renames it into place in one transaction.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterable, Sequence
+from typing import Any, Final
+from uuid import UUID
+
+import asyncpg
+
+from shared.db import Database
+from shared.search.port import (
+    EMBEDDING_DIM,
+    RRF_K,
+    FacetCount,
+    IndexDocument,
+    ProgressCallback,
+    SearchFilters,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+)
+
+TABLE: Final = "serving_index"
+_COLUMNS: Final = (
+    "image_id",
+    "contributor_id",
+    "revision",
+    "title",
+    "description",
+    "keywords",
+    "tags",
+    "category",
+    "usage",
+    "width",
+    "height",
+    "orientation",
+    "colors",
+    "safety_score",
+    "thumbnail_small_url",
+    "thumbnail_url",
+    "preview_url",
+    "blurhash",
+    "phash",
+    "added_at",
+    "popularity",
+)
+_SELECT_DOC: Final = ", ".join(f"s.{c}" for c in _COLUMNS)
+
+
+def _ddl(table: str) -> str:
+    # Index names carry the table name: a rebuilt table keeps its own index names after the swap.
+    return f"""
+    create table if not exists search.{table} (
+      image_id uuid primary key,
+      contributor_id text not null,
+      revision integer not null,
+      title text not null default '',
+      description text not null default '',
+      keywords text[] not null default '{{}}',
+      tags text[] not null default '{{}}',
+      category text,
+      usage text not null,
+      width integer not null,
+      height integer not null,
+      orientation text not null,
+      colors text[] not null default '{{}}',
+      embedding halfvec({EMBEDDING_DIM}),
+      safety_score real not null default 0,
+      thumbnail_small_url text not null default '',
+      thumbnail_url text not null default '',
+      preview_url text not null default '',
+      blurhash text not null default '',
+      phash text not null default '',
+      added_at timestamptz not null,
+      popularity integer not null default 0,
+      tsv tsvector not null
+    );
+    """
+
+
+def _indexes(table: str) -> list[str]:
+    return [
+        f"create index if not exists {table}_tsv on search.{table} using gin (tsv)",
+        f"create index if not exists {table}_hnsw on search.{table} "
+        "using hnsw (embedding halfvec_cosine_ops) with (m = 16, ef_construction = 200)",
+        f"create index if not exists {table}_added on search.{table} (added_at desc)",
+        f"create index if not exists {table}_popular on search.{table} (popularity desc, added_at desc)",
+        f"create index if not exists {table}_contributor on search.{table} (contributor_id)",
+    ]
+
+
+# The weighted text vector, computed from the inserted row (`r`).
+_TSV: Final = (
+    "setweight(to_tsvector('english', r.title), 'A')"
+    " || setweight(to_tsvector('english', array_to_string(r.keywords || r.tags, ' ')), 'B')"
+    " || setweight(to_tsvector('english', r.description), 'C')"
+)
+_RECORD: Final = (
+    "image_id uuid, contributor_id text, revision integer, title text, description text, keywords text[],"
+    " tags text[], category text, usage text, width integer, height integer, orientation text, colors text[],"
+    " embedding text, safety_score real, thumbnail_small_url text, thumbnail_url text, preview_url text,"
+    " blurhash text, phash text, added_at timestamptz, popularity integer"
+)
+
+
+def _insert_sql(table: str, upsert: bool) -> str:
+    columns = ", ".join((*_COLUMNS, "embedding", "tsv"))
+    values = ", ".join((*(f"r.{c}" for c in _COLUMNS), "r.embedding::halfvec", _TSV))
+    sql = f"insert into search.{table} ({columns}) select {values} from jsonb_to_recordset($1::jsonb) as r({_RECORD})"
+    if upsert:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS[1:], "embedding", "tsv"))
+        sql += f" on conflict (image_id) do update set {updates}"
+    return sql
+
+
+def _records(documents: Sequence[IndexDocument]) -> list[dict[str, Any]]:
+    rows = []
+    for doc in documents:
+        row = doc.model_dump(mode="json", exclude={"embedding"})
+        row["embedding"] = _vector_literal(doc.embedding) if doc.embedding else None
+        rows.append(row)
+    return rows  # the pool's jsonb codec serialises it
+
+
+def _vector_literal(vector: Sequence[float]) -> str:
+    if len(vector) != EMBEDDING_DIM:
+        raise ValueError(f"embedding must have {EMBEDDING_DIM} dimensions, got {len(vector)}")
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
+def _document(row: asyncpg.Record | dict[str, Any], embedding: Sequence[float] | None = None) -> IndexDocument:
+    data = {c: row[c] for c in _COLUMNS}
+    if embedding is not None:
+        data["embedding"] = list(embedding)
+    return IndexDocument.model_validate(data)
+
+
+class _Params:
+    """Positional parameters for one statement: `p.add(value)` returns its placeholder."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+def _where(f: SearchFilters, p: _Params) -> str:
+    clauses = ["true"]
+    if f.category is not None:
+        clauses.append(f"s.category = {p.add(f.category)}")
+    if f.orientation is not None:
+        clauses.append(f"s.orientation = {p.add(f.orientation)}")
+    if f.color is not None:
+        clauses.append(f"s.colors @> array[{p.add(f.color)}::text]")
+    if f.contributor_id is not None:
+        clauses.append(f"s.contributor_id = {p.add(f.contributor_id)}")
+    if f.usage is not None:
+        clauses.append(f"s.usage = {p.add(f.usage)}")
+    if f.max_safety_score is not None:
+        clauses.append(f"s.safety_score < {p.add(f.max_safety_score)}::real")
+    if f.min_width is not None:
+        clauses.append(f"s.width >= {p.add(f.min_width)}")
+    if f.min_height is not None:
+        clauses.append(f"s.height >= {p.add(f.min_height)}")
+    if f.added_after is not None:
+        clauses.append(f"s.added_at > {p.add(f.added_after)}")
+    if f.exclude_ids:
+        clauses.append(f"s.image_id <> all({p.add(list(f.exclude_ids))}::uuid[])")
+    if f.exclude_phashes:
+        clauses.append(f"s.phash <> all({p.add(list(f.exclude_phashes))}::text[])")
+    return " and ".join(clauses)
+
+
+_BUILD_TIMEOUT_SECONDS: Final = 6 * 3600
+_FACET_COLS: Final = "image_id, category, orientation, colors, usage, added_at, popularity"
+
+
+class PostgresSearchIndex:
+    """SearchIndex on the service's own Postgres schema (`search`)."""
+
+    def __init__(self, db: Database, *, ef_search: int = 100, max_scan_tuples: int = 5000) -> None:
+        self.db = db
+        self.ef_search = ef_search
+        self.max_scan_tuples = max_scan_tuples
+
+    async def ensure_ready(self) -> None:
+        async with self.db.transaction() as conn:
+            # Two workers starting at once must not race on create table.
+            await conn.execute("select pg_advisory_xact_lock(hashtext('search.serving_index'))")
+            if await conn.fetchval("select to_regclass($1) is null", f"search.{TABLE}"):
+                await conn.execute(_ddl(TABLE))
+                for statement in _indexes(TABLE):
+                    await conn.execute(statement)
+
+    async def upsert(self, documents: Sequence[IndexDocument]) -> None:
+        if documents:
+            async with self.db.connection() as conn:
+                await conn.execute(_insert_sql(TABLE, upsert=True), _records(documents))
+
+    async def delete(self, image_ids: Sequence[UUID]) -> None:
+        if image_ids:
+            async with self.db.connection() as conn:
+                await conn.execute(f"delete from search.{TABLE} where image_id = any($1::uuid[])", list(image_ids))
+
+    async def get(self, image_id: UUID) -> IndexDocument | None:
+        async with self.db.connection() as conn:
+            row = await conn.fetchrow(
+                f"select {_SELECT_DOC}, s.embedding::real[] as vec from search.{TABLE} s where s.image_id = $1",
+                image_id,
+            )
+        return None if row is None else _document(row, row["vec"] or [])
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        sql, values = self._search_sql(query)
+        async with self.db.connection() as conn:
+            if query.vector is not None and query.mode != "keyword":
+                # Session settings: the pool runs RESET ALL when the connection is released.
+                await conn.execute(
+                    "set hnsw.iterative_scan = relaxed_order;"
+                    f" set hnsw.ef_search = {max(self.ef_search, min(query.candidates, 1000))};"
+                    f" set hnsw.max_scan_tuples = {self.max_scan_tuples}"
+                )
+            row = await conn.fetchrow(sql, *values)
+        result = row["result"]
+        hits = [SearchHit(document=_document(h), score=h["score"]) for h in result["page"] or []]
+        facets = {
+            field: [FacetCount(value=v["value"], count=v["count"]) for v in values]
+            for field, values in (result["facets"] or {}).items()
+        }
+        return SearchResult(hits=hits, total=result["total"], facets=facets)
+
+    def _search_sql(self, query: SearchQuery) -> tuple[str, list[Any]]:
+        p = _Params()
+        where = _where(query.filters, p)
+        use_text = bool(query.text and query.text.strip()) and query.mode != "semantic"
+        use_vector = query.vector is not None and query.mode != "keyword"
+        ctes: list[str] = []
+        legs: list[str] = []  # (image_id, r) rankings to fuse
+        sets: list[str] = []  # matching documents
+        if use_text:
+            tsq = p.add(query.text)
+            ctes.append(
+                f"kw as materialized (select {_FACET_COLS.replace('image_id', 's.image_id')},"
+                f" ts_rank_cd(s.tsv, q.q, 1) as rank"
+                f" from search.{TABLE} s, websearch_to_tsquery('english', {tsq}) q(q)"
+                f" where s.tsv @@ q.q and {where})"
+            )
+            ctes.append(
+                f"kw_ranked as (select image_id, row_number() over (order by rank desc, added_at desc) as r"
+                f" from kw order by rank desc, added_at desc limit {p.add(query.candidates)})"
+            )
+            legs.append("select image_id, r from kw_ranked")
+            sets.append(f"select {_FACET_COLS} from kw")
+        if use_vector:
+            vec = p.add(_vector_literal(query.vector))
+            ctes.append(
+                f"nn as materialized (select {_FACET_COLS.replace('image_id', 's.image_id')},"
+                f" s.embedding <=> {vec}::halfvec as dist from search.{TABLE} s"
+                f" where s.embedding is not null and {where}"
+                f" order by s.embedding <=> {vec}::halfvec limit {p.add(query.candidates)})"
+            )
+            ctes.append(
+                f"vec as (select *, row_number() over (order by dist) as r from nn"
+                f" where dist <= {p.add(query.max_vector_distance)})"
+            )
+            legs.append("select image_id, r from vec")
+            sets.append(f"select {_FACET_COLS} from vec")
+        if not sets:  # browse: every document that passes the filters
+            sets.append(f"select {_FACET_COLS.replace('image_id', 's.image_id')} from search.{TABLE} s where {where}")
+            legs.append("select image_id, null::bigint as r from matched where false")
+        ctes.append(f"matched as materialized ({' union '.join(sets)})")
+        ctes.append(
+            f"fused as (select image_id, sum(1.0 / ({RRF_K} + r))::float8 as score"
+            f" from ({' union all '.join(legs)}) l group by image_id)"
+        )
+        order = {
+            "relevance": "{t}score desc, {t}added_at desc, {t}image_id",
+            "newest": "{t}added_at desc, {t}image_id",
+            "popular": "{t}popularity desc, {t}added_at desc, {t}image_id",
+        }[query.sort]
+        page = (
+            "select m.image_id, coalesce(f.score, 0) as score, m.added_at, m.popularity"
+            " from matched m left join fused f using (image_id)"
+            f" order by {order.format(t='')} offset {p.add(query.offset)} limit {p.add(query.limit)}"
+        )
+        facets = "'{}'::jsonb"
+        if query.facets:
+            size = p.add(query.facet_size)
+            facets = f"""(select coalesce(jsonb_object_agg(field, vals), '{{}}'::jsonb) from (
+                select field, jsonb_agg(jsonb_build_object('value', value, 'count', n) order by n desc, value) as vals
+                from (
+                  select field, value, n, row_number() over (partition by field order by n desc, value) as rn from (
+                    select 'category' as field, category as value, count(*) as n from matched
+                      where category is not null group by category
+                    union all select 'orientation', orientation, count(*) from matched group by orientation
+                    union all select 'usage', usage, count(*) from matched group by usage
+                    union all select 'colors', c, count(*) from matched, unnest(colors) c group by c
+                  ) counted
+                ) ranked where rn <= {size} group by field) per_field)"""
+        sql = f"""with {", ".join(ctes)},
+            page as materialized ({page})
+            select jsonb_build_object(
+              'total', (select count(*) from matched),
+              'facets', {facets},
+              'page', (select jsonb_agg(to_jsonb(d) || jsonb_build_object('score', pg.score)
+                                         order by {order.format(t="pg.")})
+                       from page pg
+                       join lateral (select {_SELECT_DOC} from search.{TABLE} s where s.image_id = pg.image_id) d
+                       on true)
+            ) as result"""
+        return sql, p.values
+
+    async def rebuild(
+        self, batches: AsyncIterable[Sequence[IndexDocument]], progress: ProgressCallback | None = None
+    ) -> int:
+        await self.ensure_ready()
+        staging = f"{TABLE}_{secrets.token_hex(4)}"
+        async with self.db.connection() as conn:
+            await conn.execute(_ddl(staging))
+        written = 0
+        try:
+            async for batch in batches:
+                if not batch:
+                    continue
+                async with self.db.connection() as conn:
+                    await conn.execute(_insert_sql(staging, upsert=True), _records(batch))
+                written += len(batch)
+                if progress is not None:
+                    progress(len(batch))
+            async with self.db.connection() as conn:
+                # Indexes after the load: one sorted build is much faster than row-by-row inserts.
+                await conn.execute("set maintenance_work_mem = '512MB'")
+                for statement in _indexes(staging):
+                    # An HNSW build over millions of rows takes minutes: no client-side timeout here.
+                    await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)
+                await conn.execute(f"analyze search.{staging}", timeout=_BUILD_TIMEOUT_SECONDS)
+            async with self.db.transaction() as conn:
+                # The swap: queries wait for this short transaction, then see the new table.
+                await conn.execute("select pg_advisory_xact_lock(hashtext('search.serving_index'))")
+                await conn.execute(f"lock table search.{TABLE} in access exclusive mode")
+                old = f"{TABLE}_old_{secrets.token_hex(4)}"
+                await conn.execute(f"alter table search.{TABLE} rename to {old}")
+                await conn.execute(f"alter table search.{staging} rename to {TABLE}")
+                await conn.execute(f"drop table search.{old}")
+        except BaseException:
+            async with self.db.connection() as conn:
+                await conn.execute(f"drop table if exists search.{staging}")
+            raise
+        return written
+
+    async def close(self) -> None:
+        """The pool belongs to the runtime; nothing of ours to release."""

@@ -1,0 +1,316 @@
+"""The role rule of every HTTP route, for the RBAC matrix (tests/integration/test_rbac_matrix.py).
+
+Who may call a route comes from its own declaration (`roles=` in `@api`); this table adds what the
+declaration cannot say: how to build a request that succeeds (path ids, body, data set up first),
+which status means success, and whether the route shows a contributor's private data, so that a
+second contributor must get 404 for the first one's data. A route without an entry here fails the
+matrix with "declare the role rule for <METHOD path>".
+
+To add a route: an entry keyed by (METHOD, OpenAPI path), whose `request` builds a `Call` for one
+persona. It is called once per persona, so a route that changes state can create fresh data each
+time; data that should belong to the owner uses `ctx.owner`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.http import ANYONE, SIGNED_IN, RouteSpec
+
+OWNER = "contributor-1"
+OTHER_CONTRIBUTOR = "contributor-2"
+
+
+@dataclass(frozen=True)
+class Persona:
+    name: str
+    sub: str | None  # None: no token at all
+    roles: tuple[str, ...] = ()
+
+
+PERSONAS = (
+    Persona("anonymous", None),
+    Persona("buyer", "buyer-1", ("buyer",)),
+    Persona("contributor", OWNER, ("contributor",)),
+    Persona("other contributor", OTHER_CONTRIBUTOR, ("contributor",)),
+    Persona("admin", "admin-1", ("admin",)),
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    path: str  # below /api/, ids filled in
+    query: dict[str, Any] | None = None
+    json_body: Any = None
+    headers: dict[str, str] | None = None
+    body: bytes | None = None  # raw body (instead of json_body)
+
+
+@dataclass
+class Context:
+    """What a request builder may use: the in-process app (its runtime holds the database)."""
+
+    app: Any  # tests.fixtures.moderation.InProcessApp
+    owner: str = OWNER
+
+    @property
+    def db(self):
+        return self.app.runtime.db
+
+    @property
+    def policy(self):
+        from functions.moderation.policy import ModerationPolicy
+
+        return ModerationPolicy.from_settings(self.app.settings)
+
+
+Builder = Callable[[Context], Awaitable[Call]]
+
+
+def fixed(path: str, **kwargs: Any) -> Builder:
+    async def build(ctx: Context) -> Call:
+        return Call(path, **kwargs)
+
+    return build
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    request: Builder
+    ok: frozenset[int] = frozenset({200})
+    # The route shows or changes one contributor's own data: another contributor gets 404, never 403,
+    # so that ids of other people's data are not even confirmed to exist.
+    owner_scoped: bool = False
+    # Topic-triggered functions that must run for the route to succeed (e.g. the bus round trip).
+    subscriptions: tuple[str, ...] = field(default_factory=tuple)
+
+
+def expected_status(spec: RouteSpec, rule: RouteRule, persona: Persona) -> int | frozenset[int]:
+    """401 without a token where one is needed, 403 without the role, 404 for another contributor's
+    private data, else the route's success."""
+    if spec.roles is ANYONE:
+        return rule.ok
+    if persona.sub is None:
+        return 401
+    if spec.roles is not SIGNED_IN and not set(persona.roles) & set(spec.roles):
+        return 403
+    if rule.owner_scoped and persona.sub != OWNER and "admin" not in persona.roles:
+        return 404
+    return rule.ok
+
+
+# --- request builders that need data ----------------------------------------------------------------
+
+
+async def _processed(ctx: Context, **listing: Any) -> uuid.UUID:
+    """An image as moderation receives it from processing (pending unless the listing passes the policy)."""
+    from functions.moderation.handlers import handle_image_processed
+    from tests.fixtures.moderation import processed_event, received
+
+    event = processed_event(contributor_id=ctx.owner, **listing)
+    await handle_image_processed(ctx.db, received(event), ctx.policy)
+    return event.image_id
+
+
+async def _pending(ctx: Context) -> uuid.UUID:
+    return await _processed(ctx, keywords=["coffee"])
+
+
+async def _live(ctx: Context) -> uuid.UUID:
+    return await _processed(ctx)
+
+
+def _on_pending(suffix: str = "", body: Any = None) -> Builder:
+    async def build(ctx: Context) -> Call:
+        return Call(f"admin/images/{await _pending(ctx)}{suffix}", json_body=body)
+
+    return build
+
+
+async def _takedown(ctx: Context) -> Call:
+    return Call(f"admin/images/{await _live(ctx)}/takedown", json_body={"reason": "DMCA notice"})
+
+
+async def _bulk(ctx: Context) -> Call:
+    ids = [str(await _pending(ctx)) for _ in range(2)]
+    return Call("admin/images/moderate", json_body={"action": "approve", "image_ids": ids})
+
+
+async def _new_category(ctx: Context) -> Call:
+    slug = f"c-{uuid.uuid4().hex[:8]}"
+    return Call("admin/categories", json_body={"slug": slug, "name": slug.upper()})
+
+
+async def _existing_category(ctx: Context) -> Call:
+    from functions.moderation.handlers import Actor, create_category
+    from functions.moderation.models import CategoryIn
+
+    slug = f"c-{uuid.uuid4().hex[:8]}"
+    await create_category(ctx.db, CategoryIn(slug=slug, name=slug), Actor("setup"))
+    return Call(f"admin/categories/{slug}", json_body={"retired": True})
+
+
+_PRICES = {
+    "prices": {
+        "standard": {"amount_minor": 1900, "currency": "EUR"},
+        "enhanced": {"amount_minor": 6900, "currency": "EUR"},
+    }
+}
+
+
+# --- ingestion ----------------------------------------------------------------------------------------
+
+_UPLOAD = {"file_name": "coffee.jpg", "size_bytes": 5_000_000, "content_type": "image/jpeg"}
+
+
+async def _owners_upload(ctx: Context) -> Call:
+    from functions.ingestion.models import UploadRequest
+    from functions.ingestion.policy import IngestionPolicy
+    from functions.ingestion.uploads import register_upload
+
+    ticket = await register_upload(
+        ctx.db,
+        ctx.app.runtime.storage,
+        IngestionPolicy.from_settings(ctx.app.settings),
+        ctx.owner,
+        UploadRequest.model_validate(_UPLOAD),
+    )
+    return Call(f"contributor/images/{ticket.image_id}")
+
+
+# --- checkout (the buyer persona is BUYER) -------------------------------------------------------------
+
+BUYER = "buyer-1"
+
+
+async def _for_sale(ctx: Context) -> uuid.UUID:
+    """An approved image, as checkout learns of it from the images topic."""
+    from functions.checkout.catalogue import apply_catalogue_event
+    from tests.fixtures.checkout import approved, message
+
+    image_id = uuid.uuid4()
+    await apply_catalogue_event(ctx.db, message(approved(image_id, contributor_id=ctx.owner)))
+    return image_id
+
+
+async def _in_cart(ctx: Context) -> uuid.UUID:
+    image_id = await _for_sale(ctx)
+    await ctx.db.pool.execute(
+        "insert into checkout.cart_items (buyer_id, image_id, license_type) values ($1, $2, 'standard')",
+        BUYER,
+        image_id,
+    )
+    return image_id
+
+
+async def _subscribed(ctx: Context) -> None:
+    await ctx.db.pool.execute(
+        """
+        insert into checkout.subscriptions (stripe_subscription_id, buyer_id, plan, status, allotment, remaining,
+                                            current_period_end)
+        values ($1, $2, 'basic-10', 'active', 10, 10, now() + interval '30 days')
+        """,
+        f"sub_{uuid.uuid4().hex[:12]}",
+        BUYER,
+    )
+
+
+async def _add_to_cart(ctx: Context) -> Call:
+    return Call("cart/items", json_body={"image_id": str(await _for_sale(ctx)), "license_type": "standard"})
+
+
+async def _remove_from_cart(ctx: Context) -> Call:
+    return Call(f"cart/items/{await _in_cart(ctx)}")
+
+
+async def _checkout(ctx: Context) -> Call:
+    await _in_cart(ctx)
+    return Call("checkout")
+
+
+async def _download(ctx: Context) -> Call:
+    license_id = uuid.uuid4()
+    await ctx.db.pool.execute(
+        """
+        insert into checkout.licenses (id, buyer_id, image_id, license_type, subscription_id, contributor_id,
+                                       original_blob, file_name)
+        values ($1, $2, $3, 'standard', 'sub_rbac', $4, $5, 'coffee.jpg')
+        """,
+        license_id,
+        BUYER,
+        uuid.uuid4(),
+        ctx.owner,
+        f"{ctx.owner}/{license_id}.jpg",
+    )
+    return Call(f"licenses/{license_id}/download")
+
+
+async def _subscription(ctx: Context) -> Call:
+    await _subscribed(ctx)
+    return Call("subscription")
+
+
+async def _license_from_allotment(ctx: Context) -> Call:
+    await _subscribed(ctx)
+    return Call(f"images/{await _for_sale(ctx)}/license", json_body={"license_type": "standard"})
+
+
+async def _stripe_webhook(ctx: Context) -> Call:
+    """A genuine, signed delivery of an event type the app ignores: Stripe calls without a token."""
+    import json
+
+    from tests.fixtures.checkout import sign_webhook, stripe_event
+
+    payload = json.dumps(stripe_event("customer.created", {"id": "cus_rbac", "object": "customer"})).encode()
+    signature = sign_webhook(payload, secret=ctx.app.settings.STRIPE_WEBHOOK_SECRET)
+    return Call(
+        "webhooks/stripe", body=payload, headers={"Stripe-Signature": signature, "Content-Type": "application/json"}
+    )
+
+
+RULES: dict[tuple[str, str], RouteRule] = {
+    # --- platform ---
+    ("GET", "/api/health"): RouteRule(fixed("health")),
+    ("GET", "/api/me"): RouteRule(fixed("me")),
+    ("GET", "/api/openapi.json"): RouteRule(fixed("openapi.json")),
+    ("POST", "/api/admin/bus/ping"): RouteRule(fixed("admin/bus/ping"), subscriptions=("platform_ping",)),
+    # --- moderation ---
+    ("GET", "/api/admin/moderation/queue"): RouteRule(fixed("admin/moderation/queue", query={"reason": "nsfw_score"})),
+    ("GET", "/api/admin/images/{id}"): RouteRule(_on_pending()),
+    ("POST", "/api/admin/images/{id}/approve"): RouteRule(_on_pending("/approve")),
+    ("POST", "/api/admin/images/{id}/reject"): RouteRule(_on_pending("/reject", {"reason_code": "poor_quality"})),
+    ("POST", "/api/admin/images/moderate"): RouteRule(_bulk),
+    ("PATCH", "/api/admin/images/{id}"): RouteRule(_on_pending("", {"title": "Better title"})),
+    ("POST", "/api/admin/images/{id}/takedown"): RouteRule(_takedown),
+    ("GET", "/api/categories"): RouteRule(fixed("categories")),
+    ("GET", "/api/admin/categories"): RouteRule(fixed("admin/categories")),
+    ("POST", "/api/admin/categories"): RouteRule(_new_category, ok=frozenset({201})),
+    ("PATCH", "/api/admin/categories/{slug}"): RouteRule(_existing_category),
+    ("GET", "/api/admin/pricing"): RouteRule(fixed("admin/pricing")),
+    ("PUT", "/api/admin/pricing"): RouteRule(fixed("admin/pricing", json_body=_PRICES)),
+    ("GET", "/api/admin/audit-log"): RouteRule(fixed("admin/audit-log", query={"actor": "admin-1"})),
+    # --- ingestion ---
+    ("POST", "/api/contributor/uploads"): RouteRule(
+        fixed("contributor/uploads", json_body=_UPLOAD), ok=frozenset({201})
+    ),
+    ("GET", "/api/contributor/images"): RouteRule(fixed("contributor/images")),
+    ("GET", "/api/contributor/images/{id}"): RouteRule(_owners_upload, owner_scoped=True),
+    # --- checkout ---
+    ("GET", "/api/cart"): RouteRule(fixed("cart")),
+    ("POST", "/api/cart/items"): RouteRule(_add_to_cart, ok=frozenset({201})),
+    ("DELETE", "/api/cart/items/{image_id}"): RouteRule(_remove_from_cart),
+    ("POST", "/api/checkout"): RouteRule(_checkout, ok=frozenset({201})),
+    ("GET", "/api/orders"): RouteRule(fixed("orders")),
+    ("GET", "/api/licenses"): RouteRule(fixed("licenses")),
+    ("GET", "/api/licenses/{id}/download"): RouteRule(_download, ok=frozenset({302})),
+    ("GET", "/api/subscriptions/plans"): RouteRule(fixed("subscriptions/plans")),
+    ("POST", "/api/subscriptions/checkout"): RouteRule(
+        fixed("subscriptions/checkout", json_body={"plan": "basic-10"}), ok=frozenset({201})
+    ),
+    ("GET", "/api/subscription"): RouteRule(_subscription),
+    ("POST", "/api/images/{id}/license"): RouteRule(_license_from_allotment, ok=frozenset({201})),
+    ("POST", "/api/webhooks/stripe"): RouteRule(_stripe_webhook),
+}
