@@ -102,6 +102,9 @@ def load_app(module: str = "function_app") -> LoadedApp:
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
     app = importlib.import_module(module).app
+    # get_functions() remembers the names it validated and refuses a second call on the same app; the
+    # worker calls it once per process, but devhost and tests may load the app again in one process.
+    app.functions_bindings = {}
     loaded = LoadedApp(app, [], [], [], [])
     for fn in app.get_functions():
         trigger = fn.get_trigger()

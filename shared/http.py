@@ -663,6 +663,16 @@ def _query_items(req: func.HttpRequest) -> list[tuple[str, str]]:
     items = parse_qsl(urlsplit(req.url).query, keep_blank_values=True)
     seen = {name for name, _ in items}
     items.extend((name, value) for name, value in (req.params or {}).items() if name not in seen)
+    for name, value in items:
+        if "\x00" in name or "\x00" in value:
+            # PostgreSQL text cannot hold NUL: refuse it here rather than fail deep inside a query.
+            raise Problem(
+                400,
+                "invalid-query",
+                "Invalid query parameters",
+                f"Check: {name.replace(chr(0), '')}.",
+                errors=[{"name": name.replace("\x00", ""), "in": "query", "reason": "contains a NUL character"}],
+            )
     return items
 
 
@@ -703,12 +713,41 @@ def _parse_body(model: type[BaseModel], req: func.HttpRequest) -> BaseModel:
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError; absurd nesting
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise Problem(400, "malformed-json", "Malformed JSON", f"The body is not valid JSON{where}.") from None
+    where_nul = _nul_path(data)
+    if where_nul is not None:
+        raise Problem(
+            422,
+            "invalid-body",
+            "Invalid request body",
+            f"Check: {where_nul}.",
+            errors=[{"name": where_nul, "in": "body", "reason": "contains a NUL character"}],
+        )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         errors = _field_errors(exc, "body")
         names = ", ".join(e["name"] for e in errors)
         raise Problem(422, "invalid-body", "Invalid request body", f"Check: {names}.", errors=errors) from None
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """Dotted path of the first string (or key) holding a NUL character, which PostgreSQL text refuses."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return where.replace("\x00", "")
+            found = _nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 def _reject_constant(name: str) -> Any:
@@ -823,10 +862,21 @@ def _path_parameters(spec: RouteSpec) -> list[dict[str, Any]]:
     return params
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent or has a value: `X | None` is documented as X (null is not sendable)."""
+    options = schema.get("anyOf")
+    if not options or not any(option.get("type") == "null" for option in options):
+        return schema
+    rest = [option for option in options if option.get("type") != "null"]
+    outer = {key: value for key, value in schema.items() if key != "anyOf" and not (key == "default" and value is None)}
+    return {**outer, **rest[0]} if len(rest) == 1 else {**outer, "anyOf": rest}
+
+
 def _query_parameters(model_schema: dict[str, Any]) -> list[dict[str, Any]]:
     required = set(model_schema.get("required", ()))
     params = []
     for name, schema in model_schema.get("properties", {}).items():
+        schema = _without_null(schema)
         param = {"name": name, "in": "query", "required": name in required, "schema": schema}
         if "description" in schema:
             param["description"] = schema["description"]

@@ -61,7 +61,7 @@ class StripeStandin:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self, timeout: float = 15.0, *, any_port_if_taken: bool = False) -> str:
+    def start(self, timeout: float = 60.0, *, any_port_if_taken: bool = False) -> str:
         """Bind (port 0 = any free port), serve, and return the API base URL once it answers.
 
         `any_port_if_taken`: a busy port is not fatal (several devhosts side by side, as in the e2e tests);
@@ -86,14 +86,27 @@ class StripeStandin:
         config = uvicorn.Config(self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
         self._server = server
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])), name="stripe-standin", daemon=True
-        )
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            try:
+                asyncio.run(server.serve(sockets=[sock]))
+            except BaseException as exc:  # reported by start(), which waits for this thread
+                failure.append(exc)
+                raise
+
+        self._thread = threading.Thread(target=serve, name="stripe-standin", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Stripe stand-in did not start")
+                if failure:
+                    why = f": {failure[0]!r}"
+                elif not self._thread.is_alive():
+                    why = ": it exited during start-up (its error is logged above)"
+                else:
+                    why = f" within {timeout:.0f} s"
+                raise RuntimeError(f"the Stripe stand-in did not start{why}")
             time.sleep(0.02)
         return self.base_url
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost, token
 
@@ -35,14 +36,25 @@ def api_schema(fuzz_devhost):
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
+# Routes whose requests are valid only with a cryptographic proof no schema can describe (a Stripe
+# signature over the exact body): a schema-valid request is rightly refused there, so "schema-valid
+# means accepted" is not checked; every other check still is.
+SIGNED_ROUTES = {("POST", "/api/webhooks/stripe")}
+
+
+def _excluded(case) -> list:
+    return [positive_data_acceptance] if (case.method.upper(), case.path) in SIGNED_ROUTES else []
+
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_anonymous_requests_get_documented_answers(case):
-    case.call_and_validate()
+    case.call_and_validate(excluded_checks=_excluded(case))
 
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_admin_requests_get_documented_answers(case, fuzz_devhost):
-    case.call_and_validate(headers={"Authorization": f"Bearer {fuzz_devhost['admin']}"})
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {fuzz_devhost['admin']}"}, excluded_checks=_excluded(case)
+    )

@@ -54,6 +54,10 @@ def indexed():
 
         load_binding_registry()  # what the worker does on its init request
 
+        import function_app
+
+        function_app.app.functions_bindings = {}  # devhost may have indexed it already in this process
+
         functions = loader.index_function_app(str(PROJECT_ROOT / "function_app.py"))
         metadata, _ = loader.process_indexed_function(_protos, Registry(), functions, str(PROJECT_ROOT))
         yield functions, metadata

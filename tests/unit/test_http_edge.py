@@ -641,3 +641,25 @@ def test_every_declared_route_is_in_the_registry(edge):
     assert names >= set(edge)
     spec = next(spec for spec in ROUTES if spec.name == "add_to_cart")
     assert (spec.method, spec.route, spec.roles, spec.status) == ("POST", "cart/items", {"buyer", "admin"}, 201)
+
+
+# --- text PostgreSQL cannot store --------------------------------------------------------------
+
+
+async def test_a_nul_character_in_a_query_parameter_is_400_naming_it(edge):
+    response = await call(edge, "search", request("GET", "search?q=red%00car"))
+
+    assert response.status_code == 400
+    assert problem(response)["errors"] == [{"name": "q", "in": "query", "reason": "contains a NUL character"}]
+
+
+async def test_a_nul_character_in_a_json_string_is_refused_naming_its_field(edge, issuer):
+    response = await _put_price(edge, issuer, b'{"image_id": "x", "amount": 1, "currency": "EU\\u0000R"}')
+
+    assert response.status_code == 422
+    assert problem(response)["errors"][0]["name"] == "currency"
+
+
+def test_optional_query_parameters_are_documented_without_null(edge):
+    params = {p["name"]: p for p in build_openapi()["paths"]["/api/search"]["get"]["parameters"]}
+    assert all("null" not in json.dumps(p["schema"]) for p in params.values())
