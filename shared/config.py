@@ -223,7 +223,7 @@ class Settings(BaseSettings):
     )
     AZURE_SEARCH_INDEX: str = Field("images", description="Name of the search index (alias) queries go to.")
     SEARCH_HNSW_EF_SEARCH: int = Field(
-        100, ge=10, le=1000, description="pgvector hnsw.ef_search: candidate list size of the vector leg (recall/speed)."
+        100, ge=10, le=1000, description="pgvector hnsw.ef_search: candidate list of the vector leg (recall vs speed)."
     )
     SEARCH_HNSW_MAX_SCAN_TUPLES: int = Field(
         5000,
@@ -243,6 +243,13 @@ class Settings(BaseSettings):
     )
     SEARCH_SAFE_MAX_SCORE: float = Field(
         0.5, gt=0, le=1, description="Safe search (on by default) hides images whose safety score is at or above this."
+    )
+    SEARCH_REINDEX_BUILD_MEMORY_MB: int = Field(
+        2048,
+        ge=64,
+        le=1_048_576,
+        description="maintenance_work_mem of the full reindex's index builds (local backend). The HNSW graph "
+        "should fit (about 1.1 GB per million images); beyond it pgvector builds on disk, many times slower.",
     )
     SEARCH_REINDEX_BATCH_SIZE: int = Field(1000, ge=1, le=1000, description="Documents per batch of a full reindex.")
     # --- moderation ---

@@ -27,6 +27,7 @@ import types
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from http import HTTPStatus
 from typing import Annotated, Any, Final, Protocol, Union, get_args, get_origin
@@ -36,7 +37,7 @@ import azure.functions as func
 import pydantic_core
 import structlog
 from opentelemetry import trace
-from pydantic import BaseModel, ValidationError
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ValidationError
 from pydantic.json_schema import models_json_schema
 
 from shared.auth import (
@@ -68,6 +69,20 @@ _TRACEPARENT_RE = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{
 _SLUG_RE = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _ROUTE_PARAM_RE = re.compile(r"\{\*?([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\??\}")
 _METHODS = frozenset(method.value for method in func.HttpMethod)
+
+
+# --- shared parameter types ------------------------------------------------------
+
+
+def _iso_datetime(value: Any) -> Any:
+    # pydantic would also take a number as a Unix time; the API documents ISO 8601 only.
+    if isinstance(value, datetime) or (isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value)):
+        return value
+    raise ValueError("expected an ISO 8601 date-time with a time zone, e.g. 2026-11-01T09:30:00Z")
+
+
+# A date-time in a query or body: ISO 8601 with a time zone, never a bare number.
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime)]
 
 
 # --- who may call --------------------------------------------------------------
@@ -191,6 +206,8 @@ class RouteSpec:
     required_headers: tuple[str, ...] = ()
     # Problem statuses the handler itself raises (404, 409, ...), documented in OpenAPI.
     errors: tuple[int, ...] = ()
+    # Media types of a raw (non-JSON) body the handler reads itself, e.g. an uploaded picture.
+    raw_body: tuple[str, ...] = ()
 
     @property
     def path(self) -> str:
@@ -323,6 +340,7 @@ def api(
     rate_limited: bool = True,
     required_headers: Iterable[str] = (),
     errors: Iterable[int] = (),
+    raw_body: Iterable[str] = (),
 ) -> Callable[[Handler], Handler]:
     """Declare an HTTP function on `bp`; returns the handler unchanged so tests can call it directly."""
     rule = _role_rule(roles)
@@ -336,6 +354,8 @@ def api(
         raise ValueError("every route needs a summary (it is the OpenAPI operation summary)")
     if not 200 <= status <= 399:
         raise ValueError("status is the success status (2xx, or 3xx for a redirect); raise Problem for errors")
+    if body_model is not None and raw_body:
+        raise ValueError("a route reads either a JSON body (body_model) or a raw body (raw_body), not both")
     errors = tuple(sorted(set(errors)))
     unknown = [code for code in errors if str(code) not in _ERROR_RESPONSES]
     if unknown:
@@ -361,6 +381,7 @@ def api(
             rate_limited=rate_limited,
             required_headers=tuple(required_headers),
             errors=errors,
+            raw_body=tuple(raw_body),
         )
         for other in ROUTES:
             if other.name == spec.name or (other.method, other.path) == (spec.method, spec.path):
@@ -844,6 +865,8 @@ def _error_codes(spec: RouteSpec) -> list[str]:
         codes.append("403")
     if spec.body_model:
         codes += ["413", "415", "422"]
+    if spec.raw_body:
+        codes += ["400", "413", "415"]
     if spec.rate_limited:
         codes.append("429")
     return sorted(set(codes))
@@ -936,6 +959,9 @@ def build_openapi(
             "security": [{}, {"bearerAuth": []}] if spec.roles is ANYONE else [{"bearerAuth": []}],
             "x-roles": _x_roles(spec.roles),
         }
+        if spec.raw_body:
+            binary = {"schema": {"type": "string", "format": "binary"}}
+            operation["requestBody"] = {"required": True, "content": {media: binary for media in spec.raw_body}}
         if spec.body_model is not None:
             operation["requestBody"] = {
                 "required": True,

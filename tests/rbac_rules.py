@@ -271,6 +271,38 @@ async def _stripe_webhook(ctx: Context) -> Call:
     )
 
 
+# --- search ---------------------------------------------------------------------------------------------
+
+
+async def _searchable(ctx: Context) -> uuid.UUID:
+    """An approved image of the owner's, as search_sync indexes it from the images topic."""
+    from functions.search_sync.handlers import handle_message
+    from shared.search.factory import get_search_index
+    from tests.fixtures.checkout import message
+    from tests.fixtures.search_corpus import approved, listing, topic_vector
+
+    event = approved(
+        listing(title="Coffee cup", keywords=["coffee", "cup"], embedding=topic_vector("coffee")),
+        contributor_id=ctx.owner,
+    )
+    await handle_message(ctx.db, await get_search_index(), message(event))
+    return event.image_id
+
+
+async def _image_page(ctx: Context) -> Call:
+    return Call(f"images/{await _searchable(ctx)}")
+
+
+async def _similar(ctx: Context) -> Call:
+    return Call(f"images/{await _searchable(ctx)}/similar")
+
+
+async def _by_image(ctx: Context) -> Call:
+    from tests.fixtures.photos import jpeg_bytes, photo
+
+    return Call("search/by-image", body=jpeg_bytes(photo("coffee")), headers={"Content-Type": "image/jpeg"})
+
+
 RULES: dict[tuple[str, str], RouteRule] = {
     # --- platform ---
     ("GET", "/api/health"): RouteRule(fixed("health")),
@@ -313,4 +345,12 @@ RULES: dict[tuple[str, str], RouteRule] = {
     ("GET", "/api/subscription"): RouteRule(_subscription),
     ("POST", "/api/images/{id}/license"): RouteRule(_license_from_allotment, ok=frozenset({201})),
     ("POST", "/api/webhooks/stripe"): RouteRule(_stripe_webhook),
+    # --- search ---
+    ("GET", "/api/search"): RouteRule(fixed("search", query={"q": "coffee"})),
+    ("GET", "/api/images/{id}"): RouteRule(_image_page),
+    ("GET", "/api/images/{id}/similar"): RouteRule(_similar),
+    ("POST", "/api/search/by-image"): RouteRule(_by_image),
+    ("GET", "/api/keywords/suggest"): RouteRule(fixed("keywords/suggest", query={"q": "cof"})),
+    ("GET", "/api/contributor/search"): RouteRule(fixed("contributor/search", query={"q": "coffee"})),
+    ("GET", "/api/admin/search"): RouteRule(fixed("admin/search", query={"status": "approved"})),
 }

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -21,6 +18,7 @@ from pydantic import (
 )
 
 from shared.bus.events import Price
+from shared.http import IsoDateTime
 
 RejectReason = Literal[
     "poor_quality",
@@ -37,22 +35,14 @@ MAX_BULK_IDS = 500
 MAX_KEYWORDS = 50  # what the upload sidecar allows
 
 # `pattern` says "not only spaces" in the OpenAPI schema too (the value is trimmed before its length is checked).
-_TEXT = r"\S"
+# Some visible character, and no NUL anywhere (PostgreSQL text cannot hold it; the edge refuses it).
+_TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_TEXT)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=_TEXT)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_TEXT)]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=1, max_length=64)]
 CategoryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_TEXT)]
 
-
-def _iso_datetime(value: Any) -> Any:
-    # pydantic would also take a number as a Unix time; the API documents ISO 8601 only.
-    if isinstance(value, datetime) or (isinstance(value, str) and re.match(r"\d{4}-\d{2}-\d{2}", value)):
-        return value
-    raise ValueError("expected an ISO 8601 date-time, e.g. 2026-11-01T09:30:00Z")
-
-
-IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime)]
 
 # Rules across fields, stated in the OpenAPI schema as well as checked (JSON Schema if/then).
 _OTHER_NEEDS_NOTE = {

@@ -6,14 +6,17 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bus.events import Orientation, Usage
+from shared.http import IsoDateTime
 from shared.search.port import Mode, Sort
 
 MAX_PAGE = 100  # deep paging is what crawlers do; page * per_page stays within Azure's $skip limit
 # Printable text only: a NUL or other control character is never a real query, and Postgres refuses NUL.
 TEXT = r"^[^\x00-\x1f\x7f]*$"
+# The same, with at least one visible character: values are trimmed, so "  " would become "".
+VISIBLE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 
 
 class _Query(BaseModel):
@@ -27,15 +30,15 @@ class Paging(_Query):
 
 
 class Filters(_Query):
-    category: str | None = Field(None, min_length=1, max_length=64, pattern=TEXT)
+    category: str | None = Field(None, min_length=1, max_length=64, pattern=VISIBLE)
     orientation: Orientation | None = None
-    color: str | None = Field(None, min_length=1, max_length=32, pattern=TEXT, description="Named colour, e.g. blue.")
-    contributor: str | None = Field(None, min_length=1, max_length=128, pattern=TEXT, description="Contributor id.")
+    color: str | None = Field(None, min_length=1, max_length=32, pattern=VISIBLE, description="Named colour (blue).")
+    contributor: str | None = Field(None, min_length=1, max_length=128, pattern=VISIBLE, description="Contributor id.")
     license: Usage | None = Field(None, description="commercial or editorial use.")
     safe: bool = Field(True, description="Safe search: hide images that may be explicit.")
     min_width: int | None = Field(None, ge=1, le=100_000)
     min_height: int | None = Field(None, ge=1, le=100_000)
-    added_after: AwareDatetime | None = Field(None, description="ISO 8601 with a time zone.")
+    added_after: IsoDateTime | None = Field(None, description="ISO 8601 with a time zone.")
 
 
 class SearchParams(Filters, Paging):
@@ -54,7 +57,7 @@ class ByImageParams(Filters, Paging):
 
 
 class SuggestParams(_Query):
-    q: str = Field(min_length=1, max_length=64, pattern=TEXT, description="Prefix of a keyword.")
+    q: str = Field(min_length=1, max_length=64, pattern=VISIBLE, description="Prefix of a keyword.")
     limit: int = Field(10, ge=1, le=50)
 
 
@@ -67,7 +70,7 @@ class PortfolioParams(Paging):
 
 
 class AdminSearchParams(PortfolioParams):
-    contributor: str | None = Field(None, min_length=1, max_length=128, pattern=TEXT)
+    contributor: str | None = Field(None, min_length=1, max_length=128, pattern=VISIBLE)
 
 
 # --- responses ---------------------------------------------------------------------

@@ -129,6 +129,7 @@ async def similar_images(request: ApiRequest) -> SearchOut:
     roles=ANYONE,
     summary="Upload a picture (raw body: JPEG, PNG, WebP or TIFF) and get similar images; nothing is stored",
     query_model=ByImageParams,
+    raw_body=("image/jpeg", "image/png", "image/webp", "image/tiff"),
     response_model=SearchOut,
     tags=TAGS,
 )

@@ -69,34 +69,57 @@ cli = typer.Typer(add_completion=False, help=__doc__)
 
 
 @cli.command()
-def main(batch_size: int = typer.Option(1000, min=1, max=1000, help="Documents per batch (Azure: at most 1000).")):
+def main(
+    batch_size: int = typer.Option(
+        None, min=1, max=1000, help="Documents per batch (Azure: at most 1000). Default: SEARCH_REINDEX_BATCH_SIZE."
+    ),
+):
     """Rebuild the serving search index from the read model."""
     asyncio.run(_run(batch_size))
 
 
-async def _run(batch_size: int) -> None:
-    from shared.runtime import get_runtime, shutdown_runtime
+async def _run(batch_size: int | None) -> None:
+    # Only the database is needed (not the bus or blob storage), so no full runtime.
+    from shared.config import get_settings
+    from shared.db import connect_database
+    from shared.db.embedded import EmbeddedPostgres
+    from shared.db.migrate import migrate
     from shared.search.factory import build_search_index
 
-    runtime = await get_runtime()
+    settings = get_settings()
+    embedded, dsn = None, settings.DATABASE_URL
+    if dsn is None:
+        embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
+        dsn = await asyncio.to_thread(embedded.start)
     try:
-        index = build_search_index(runtime.settings, runtime.db)
-        async with runtime.db.connection() as conn:
-            total = await conn.fetchval("select count(*) from search.documents where status = 'approved'")
-        columns = (
-            TextColumn("reindex"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        with Progress(*columns) as bar:
-            task = bar.add_task("documents", total=total)
-            written = await reindex(runtime.db, index, batch_size=batch_size, progress=lambda n: bar.advance(task, n))
-        typer.echo(f"reindexed {written} documents")
-        await index.close()
+        await migrate(dsn)
+        db = await connect_database(dsn, min_size=1, max_size=2)
+        try:
+            index = build_search_index(settings, db)
+            async with db.connection() as conn:
+                total = await conn.fetchval("select count(*) from search.documents where status = 'approved'")
+            columns = (
+                TextColumn("reindex"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            with Progress(*columns) as bar:
+                task = bar.add_task("documents", total=total)
+                written = await reindex(
+                    db,
+                    index,
+                    batch_size=batch_size or settings.SEARCH_REINDEX_BATCH_SIZE,
+                    progress=lambda n: bar.advance(task, n),
+                )
+            typer.echo(f"reindexed {written} documents")
+            await index.close()
+        finally:
+            await db.close()
     finally:
-        await shutdown_runtime()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.stop)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,10 @@ def build_search_index(settings: Settings, db: Database) -> SearchIndex:
     from shared.search.postgres import PostgresSearchIndex
 
     return PostgresSearchIndex(
-        db, ef_search=settings.SEARCH_HNSW_EF_SEARCH, max_scan_tuples=settings.SEARCH_HNSW_MAX_SCAN_TUPLES
+        db,
+        ef_search=settings.SEARCH_HNSW_EF_SEARCH,
+        max_scan_tuples=settings.SEARCH_HNSW_MAX_SCAN_TUPLES,
+        build_memory_mb=settings.SEARCH_REINDEX_BUILD_MEMORY_MB,
     )
 
 

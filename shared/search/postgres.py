@@ -195,8 +195,11 @@ _FACET_COLS: Final = "image_id, category, orientation, colors, usage, added_at, 
 class PostgresSearchIndex:
     """SearchIndex on the service's own Postgres schema (`search`)."""
 
-    def __init__(self, db: Database, *, ef_search: int = 100, max_scan_tuples: int = 5000) -> None:
+    def __init__(
+        self, db: Database, *, ef_search: int = 100, max_scan_tuples: int = 5000, build_memory_mb: int = 2048
+    ) -> None:
         self.db = db
+        self.build_memory_mb = build_memory_mb
         self.ef_search = ef_search
         self.max_scan_tuples = max_scan_tuples
 
@@ -346,7 +349,8 @@ class PostgresSearchIndex:
                     progress(len(batch))
             async with self.db.connection() as conn:
                 # Indexes after the load: one sorted build is much faster than row-by-row inserts.
-                await conn.execute("set maintenance_work_mem = '512MB'")
+                # The HNSW graph must fit in maintenance_work_mem, or the build goes to disk and crawls.
+                await conn.execute(f"set maintenance_work_mem = '{int(self.build_memory_mb)}MB'")
                 for statement in _indexes(staging):
                     # An HNSW build over millions of rows takes minutes: no client-side timeout here.
                     await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)

@@ -31,19 +31,24 @@ def fuzz_devhost(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def api_schema(fuzz_devhost):
-    return schemathesis.openapi.from_url(f"{fuzz_devhost['base']}/api/openapi.json")
+    schema = schemathesis.openapi.from_url(f"{fuzz_devhost['base']}/api/openapi.json")
+    # NUL characters are refused at the edge (PostgreSQL text cannot hold them), a rule the JSON
+    # Schema of each string does not spell out; and the bearer token is the test's to set, so the
+    # fuzzer must not generate (or drop) the Authorization header itself.
+    schema.config.generation.update(allow_x00=False, with_security_parameters=False)
+    return schema
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 
-# Routes whose requests are valid only with a cryptographic proof no schema can describe (a Stripe
-# signature over the exact body): a schema-valid request is rightly refused there, so "schema-valid
-# means accepted" is not checked; every other check still is.
-SIGNED_ROUTES = {("POST", "/api/webhooks/stripe")}
+# Routes whose requests are valid only with content no schema can describe (a Stripe signature over
+# the exact body; the bytes of a real picture): a schema-valid request is rightly refused there, so
+# "schema-valid means accepted" is not checked; every other check still is.
+CONTENT_CHECKED_ROUTES = {("POST", "/api/webhooks/stripe"), ("POST", "/api/search/by-image")}
 
 
 def _excluded(case) -> list:
-    return [positive_data_acceptance] if (case.method.upper(), case.path) in SIGNED_ROUTES else []
+    return [positive_data_acceptance] if (case.method.upper(), case.path) in CONTENT_CHECKED_ROUTES else []
 
 
 @schema.parametrize()

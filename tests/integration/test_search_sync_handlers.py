@@ -221,3 +221,33 @@ async def test_full_reindex_rebuilds_the_serving_index_from_the_read_model(db, p
 
     assert written == 5 and progress == [2, 2, 1]
     assert sorted(await found(pg_search_index, "meadow")) == sorted(e.image_id for e in public)
+
+
+async def test_the_reindex_command_rebuilds_the_index_of_the_configured_database(db, database_dsn, pg_search_index):
+    import asyncio
+    import os
+    import sys
+
+    from shared.config import PROJECT_ROOT
+
+    events = [approved(listing(title=f"Orchard {i}")) for i in range(3)]
+    for event in events:
+        await handle_message(db, pg_search_index, message(event))
+    await pg_search_index.delete([events[0].image_id])
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "functions.search_sync.reindex",
+        "--batch-size",
+        "2",
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_dsn, "SEARCH_BACKEND": "postgres"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await proc.communicate()
+
+    assert proc.returncode == 0, output.decode()
+    assert "reindexed 3 documents" in output.decode()
+    assert sorted(await found(pg_search_index, "orchard")) == sorted(e.image_id for e in events)
