@@ -115,6 +115,9 @@ class StripeStandin:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, port))
+            # Listen now: with SO_REUSEADDR two processes can both bind a port, and only listen()
+            # tells which one got it, so a taken port is found here, where a free one can be chosen.
+            sock.listen(2048)
         except OSError as exc:
             sock.close()
             raise RuntimeError(

@@ -75,6 +75,7 @@ def devhost_environment(var_dir: Path) -> dict[str, str]:
         "VAR_DIR": str(var_dir),
         "DEVHOST_PORT": str(free_port()),
         "AZURITE_BLOB_PORT": str(free_port()),
+        "STRIPE_STANDIN_PORT": str(free_port()),
         "OUTBOX_RELAY_SCHEDULE": "*/1 * * * * *",
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
     }

@@ -547,3 +547,23 @@ def test_transfers_reach_a_connected_account_only_once_it_is_onboarded(client, r
     assert [e.type for e in events] == ["account.updated", "transfer.created"]
     assert events[0].data.previous_attributes.payouts_enabled is False
     assert events[1].data.object.id == sent.id
+
+
+def test_a_port_another_server_listens_on_is_left_to_it_and_a_free_one_is_used():
+    import socket
+
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    standin = StripeStandin(secret_key="sk_test_x", webhook_secret="whsec_x", webhook_urls=[], port=port)
+    try:
+        with pytest.raises(RuntimeError, match="cannot listen"):
+            standin.start()
+        url = standin.start(any_port_if_taken=True)
+        assert standin.port != port
+        assert httpx.get(f"{url}/v1/checkout/sessions", auth=("sk_test_x", "")).status_code == 200
+    finally:
+        standin.stop()
+        taken.close()
