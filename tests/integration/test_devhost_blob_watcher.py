@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from devhost.app_loader import BlobFunction
 from devhost.triggers import BlobWatcher
 
@@ -49,3 +51,36 @@ async def test_the_watcher_forgets_blobs_that_left_the_container(blob_store):
     await blob_store.delete("incoming", "u/0.jpg")  # ingestion moved it to originals
     await watcher.poll_once()
     assert set(watcher.seen) == {"u/1.jpg", "u/2.jpg"}
+
+
+async def test_blobs_are_handled_several_at_once_but_never_more_than_the_hosts_parallelism(blob_store):
+    running = peak = 0
+
+    async def slow(blob):
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+
+    watcher = BlobWatcher(
+        BlobFunction("ingest", "incoming", "incoming/{name}", "blob", slow), blob_store, max_parallel=3
+    )
+    for n in range(8):
+        await blob_store.put("incoming", f"u/{n}.jpg", b"x")
+    assert await watcher.poll_once() == 8
+    assert peak == 3
+
+
+def test_devhost_takes_its_concurrency_from_host_json(tmp_path):
+    import json
+
+    from devhost.host import HostConcurrency, host_concurrency
+
+    host_json = tmp_path / "host.json"
+    host_json.write_text(
+        json.dumps({"extensions": {"serviceBus": {"maxConcurrentCalls": 4}, "blobs": {"maxDegreeOfParallelism": 2}}})
+    )
+    assert host_concurrency(host_json) == HostConcurrency(max_concurrent_calls=4, blob_parallelism=2)
+    host_json.write_text("{}")
+    assert host_concurrency(host_json) == HostConcurrency()  # the Functions host's defaults
