@@ -31,6 +31,14 @@ param authJwksUrl string
 @description('Audience (application ID URI) the API accepts in tokens.')
 param authAudience string
 
+@secure()
+@description('Stripe secret key (sk_live_… or sk_test_…); the app refuses to start with the local stand-in key.')
+param stripeSecretKey string
+
+@secure()
+@description('Signing secret of the Stripe webhook endpoint (whsec_…); without it anyone could forge payments.')
+param stripeWebhookSecret string
+
 @description('Create the Event Grid subscription that feeds the blob trigger (second deployment, see above).')
 param subscribeBlobTrigger bool = false
 
@@ -327,6 +335,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AUTH_ISSUER: authIssuer
     AUTH_JWKS_URL: authJwksUrl
     AUTH_AUDIENCE: authAudience
+    STRIPE_SECRET_KEY: stripeSecretKey
+    STRIPE_WEBHOOK_SECRET: stripeWebhookSecret
     // Resolved by the Functions host for %OUTBOX_RELAY_SCHEDULE% in the relay's timer trigger. Only the
     // safety net: warm workers relay on commit (shared/runtime.py), so a slow tick costs nothing.
     OUTBOX_RELAY_SCHEDULE: '*/30 * * * * *'

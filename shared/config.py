@@ -22,6 +22,9 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 
 
 _LOCAL_ISSUER = "http://localhost:7071/local-issuer"
+# The Stripe stand-in's keys: published in this repository, so they prove nothing outside a laptop.
+_LOCAL_STRIPE_SECRET_KEY = "sk_test_local_standin"  # noqa: S105  (public on purpose)
+_LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_standin"  # noqa: S105
 
 
 class ConfigError(RuntimeError):
@@ -319,10 +322,10 @@ class Settings(BaseSettings):
         return value
 
     STRIPE_SECRET_KEY: str = Field(
-        "sk_test_local_standin", description="Stripe secret key (sk_test_... or sk_live_...)."
+        _LOCAL_STRIPE_SECRET_KEY, description="Stripe secret key (sk_test_... or sk_live_...)."
     )
     STRIPE_WEBHOOK_SECRET: str = Field(
-        "whsec_local_standin", description="Signing secret of the Stripe webhook endpoint (whsec_...)."
+        _LOCAL_STRIPE_WEBHOOK_SECRET, description="Signing secret of the Stripe webhook endpoint (whsec_...)."
     )
     STRIPE_API_BASE: str | None = Field(
         None,
@@ -373,6 +376,11 @@ class Settings(BaseSettings):
             raise ValueError("AUTH_JWKS_URL is required when APP_ENV=azure (the local token issuer is local only)")
         if self.APP_ENV == "azure" and self.AUTH_ISSUER == _LOCAL_ISSUER:
             raise ValueError("AUTH_ISSUER must name the real identity provider when APP_ENV=azure")
+        if self.APP_ENV == "azure" and self.STRIPE_WEBHOOK_SECRET in ("", _LOCAL_STRIPE_WEBHOOK_SECRET):
+            # Whoever knows the signing secret can sign checkout.session.completed and be licensed unpaid.
+            raise ValueError("STRIPE_WEBHOOK_SECRET must be the real endpoint's secret when APP_ENV=azure")
+        if self.APP_ENV == "azure" and self.STRIPE_SECRET_KEY in ("", _LOCAL_STRIPE_SECRET_KEY):
+            raise ValueError("STRIPE_SECRET_KEY must be a real Stripe key when APP_ENV=azure")
         return self
 
     @property

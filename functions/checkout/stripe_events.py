@@ -62,8 +62,10 @@ async def apply_stripe_event(db: Database, event: StripeEvent, settings: Setting
 
 def _order_id(metadata: dict[str, str], fallback: str | None = None) -> UUID | None:
     for candidate in (metadata.get("order_id"), fallback):
+        if not candidate:
+            continue  # no order id in the metadata: the session's client_reference_id still names it
         try:
-            return UUID(candidate) if candidate else None
+            return UUID(candidate)
         except ValueError:
             continue
     return None
@@ -127,6 +129,13 @@ async def _settle(conn: asyncpg.Connection, session: StripeCheckoutSession) -> s
         await _refund_state(conn, order["id"], early["amount_refunded_minor"])
         return "refunded-before-completion"
     await _pay(conn, order)
+    if early is not None:
+        # A partial refund overtook the completion: the licenses stand, and the books keep what was refunded.
+        await conn.execute(
+            "update checkout.orders set amount_refunded_minor = greatest(amount_refunded_minor, $2) where id = $1",
+            order["id"],
+            early["amount_refunded_minor"],
+        )
     return "paid"
 
 

@@ -7,7 +7,7 @@ Order of work for one blob (`ingest_blob`):
    properties first (the handler never downloads an oversize file), then type, header, full decode.
 3. Exact duplicate (SHA-256; hashed chunk by chunk when downloaded) of an accepted image: quarantined
    with a pointer to it. Near duplicate (perceptual hash): accepted, `near_duplicate_of` set for moderation.
-4. Accepted: server-side copy to `originals`, then ONE transaction (row -> processing, outbox
+4. Accepted: the validated bytes are written to `originals`, then ONE transaction (row -> processing, outbox
    image.uploaded), then the incoming blob is deleted. Refused: copy to `quarantine` with the reason in
    its metadata, row -> quarantined with reason code and message, incoming blob deleted.
 
@@ -97,7 +97,9 @@ async def ingest_blob(
         return IngestResult("quarantined", image_id, "duplicate", duplicate_of=duplicate_of)
     near = await near_duplicate(db, facts.phash, policy.near_duplicate_distance, exclude=image_id)
 
-    await storage.copy(INCOMING, blob_name, ORIGINALS, blob_name)
+    # The bytes validated above, not a server-side copy of `incoming`: the upload SAS stays writable until it
+    # expires, so the blob there may have been replaced since it was read, and must not skip validation.
+    await storage.put(ORIGINALS, blob_name, content, content_type=facts.content_type)
     try:
         accepted = await _accept(db, info, row, facts, sha256, near)
     except asyncpg.UniqueViolationError:  # an identical file was accepted since we looked

@@ -71,6 +71,19 @@ async def test_a_valid_photo_moves_to_originals_with_one_uploaded_event(db, blob
     assert event.near_duplicate_of is None
 
 
+async def test_originals_get_the_validated_bytes_even_if_incoming_was_overwritten_since(db, blob_store):
+    # The upload SAS stays writable until it expires: the blob in `incoming` can be replaced after the
+    # trigger read it. What lands in `originals` must be the file that was validated, never the newer one.
+    data = jpeg_bytes(photo("coffee", megapixels=5))
+    image_id, name = await _upload(db, blob_store, b"\x00" * len(data))  # same size, not an image
+
+    result = await ingest_blob(db, blob_store, POLICY, name, data=data)  # what the binding read
+
+    assert result.outcome == "accepted"
+    assert await blob_store.get(ORIGINALS, name) == data
+    assert (await _row(db, image_id))["sha256"] == hashlib.sha256(data).hexdigest()
+
+
 async def test_redelivery_of_the_same_blob_event_changes_nothing(db, blob_store):
     image_id, name = await _upload(db, blob_store, jpeg_bytes(photo("chelsea", megapixels=5)))
     assert (await ingest_blob(db, blob_store, POLICY, name)).outcome == "accepted"

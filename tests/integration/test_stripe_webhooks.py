@@ -213,6 +213,24 @@ async def test_a_partial_refund_keeps_the_licenses(checkout_app):
     assert "order.refunded" not in state["events"]
 
 
+async def test_a_partial_refund_that_names_no_order_and_overtakes_the_completion_is_kept(checkout_app):
+    app = checkout_app
+    order_id, amount, _ = await _pending_order(app)
+    session = session_object(order_id, amount)
+    partial = stripe_event("charge.refunded", charge_object(session["payment_intent"], amount, refunded=False))
+
+    assert _json(await _deliver(app, partial))["outcome"] == "refund-recorded-for-later"
+    assert _json(await _deliver(app, stripe_event("checkout.session.completed", session)))["outcome"] == "paid"
+
+    state = await _state(app, order_id)
+    assert (state["status"], state["usable"]) == ("paid", 2)
+    refunded = await app.runtime.db.pool.fetchval(
+        "select amount_refunded_minor from checkout.orders where id = $1", order_id
+    )
+    assert refunded == amount // 2
+    assert await app.runtime.db.pool.fetchval("select count(*) from checkout.unmatched_refunds") == 0
+
+
 async def test_a_delayed_payment_is_licensed_only_when_it_succeeds(checkout_app):
     app = checkout_app
     order_id, amount, _ = await _pending_order(app)

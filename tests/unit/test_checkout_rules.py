@@ -9,6 +9,7 @@ import pytest
 
 from functions.checkout.licenses import content_disposition, download_file_name
 from functions.checkout.models import StripeInvoice, StripeSubscription
+from functions.checkout.stripe_events import _order_id
 from functions.checkout.subscriptions import plans
 from shared.config import ConfigError, load_settings
 
@@ -67,3 +68,12 @@ def test_the_period_end_of_a_subscription_is_read_from_its_items_in_new_api_vers
     )
     assert sub.period_end == 9
     assert StripeSubscription.model_validate({"id": "s", "status": "active", "current_period_end": 3}).period_end == 3
+
+
+def test_a_session_names_its_order_by_metadata_else_by_client_reference_id():
+    order, other = uuid.uuid4(), uuid.uuid4()
+    assert _order_id({"order_id": str(order)}, str(other)) == order
+    assert _order_id({}, str(order)) == order  # metadata without order_id: the reference still names it
+    assert _order_id({"order_id": "not-a-uuid"}, str(order)) == order
+    assert _order_id({}, None) is None
+    assert _order_id({"order_id": "nope"}, "nope") is None

@@ -76,7 +76,26 @@ def test_azure_refuses_the_local_token_issuer(monkeypatch):
     with pytest.raises(ConfigError, match="AUTH_ISSUER must name the real identity provider"):
         load_settings()
     monkeypatch.setenv("AUTH_ISSUER", "https://login.example/tenant/v2.0")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_real_endpoint_secret")
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_real_key")
     assert load_settings().AUTH_JWKS_URL == "https://login.example/keys"
+
+
+def test_azure_refuses_the_stripe_standins_published_keys(monkeypatch):
+    # The stand-in's webhook secret is in the repository: with it anyone could sign a completed checkout.
+    monkeypatch.setenv("APP_ENV", "azure")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/market")
+    monkeypatch.setenv("AUTH_JWKS_URL", "https://login.example/keys")
+    monkeypatch.setenv("AUTH_ISSUER", "https://login.example/tenant/v2.0")
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_real_key")
+    with pytest.raises(ConfigError, match="STRIPE_WEBHOOK_SECRET must be the real endpoint's secret"):
+        load_settings()
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_real_endpoint_secret")
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_local_standin")
+    with pytest.raises(ConfigError, match="STRIPE_SECRET_KEY must be a real Stripe key"):
+        load_settings()
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_real_key")
+    assert load_settings().STRIPE_WEBHOOK_SECRET == "whsec_real_endpoint_secret"
 
 
 def test_devhost_refuses_to_start_with_a_bad_setting_and_says_why(tmp_path):
