@@ -46,6 +46,7 @@ from azure.search.documents.models import IndexAction, IndexDocumentsBatch, Vect
 from shared.config import PROJECT_ROOT, Settings
 from shared.search.port import (
     FACET_FIELDS,
+    HIT_FIELDS,
     FacetCount,
     IndexDocument,
     ProgressCallback,
@@ -79,29 +80,8 @@ VECTOR_FIELD: Final = "embedding"
 SEMANTIC_CONFIGURATION: Final = "images-semantic"
 
 # Returned with every hit; the embedding is left out (384 floats per hit) and comes back empty.
-RESULT_FIELDS: Final = (
-    "id",
-    "contributor_id",
-    "revision",
-    "title",
-    "description",
-    "keywords",
-    "tags",
-    "category",
-    "usage",
-    "width",
-    "height",
-    "orientation",
-    "colors",
-    "safety_score",
-    "thumbnail_small_url",
-    "thumbnail_url",
-    "preview_url",
-    "blurhash",
-    "phash",
-    "added_at",
-    "popularity",
-)
+# The index's key is `id`, the port's `image_id`.
+RESULT_FIELDS: Final = tuple("id" if name == "image_id" else name for name in HIT_FIELDS)
 
 Sleep = Callable[[float], Awaitable[None]]
 

@@ -91,6 +91,10 @@ class IndexDocument(BaseModel):
     popularity: int = 0  # licenses sold
 
 
+# Every field of a hit except the embedding (384 floats per hit that no result page shows).
+HIT_FIELDS: Final = tuple(name for name in IndexDocument.model_fields if name != "embedding")
+
+
 class SearchFilters(BaseModel):
     model_config = ConfigDict(frozen=True)
 

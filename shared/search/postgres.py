@@ -25,6 +25,7 @@ import asyncpg
 from shared.db import Database
 from shared.search.port import (
     EMBEDDING_DIM,
+    HIT_FIELDS,
     RRF_K,
     FacetCount,
     IndexDocument,
@@ -36,29 +37,7 @@ from shared.search.port import (
 )
 
 TABLE: Final = "serving_index"
-_COLUMNS: Final = (
-    "image_id",
-    "contributor_id",
-    "revision",
-    "title",
-    "description",
-    "keywords",
-    "tags",
-    "category",
-    "usage",
-    "width",
-    "height",
-    "orientation",
-    "colors",
-    "safety_score",
-    "thumbnail_small_url",
-    "thumbnail_url",
-    "preview_url",
-    "blurhash",
-    "phash",
-    "added_at",
-    "popularity",
-)
+_COLUMNS: Final = HIT_FIELDS
 _SELECT_DOC: Final = ", ".join(f"s.{c}" for c in _COLUMNS)
 
 
