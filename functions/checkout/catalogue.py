@@ -17,6 +17,7 @@ from shared.bus.inbox import claim_message
 from shared.bus.port import ReceivedMessage
 from shared.config import Settings
 from shared.db import Database
+from shared.pricing import launch_prices
 
 SUBSCRIPTION = "checkout"
 log = structlog.get_logger(__name__)
@@ -90,11 +91,7 @@ async def apply_catalogue_event(db: Database, message: ReceivedMessage) -> bool:
 
 
 def default_prices(settings: Settings) -> dict[LicenseType, Price]:
-    currency = settings.CHECKOUT_DEFAULT_CURRENCY
-    return {
-        "standard": Price(amount_minor=settings.CHECKOUT_DEFAULT_STANDARD_PRICE_MINOR, currency=currency),
-        "enhanced": Price(amount_minor=settings.CHECKOUT_DEFAULT_ENHANCED_PRICE_MINOR, currency=currency),
-    }
+    return launch_prices(settings)
 
 
 async def current_prices(conn: asyncpg.Connection, settings: Settings) -> dict[LicenseType, Price]:

@@ -39,7 +39,9 @@ from shared.bus.events import (
 from shared.bus.inbox import claim_message
 from shared.bus.outbox import add_to_outbox
 from shared.bus.port import ReceivedMessage
+from shared.config import Settings
 from shared.db import Database
+from shared.pricing import launch_prices
 
 SUBSCRIPTION = "moderation"
 POLICY_ACTOR = "moderation-policy"
@@ -487,9 +489,13 @@ async def change_category(db: Database, slug: str, patch: CategoryPatch, actor: 
 # --- pricing -------------------------------------------------------------------------------------
 
 
-async def get_pricing(db: Database) -> dict[str, Any]:
+async def get_pricing(db: Database, settings: Settings) -> dict[str, Any]:
+    """The published price list; before the first PUT (revision 0), the launch prices every service uses."""
     async with db.connection() as conn:
-        return dict(await conn.fetchrow("select revision, prices, updated_at, updated_by from moderation.pricing"))
+        row = dict(await conn.fetchrow("select revision, prices, updated_at, updated_by from moderation.pricing"))
+    if row["revision"] == 0:
+        row["prices"] = {name: price.model_dump() for name, price in launch_prices(settings).items()}
+    return row
 
 
 async def set_pricing(db: Database, pricing: PricingIn, actor: Actor) -> dict[str, Any]:

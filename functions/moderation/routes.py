@@ -270,7 +270,7 @@ async def change_category(request: ApiRequest) -> Category:
 )
 async def get_pricing(request: ApiRequest) -> PricingOut:
     runtime = await get_runtime()
-    return PricingOut(**await handlers.get_pricing(runtime.db))
+    return PricingOut(**await handlers.get_pricing(runtime.db, runtime.settings))
 
 
 @api(

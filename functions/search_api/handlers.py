@@ -71,8 +71,15 @@ class QueryEmbedder:
 class PriceBook:
     """The standard price from `search.pricing`, re-read at most every few seconds."""
 
-    def __init__(self, db: Database, ttl_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        db: Database,
+        launch: dict[str, Money] | None = None,
+        ttl_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.db, self.ttl, self.clock = db, ttl_seconds, clock
+        self.launch = launch or {}  # shown until the admin's first pricing.updated arrives
         self._prices: dict[str, Money] = {}
         self._read_at: float | None = None
 
@@ -81,7 +88,7 @@ class PriceBook:
         if self._read_at is None or now - self._read_at > self.ttl:
             async with self.db.connection() as conn:
                 raw = await conn.fetchval("select prices from search.pricing")
-            self._prices = {name: Money(**price) for name, price in (raw or {}).items()}
+            self._prices = {name: Money(**price) for name, price in raw.items()} if raw else dict(self.launch)
             self._read_at = now
         return self._prices
 

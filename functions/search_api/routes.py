@@ -21,6 +21,7 @@ from functions.search_api.models import (
     SuggestParams,
 )
 from shared.http import ANYONE, ApiRequest, Problem, api
+from shared.pricing import launch_prices
 from shared.runtime import get_runtime
 from shared.search.factory import get_search_index
 from shared.search.port import SearchIndex
@@ -51,7 +52,10 @@ async def _dependencies() -> _Deps:
             runtime=runtime,
             index=await get_search_index(),
             embedder=handlers.QueryEmbedder(get_text_encoder()),
-            prices=handlers.PriceBook(runtime.db),
+            prices=handlers.PriceBook(
+                runtime.db,
+                {name: handlers.Money(**price.model_dump()) for name, price in launch_prices(runtime.settings).items()},
+            ),
             tuning=handlers.SearchTuning(
                 candidates=settings.SEARCH_VECTOR_CANDIDATES,
                 max_vector_distance=settings.SEARCH_MAX_VECTOR_DISTANCE,

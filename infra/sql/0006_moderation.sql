@@ -44,9 +44,8 @@ create table if not exists moderation.pricing (
     updated_at timestamptz not null default now(),
     updated_by text
 );
-insert into moderation.pricing (revision, prices)
-values (0, '{"standard": {"amount_minor": 2900, "currency": "USD"}, "enhanced": {"amount_minor": 9900, "currency": "USD"}}')
-on conflict do nothing;
+-- Revision 0 = nothing published yet: every service uses the launch prices from the settings.
+insert into moderation.pricing (revision, prices) values (0, '{}') on conflict do nothing;
 
 -- Every admin action: who, what, when, the state before and after. Written in the transaction of the change.
 create table if not exists moderation.audit_log (

@@ -23,6 +23,7 @@ from functions.moderation.models import (
 )
 from functions.moderation.policy import ModerationPolicy
 from shared.bus.events import ImageApproved, ImageFlagged, ImageRejected, ImageRemoved, ImageUpdated, PricingUpdated
+from shared.config import load_settings
 from tests.fixtures.moderation import outbox, processed_event, received
 
 POLICY = ModerationPolicy()
@@ -345,8 +346,12 @@ def _prices(standard: int, enhanced: int, currency: str = "EUR") -> PricingIn:
 
 
 async def test_pricing_changes_are_announced_with_increasing_revisions_and_a_retry_announces_nothing(db):
-    launch = await handlers.get_pricing(db)
-    assert launch["revision"] == 0 and set(launch["prices"]) == {"standard", "enhanced"}
+    settings = load_settings(CHECKOUT_DEFAULT_STANDARD_PRICE_MINOR=1234, CHECKOUT_DEFAULT_CURRENCY="EUR")
+    launch = await handlers.get_pricing(db, settings)
+    # Nothing published yet: the page lists the launch prices checkout charges and search shows.
+    assert launch["revision"] == 0
+    assert launch["prices"]["standard"] == {"amount_minor": 1234, "currency": "EUR"}
+    assert set(launch["prices"]) == {"standard", "enhanced"}
 
     first = await handlers.set_pricing(db, _prices(1900, 6900), ALICE)
     again = await handlers.set_pricing(db, _prices(1900, 6900), ALICE)
@@ -363,4 +368,5 @@ async def test_pricing_changes_are_announced_with_increasing_revisions_and_a_ret
         ("admin-alice", 0, 1),
         ("admin-bob", 1, 2),
     ]
-    assert (await handlers.get_pricing(db))["updated_by"] == "admin-bob"
+    published = await handlers.get_pricing(db, settings)
+    assert published["updated_by"] == "admin-bob" and published["prices"]["standard"]["amount_minor"] == 2400
