@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import asyncpg
 import structlog
 
 from functions.checkout.cart import drop_unsellable
 from functions.checkout.catalogue import SELLABLE, current_prices
 from functions.checkout.models import CheckoutOut, Money, OrderLineOut, OrderOut, OrdersOut
+from shared.bus.events import LicenseType, Price
 from shared.config import Settings
 from shared.db import Database
 from shared.http import Problem
@@ -33,6 +35,8 @@ async def start_checkout(db: Database, gateway: PaymentGateway, settings: Settin
     """
     order_id = uuid.uuid4()
     async with db.transaction() as conn:
+        # One checkout at a time per buyer, so a double submit finds the order the first one placed.
+        await conn.execute("select pg_advisory_xact_lock(hashtext('checkout:' || $1))", buyer_id)
         notices = await drop_unsellable(conn, buyer_id)
         rows = await conn.fetch(_CART_FOR_ORDER, buyer_id)
         if not rows:
@@ -43,32 +47,76 @@ async def start_checkout(db: Database, gateway: PaymentGateway, settings: Settin
             raise Problem(409, "mixed-currencies", "Mixed currencies", "One order is paid in one currency.")
         currency = currencies.pop()
         total = sum(prices[row["license_type"]].amount_minor for row in rows)
-        await conn.execute(
-            "insert into checkout.orders (id, buyer_id, status, amount_minor, currency) "
-            "values ($1, $2, 'pending', $3, $4)",
-            order_id,
-            buyer_id,
-            total,
-            currency,
-        )
-        await conn.executemany(
-            "insert into checkout.order_lines (order_id, image_id, license_type, amount_minor, currency, title, "
-            "contributor_id, original_blob, file_name) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            [
-                (
-                    order_id,
-                    row["image_id"],
-                    row["license_type"],
-                    prices[row["license_type"]].amount_minor,
-                    currency,
-                    row["title"],
-                    row["contributor_id"],
-                    row["original_blob"],
-                    row["file_name"],
-                )
-                for row in rows
-            ],
-        )
+        wanted = sorted(f"{row['image_id']}:{row['license_type']}" for row in rows)
+        open_order = await conn.fetchrow(_SAME_OPEN_ORDER, buyer_id, wanted, total, currency)
+        if open_order is None:
+            # Placed under the same lock, so a concurrent second submit finds it.
+            await _place_order(conn, order_id, buyer_id, rows, prices, total, currency)
+    if open_order is not None:
+        # The same cart at the same prices is already waiting to be paid (a second click, another tab):
+        # send the buyer to that payment page instead of opening a second one they could also pay.
+        if open_order["checkout_url"]:
+            log.info("checkout.open_order_reused", order_id=str(open_order["id"]))
+            return CheckoutOut(
+                order_id=open_order["id"],
+                checkout_url=open_order["checkout_url"],
+                total=Money(amount_minor=total, currency=currency),
+                notices=notices,
+            )
+        order_id = open_order["id"]  # its session was never recorded: same idempotency key, same session
+    return await _open_payment_page(db, gateway, settings, buyer_id, order_id, rows, prices, total, currency, notices)
+
+
+async def _place_order(
+    conn: asyncpg.Connection,
+    order_id: uuid.UUID,
+    buyer_id: str,
+    rows: list[asyncpg.Record],
+    prices: dict[LicenseType, Price],
+    total: int,
+    currency: str,
+) -> None:
+    """The pending order with each line's price frozen as it is now."""
+    await conn.execute(
+        "insert into checkout.orders (id, buyer_id, status, amount_minor, currency) values ($1, $2, 'pending', $3, $4)",
+        order_id,
+        buyer_id,
+        total,
+        currency,
+    )
+    await conn.executemany(
+        "insert into checkout.order_lines (order_id, image_id, license_type, amount_minor, currency, title, "
+        "contributor_id, original_blob, file_name) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        [
+            (
+                order_id,
+                row["image_id"],
+                row["license_type"],
+                prices[row["license_type"]].amount_minor,
+                currency,
+                row["title"],
+                row["contributor_id"],
+                row["original_blob"],
+                row["file_name"],
+            )
+            for row in rows
+        ],
+    )
+
+
+async def _open_payment_page(
+    db: Database,
+    gateway: PaymentGateway,
+    settings: Settings,
+    buyer_id: str,
+    order_id: uuid.UUID,
+    rows: list[asyncpg.Record],
+    prices: dict[LicenseType, Price],
+    total: int,
+    currency: str,
+    notices: list[str],
+) -> CheckoutOut:
+    """A Stripe Checkout Session for the order (idempotency key = order id), recorded on the order."""
     lines = [
         CheckoutLine(
             name=f"{row['title'] or 'Image'} ({row['license_type']} license)",
@@ -117,6 +165,21 @@ async def start_checkout(db: Database, gateway: PaymentGateway, settings: Settin
     return CheckoutOut(
         order_id=order_id, checkout_url=hosted.url, total=Money(amount_minor=total, currency=currency), notices=notices
     )
+
+
+# The buyer's newest pending order with exactly these lines at these prices, still payable (a Stripe
+# Checkout Session lives 24 hours).
+_SAME_OPEN_ORDER = """
+    select o.id, o.checkout_url
+    from checkout.orders o
+    where o.buyer_id = $1 and o.status = 'pending' and o.amount_minor = $3 and o.currency = $4
+      and o.created_at > now() - interval '23 hours'
+      and (select array_agg(line order by line)
+           from (select l.image_id::text || ':' || l.license_type as line
+                 from checkout.order_lines l where l.order_id = o.id) lines) = $2::text[]
+    order by o.created_at desc
+    limit 1
+"""
 
 
 async def list_orders(db: Database, buyer_id: str, limit: int = 100) -> OrdersOut:

@@ -6,6 +6,7 @@ the checkout functions run as the Functions worker calls them, on embedded Postg
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -156,6 +157,32 @@ async def test_checkout_freezes_prices_into_a_pending_order_and_opens_a_stripe_s
     assert [(o["id"], o["status"], o["total"]["amount_minor"]) for o in orders] == [(order_id, "pending", 11400)]
     assert sorted(line["price"]["amount_minor"] for line in orders[0]["lines"]) == [1500, 9900]
     assert await app.runtime.db.pool.fetchval("select stripe_session_id from checkout.orders") is not None
+
+
+async def test_checking_out_the_same_cart_again_reuses_its_payment_page_so_it_cannot_be_paid_twice(
+    checkout_app, fake_stripe
+):
+    app = checkout_app
+    a, b = uuid.uuid4(), uuid.uuid4()
+    await _put_on_sale(app, a, b)
+    bob = app.token("bob")
+    await _add(app, bob, a)
+
+    # A double click: two submits at once, then a third from another tab.
+    first, second = await asyncio.gather(*(app.call("checkout", "POST", "checkout", token=bob) for _ in range(2)))
+    third = await app.call("checkout", "POST", "checkout", token=bob)
+    outs = [_json(r) for r in (first, second, third)]
+    assert {r.status_code for r in (first, second, third)} == {201}
+    assert len({o["order_id"] for o in outs}) == 1
+    assert len({o["checkout_url"] for o in outs}) == 1
+    assert await app.runtime.db.pool.fetchval("select count(*) from checkout.orders") == 1
+    assert len({r["params"]["client_reference_id"] for r in fake_stripe.requests}) == 1
+
+    # A changed cart is a new order with its own page.
+    await _add(app, bob, b)
+    changed = _json(await app.call("checkout", "POST", "checkout", token=bob))
+    assert changed["order_id"] != outs[0]["order_id"]
+    assert await app.runtime.db.pool.fetchval("select count(*) from checkout.orders") == 2
 
 
 async def test_an_empty_cart_cannot_be_checked_out(checkout_app, fake_stripe):
