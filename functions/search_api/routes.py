@@ -126,6 +126,10 @@ async def similar_images(request: ApiRequest) -> SearchOut:
         raise _not_found(image_id) from None
 
 
+BY_IMAGE_MAX_BYTES = 15 * 1024 * 1024
+BY_IMAGE_MAX_PIXELS = 40_000_000
+
+
 @api(
     bp,
     "POST",
@@ -145,8 +149,13 @@ async def search_by_image(request: ApiRequest) -> SearchOut:
     runtime = await get_runtime()
     settings = runtime.settings
     data = request.http.get_body() or b""
-    # Validated like an upload, but any size of picture is a fair query.
-    limits = Limits(max_bytes=settings.MAX_UPLOAD_BYTES, max_pixels=settings.MAX_IMAGE_PIXELS, min_megapixels=0.0)
+    # Validated like an upload, but anyone may call this: a query picture gets far smaller limits than
+    # a contributor's original (any resolution is a fair query; the model sees 224 px).
+    limits = Limits(
+        max_bytes=min(settings.MAX_UPLOAD_BYTES, BY_IMAGE_MAX_BYTES),
+        max_pixels=min(settings.MAX_IMAGE_PIXELS, BY_IMAGE_MAX_PIXELS),
+        min_megapixels=0.0,
+    )
     try:
         await asyncio.to_thread(inspect_image, data, limits)
         decoded = await asyncio.to_thread(decode, data, 512)

@@ -213,3 +213,15 @@ async def test_search_by_image_finds_the_indexed_photo_and_refuses_what_is_not_a
     assert refused.status_code == 415 and body(refused)["code"] == "unsupported-type"
     empty = await search_app.call("POST", "search/by-image", body=b"")
     assert empty.status_code == 400
+
+
+async def test_a_query_picture_gets_far_smaller_limits_than_an_upload(search_app):
+    from functions.search_api.routes import BY_IMAGE_MAX_PIXELS
+    from tests.fixtures.bad_images import png_declaring
+
+    # 60 MP would be a fine original, but anyone may send this route pictures to decode.
+    response = await search_app.call(
+        "POST", "search/by-image", body=png_declaring(10_000, 6_000), content_type="image/png"
+    )
+    assert 10_000 * 6_000 > BY_IMAGE_MAX_PIXELS
+    assert response.status_code == 400 and body(response)["code"] == "too-many-pixels"
