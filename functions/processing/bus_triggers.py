@@ -13,6 +13,7 @@ import structlog
 from functions.processing.batching import BatchingAnalyzer
 from functions.processing.blueprint import bp
 from functions.processing.handlers import SUBSCRIPTION, process_uploaded_image
+from functions.processing.withdrawal import WITHDRAWING_SUBJECTS, withdraw_renditions
 from functions.processing.work import ProcessingOptions
 from shared.bus.functions_binding import message_scope, received_message
 from shared.bus.topology import topic
@@ -52,6 +53,9 @@ async def process_uploaded(msg: func.ServiceBusMessage) -> None:
     message = received_message(msg, "images", SUBSCRIPTION)
     with message_scope(message):
         runtime = await get_runtime()
+        if message.subject in WITHDRAWING_SUBJECTS:
+            await withdraw_renditions(message, db=runtime.db, storage=runtime.storage, subscription=SUBSCRIPTION)
+            return
         outcome = await process_uploaded_image(
             message,
             db=runtime.db,

@@ -27,6 +27,7 @@ import numpy as np
 import structlog
 from PIL import Image
 
+from functions.processing.withdrawal import rendition_blob
 from functions.processing.work import RENDITION_CONTAINERS, ImageWork, ProcessingOptions, render_and_describe
 from shared.bus.events import (
     ColorShare,
@@ -303,7 +304,7 @@ on conflict (image_id) do update set
 
 
 def _blob_name(uploaded: ImageUploaded, rendition: str) -> str:
-    return f"{uploaded.image_id}/{rendition}.jpg"
+    return rendition_blob(uploaded.image_id, rendition)
 
 
 def _rendition_blobs(uploaded: ImageUploaded) -> dict[str, str]:

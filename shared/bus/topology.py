@@ -65,7 +65,8 @@ TOPICS: dict[str, Topic] = {
                         "image.removed",
                     ),
                 ),
-                Subscription("processing", ("image.uploaded",)),
+                # processing also withdraws the public renditions of rejected and taken-down images
+                Subscription("processing", ("image.uploaded", "image.rejected", "image.removed")),
                 Subscription("moderation", ("image.processed",)),
                 # search-sync also keeps pending/flagged images (not public) for portfolio and admin search
                 Subscription(
