@@ -22,14 +22,14 @@ import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import asyncpg
 import structlog
 
 from functions.ingestion.policy import IngestionPolicy
-from functions.ingestion.uploads import parse_incoming_blob_name
+from functions.ingestion.uploads import incoming_blob_name, parse_incoming_blob_name
 from shared.bus.events import ImageUploaded, Sidecar
 from shared.bus.outbox import add_to_outbox
 from shared.db import Database
@@ -189,7 +189,14 @@ async def _quarantine_duplicate(
     sha256: str,
     facts: ImageFacts,
 ) -> None:
-    rejected = Rejected("duplicate", f"This file is identical to image {existing}, which is already on the platform.")
+    owner = await db.pool.fetchval("select contributor_id from ingestion.images where image_id = $1", existing)
+    if owner == row["contributor_id"]:
+        rejected = Rejected("duplicate", f"This file is identical to your image {existing}, already on the platform.")
+    else:
+        # Another contributor's image: say so, but never hand out its id (the log keeps it for operators).
+        log.info("ingestion.duplicate_of_another_contributor", duplicate_of=str(existing))
+        rejected = Rejected("duplicate", "This file is identical to an image another contributor already has here.")
+        existing = None
     await _quarantine(db, storage, info, row, rejected, data=data, sha256=sha256, facts=facts, duplicate_of=existing)
 
 
@@ -289,6 +296,28 @@ async def _quarantine(
         )
     await storage.delete(INCOMING, info.name)
     log.info("ingestion.quarantined", reason_code=rejected.code, reason=rejected.message)
+
+
+async def quarantine_stuck_uploads(db: Database, storage: BlobStore, *, older_than: timedelta) -> int:
+    """Files the blob trigger kept failing on (past its retries, the host stops firing for them): quarantine
+    each with a reason the contributor reads, instead of letting the ticket expire and the file go unseen."""
+    rows = await db.pool.fetch(
+        "select * from ingestion.images where state = 'awaiting_upload' and upload_expires_at < $1",
+        datetime.now(UTC) - older_than,
+    )
+    stuck = 0
+    for row in rows:
+        info = await storage.properties(INCOMING, incoming_blob_name(row["contributor_id"], row["image_id"]))
+        if info is None:
+            continue  # no file ever came: the ticket is simply forgotten
+        failed = Rejected(
+            "ingestion-failed",
+            "We could not process this file after several attempts; please upload it again "
+            f"(reference {row['image_id']}).",
+        )
+        await _quarantine(db, storage, info, row, failed, data=None, sha256=None)
+        stuck += 1
+    return stuck
 
 
 async def _quarantine_stray(storage: BlobStore, info: BlobInfo, code: str, message: str) -> None:

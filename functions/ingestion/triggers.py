@@ -6,9 +6,9 @@ from opentelemetry import trace
 
 from functions.ingestion.blueprint import bp
 from functions.ingestion.catalogue import SUBSCRIPTION, apply_image_event
-from functions.ingestion.ingest import ingest_blob
+from functions.ingestion.ingest import ingest_blob, quarantine_stuck_uploads
 from functions.ingestion.policy import IngestionPolicy
-from functions.ingestion.uploads import forget_stale_tickets
+from functions.ingestion.uploads import STALE_TICKET_GRACE, forget_stale_tickets
 from shared.bus.functions_binding import message_scope, received_message
 from shared.runtime import get_runtime
 from shared.storage.port import INCOMING
@@ -55,6 +55,9 @@ async def ingestion_catalogue(msg: func.ServiceBusMessage) -> None:
 @bp.timer_trigger(schedule="0 */15 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
 async def forget_stale_upload_tickets(timer: func.TimerRequest) -> None:
     runtime = await get_runtime()
+    stuck = await quarantine_stuck_uploads(runtime.db, runtime.storage, older_than=STALE_TICKET_GRACE)
+    if stuck:
+        log.warning("ingestion.stuck_uploads_quarantined", files=stuck)
     forgotten = await forget_stale_tickets(runtime.db)
     if forgotten:
         log.info("ingestion.stale_tickets_forgotten", tickets=forgotten)

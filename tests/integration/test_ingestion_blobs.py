@@ -214,11 +214,11 @@ async def test_unusual_but_valid_photos_are_accepted_for_processing(db, blob_sto
     assert await blob_store.exists(ORIGINALS, name)
 
 
-async def test_an_exact_duplicate_is_refused_with_a_pointer_to_the_existing_image(db, blob_store):
+async def test_an_exact_duplicate_is_refused_with_a_pointer_to_the_contributors_own_image(db, blob_store):
     data = jpeg_bytes(photo("astronaut", megapixels=5))
     first, first_name = await _upload(db, blob_store, data, contributor="carol")
     await ingest_blob(db, blob_store, POLICY, first_name)
-    second, second_name = await _upload(db, blob_store, data, contributor="dave")
+    second, second_name = await _upload(db, blob_store, data, contributor="carol")
 
     result = await ingest_blob(db, blob_store, POLICY, second_name)
 
@@ -227,6 +227,38 @@ async def test_an_exact_duplicate_is_refused_with_a_pointer_to_the_existing_imag
     assert (row["state"], row["reason_code"], row["duplicate_of"]) == ("quarantined", "duplicate", first)
     assert str(first) in row["reason"]
     assert len(await _uploaded_events(db)) == 1
+
+
+async def test_a_duplicate_of_another_contributors_image_is_refused_without_naming_that_image(db, blob_store):
+    data = jpeg_bytes(photo("astronaut", megapixels=5))
+    first, first_name = await _upload(db, blob_store, data, contributor="carol")
+    await ingest_blob(db, blob_store, POLICY, first_name)
+    second, second_name = await _upload(db, blob_store, data, contributor="dave")
+
+    result = await ingest_blob(db, blob_store, POLICY, second_name)
+
+    assert result.outcome == "quarantined"
+    row = await _row(db, second)
+    assert (row["state"], row["reason_code"], row["duplicate_of"]) == ("quarantined", "duplicate", None)
+    assert "another contributor" in row["reason"] and str(first) not in row["reason"]
+    assert len(await _uploaded_events(db)) == 1
+
+
+async def test_a_file_the_trigger_kept_failing_on_is_quarantined_with_a_reason_not_forgotten(db, blob_store):
+    from datetime import timedelta
+
+    from functions.ingestion.ingest import quarantine_stuck_uploads
+    from functions.ingestion.uploads import forget_stale_tickets
+
+    stuck, _ = await _upload(db, blob_store, jpeg_bytes(photo("rocket", megapixels=5)))
+    await db.pool.execute("update ingestion.images set upload_expires_at = now() - interval '2 hours'")
+
+    assert await quarantine_stuck_uploads(db, blob_store, older_than=timedelta(hours=1)) == 1
+    assert await forget_stale_tickets(db) == 0  # it has its reason now; nothing to forget
+    row = await _row(db, stuck)
+    assert (row["state"], row["reason_code"]) == ("quarantined", "ingestion-failed")
+    assert await _names(blob_store, INCOMING) == []
+    assert len(await _names(blob_store, QUARANTINE)) == 1
 
 
 async def test_a_file_refused_for_a_fixable_reason_does_not_block_its_next_upload(db, blob_store):
