@@ -170,6 +170,7 @@ async def get_plans(request: ApiRequest) -> PlansOut:
     body_model=SubscriptionCheckoutIn,
     response_model=SubscriptionCheckoutOut,
     status=201,
+    errors=(409, 502, 503),
     tags=TAGS,
 )
 async def subscription_checkout(request: ApiRequest) -> SubscriptionCheckoutOut:

@@ -87,6 +87,20 @@ async def start_subscription_checkout(
         )
     checkout_id = uuid.uuid4()
     async with db.transaction() as conn:
+        # A second plan on top of a live one would bill the buyer twice; changing plans is Stripe's
+        # subscription update, not a second checkout.
+        live = await conn.fetchval(
+            "select plan from checkout.subscriptions where buyer_id = $1 "
+            "and status in ('active', 'trialing', 'past_due', 'incomplete') limit 1",
+            buyer_id,
+        )
+        if live is not None:
+            raise Problem(
+                409,
+                "already-subscribed",
+                "Already subscribed",
+                f"You already have the {live} plan; cancel it before subscribing to another.",
+            )
         await conn.execute(
             "insert into checkout.subscription_checkouts (id, buyer_id, plan) values ($1, $2, $3)",
             checkout_id,

@@ -109,6 +109,18 @@ async def test_a_paid_invoice_fills_the_allotment_of_the_plan(checkout_app):
     assert body["current_period_end"] is not None
 
 
+async def test_a_buyer_with_a_live_plan_cannot_open_a_second_one_and_be_billed_twice(checkout_app, fake_stripe):
+    app = checkout_app
+    await _subscribe(app, plan="basic-10")
+
+    response = await app.call(
+        "subscription_checkout", "POST", "subscriptions/checkout", token=app.token("bob"), json_body={"plan": "pro-750"}
+    )
+
+    assert response.status_code == 409 and _json(response)["type"].endswith("/already-subscribed")
+    assert fake_stripe.requests == []  # no second payment page was opened
+
+
 async def test_the_invoice_may_arrive_before_the_subscription_itself(checkout_app):
     app = checkout_app
     sub_id = "sub_early_invoice"
