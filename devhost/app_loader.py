@@ -95,7 +95,7 @@ def route_pattern(route: str) -> tuple[re.Pattern[str], int]:
         value = ".+" if catch_all else _CONSTRAINTS.get((constraint or "").split("(")[0].lower(), "[^/]+")
         body = f"(?P<{name}>{value})"
         parts.append(f"(?:{body})?" if optional else body)
-    return re.compile("^" + "/".join(parts) + "/?$"), literals
+    return re.compile("^" + "/".join(parts) + r"/?\Z"), literals  # \Z: "$" would also match before a final newline
 
 
 def load_app(module: str = "function_app") -> LoadedApp:

@@ -90,3 +90,9 @@ def test_timer_schedules_may_name_an_app_setting(monkeypatch):
     monkeypatch.delenv("OUTBOX_RELAY_SCHEDULE")
     with pytest.raises(ValueError, match="OUTBOX_RELAY_SCHEDULE, which is not set"):
         resolve_schedule("%OUTBOX_RELAY_SCHEDULE%")
+
+
+@pytest.mark.parametrize("path", ["cart/items\n", "cart/items/\n", "cart/items/%0A"])
+def test_a_path_with_a_trailing_newline_matches_no_route(path):
+    # Python's "$" also matches before a final newline; a route must match the whole path.
+    assert route_pattern("cart/items")[0].match(path) is None
