@@ -202,6 +202,18 @@ module serviceBus 'servicebus.bicep' = {
   }
 }
 
+// --- Azure AI Search (SEARCH_BACKEND=azure; the app creates the index and alias itself) ----------
+
+module search 'search/search.bicep' = {
+  name: 'search'
+  params: {
+    serviceName: 'srch-${suffix}'
+    location: location
+    tags: tags
+    principalId: identity.properties.principalId
+  }
+}
+
 // --- PostgreSQL ----------------------------------------------------------------------
 
 resource postgres 'Microsoft.DBforPostgreSQL/flexibleServers@2024-08-01' = {
@@ -337,6 +349,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AUTH_AUDIENCE: authAudience
     STRIPE_SECRET_KEY: stripeSecretKey
     STRIPE_WEBHOOK_SECRET: stripeWebhookSecret
+    // Search through the managed identity (no AZURE_SEARCH_API_KEY).
+    SEARCH_BACKEND: 'azure'
+    AZURE_SEARCH_ENDPOINT: search.outputs.endpoint
     // Resolved by the Functions host for %OUTBOX_RELAY_SCHEDULE% in the relay's timer trigger. Only the
     // safety net: warm workers relay on commit (shared/runtime.py), so a slow tick costs nothing.
     OUTBOX_RELAY_SCHEDULE: '*/30 * * * * *'

@@ -369,6 +369,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "BUS_TRANSPORT=servicebus needs SERVICEBUS_CONNECTION or ServiceBusConnection__fullyQualifiedNamespace"
             )
+        if self.SEARCH_BACKEND == "azure" and not self.AZURE_SEARCH_ENDPOINT:
+            raise ValueError("SEARCH_BACKEND=azure needs AZURE_SEARCH_ENDPOINT (https://<service>.search.windows.net)")
         if self.APP_ENV == "azure" and self.DATABASE_URL is None:
             raise ValueError("DATABASE_URL is required when APP_ENV=azure (the embedded server is local only)")
         if self.APP_ENV == "azure" and not self.AUTH_JWKS_URL:

@@ -6,12 +6,7 @@
 // index aside and swaps the alias to it (AzureAISearchIndex.rebuild), so schema changes ship
 // with the code that needs them.
 //
-// Wire it from main.bicep next to the Service Bus module, e.g.
-//   module search 'search/search.bicep' = {
-//     name: 'search'
-//     params: { serviceName: 'srch-${suffix}', location: location, tags: tags, principalId: identity.properties.principalId }
-//   }
-// and set the app settings SEARCH_BACKEND=azure, AZURE_SEARCH_ENDPOINT=search.outputs.endpoint
+// main.bicep deploys it as module `search` and sets SEARCH_BACKEND=azure and AZURE_SEARCH_ENDPOINT
 // (no AZURE_SEARCH_API_KEY: the Function App's managed identity is used).
 
 @description('Search service name, globally unique (2-60 chars, lowercase letters, digits, dashes).')

@@ -67,6 +67,14 @@ def test_a_missing_dependent_setting_is_reported(monkeypatch):
         load_settings()
 
 
+def test_the_azure_search_backend_needs_its_endpoint(monkeypatch):
+    monkeypatch.setenv("SEARCH_BACKEND", "azure")
+    with pytest.raises(ConfigError, match="SEARCH_BACKEND=azure needs AZURE_SEARCH_ENDPOINT"):
+        load_settings()
+    monkeypatch.setenv("AZURE_SEARCH_ENDPOINT", "https://srch-x.search.windows.net")
+    assert load_settings().SEARCH_BACKEND == "azure"
+
+
 def test_azure_refuses_the_local_token_issuer(monkeypatch):
     monkeypatch.setenv("APP_ENV", "azure")
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db:5432/market")
