@@ -878,6 +878,23 @@ class Store:
         limit = forms.get_int(params, "limit", minimum=1) or 10
         wanted = params.get("type")
         found = [self.objects[eid] for eid in reversed(self._events) if wanted in (None, self.objects[eid]["type"])]
+        created = params.get("created")
+        if isinstance(created, dict):  # created[gte]=..., created[gt]=..., as Stripe's list filters
+            bounds = {op: int(value) for op, value in created.items() if op in ("gt", "gte", "lt", "lte")}
+            found = [
+                e
+                for e in found
+                if e["created"] >= bounds.get("gte", e["created"])
+                and e["created"] > bounds.get("gt", e["created"] - 1)
+                and e["created"] <= bounds.get("lte", e["created"])
+                and e["created"] < bounds.get("lt", e["created"] + 1)
+            ]
+        elif created is not None:
+            found = [e for e in found if e["created"] == int(created)]
+        after = params.get("starting_after")
+        if after:  # newest first: the page after `after` holds the older events
+            ids = [e["id"] for e in found]
+            found = found[ids.index(after) + 1 :] if after in ids else []
         page = _list(found[:limit], "/v1/events")
         page["has_more"] = len(found) > limit
         return page

@@ -8,7 +8,7 @@ open a second session for the same order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,6 +70,9 @@ class PaymentGateway(Protocol):
         cancel_url: str,
     ) -> HostedCheckout:
         """A hosted page where the buyer subscribes to a monthly plan; `metadata` lands on the subscription."""
+
+    def events_since(self, created_gte: int) -> AsyncIterator[dict[str, Any]]:
+        """Every event the provider recorded at or after `created_gte` (Unix seconds), newest first."""
 
 
 class StripeGateway:
@@ -140,6 +143,16 @@ class StripeGateway:
             "cancel_url": cancel_url,
         }
         return await self._create(params, idempotency_key=f"subscribe-{reference}")
+
+    async def events_since(self, created_gte: int) -> AsyncIterator[dict[str, Any]]:
+        try:
+            page = await self._client.v1.events.list_async({"created": {"gte": created_gte}, "limit": 100})
+            async for event in page.auto_paging_iter():
+                yield event.to_dict()
+        except (stripe.APIConnectionError, stripe.RateLimitError) as exc:
+            raise PaymentProviderUnavailable(f"Stripe is unreachable: {exc.user_message or exc}") from exc
+        except stripe.StripeError as exc:
+            raise PaymentProviderError(f"Stripe refused to list events: {exc.user_message or exc}") from exc
 
     async def _create(self, params: dict[str, Any], *, idempotency_key: str) -> HostedCheckout:
         try:
