@@ -73,7 +73,7 @@ async def ingest_blob(
     image_id = row["image_id"]
     if row["state"] != "awaiting_upload":
         if row["incoming_etag"] == info.etag:  # this very file was decided on; finish the clean-up
-            await storage.delete(INCOMING, blob_name)
+            await storage.delete(INCOMING, blob_name, if_etag=info.etag)
             return IngestResult("already-decided", image_id)
         await _quarantine_stray(
             storage, info, "upload-already-used", f"Image {image_id} already received its file; ask for a new upload."
@@ -108,7 +108,7 @@ async def ingest_blob(
         await _quarantine_duplicate(db, storage, info, row, duplicate_of, content, sha256, facts)
         return IngestResult("quarantined", image_id, "duplicate", duplicate_of=duplicate_of)
     if accepted:
-        await storage.delete(INCOMING, blob_name)
+        await _clear_incoming(storage, info)
         log.info("ingestion.accepted", sha256=sha256, near_duplicate_of=str(near) if near else None)
     return IngestResult("accepted" if accepted else "already-decided", image_id, near_duplicate_of=near)
 
@@ -294,7 +294,7 @@ async def _quarantine(
             facts.height if facts else None,
             duplicate_of,
         )
-    await storage.delete(INCOMING, info.name)
+    await _clear_incoming(storage, info)
     log.info("ingestion.quarantined", reason_code=rejected.code, reason=rejected.message)
 
 
@@ -320,13 +320,20 @@ async def quarantine_stuck_uploads(db: Database, storage: BlobStore, *, older_th
     return stuck
 
 
+async def _clear_incoming(storage: BlobStore, info: BlobInfo) -> None:
+    """Delete the version of the file that was decided on, and only that one: a file written again with
+    the still-valid upload SAS meanwhile stays, fires its own trigger and is kept aside as a reused ticket."""
+    if not await storage.delete(INCOMING, info.name, if_etag=info.etag):
+        log.warning("ingestion.incoming_replaced_after_reading", blob=info.name)
+
+
 async def _quarantine_stray(storage: BlobStore, info: BlobInfo, code: str, message: str) -> None:
     """A file with no upload waiting for it: kept aside under quarantine/unregistered/ for an operator."""
-    await _move_to_quarantine(
-        storage, info, f"unregistered/{info.name}", None, {"reason_code": code, "reason": message}
-    )
-    await storage.delete(INCOMING, info.name)
-    log.warning("ingestion.stray_blob_quarantined", blob=info.name, reason_code=code)
+    # One copy per version (etag), so a second stray file of the same name never overwrites the first.
+    kept_as = f"unregistered/{info.name}/{info.etag.strip(chr(34))}"
+    await _move_to_quarantine(storage, info, kept_as, None, {"reason_code": code, "reason": message})
+    await _clear_incoming(storage, info)
+    log.warning("ingestion.stray_blob_quarantined", blob=info.name, kept_as=kept_as, reason_code=code)
 
 
 async def _move_to_quarantine(

@@ -21,7 +21,14 @@ from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.storage.blob import ContentSettings, UserDelegationKey, generate_blob_sas
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
@@ -340,12 +347,19 @@ class AzureBlobStore:
         with _translate("check", container, name):
             return await self._blob(container, name).exists()
 
-    async def delete(self, container: str, name: str) -> bool:
+    async def delete(self, container: str, name: str, *, if_etag: str | None = None) -> bool:
+        conditions: dict[str, Any] = {}
+        if if_etag is not None:
+            conditions = {"etag": if_etag, "match_condition": MatchConditions.IfNotModified}
         try:
             with _translate("delete", container, name):
-                await self._blob(container, name).delete_blob(delete_snapshots="include")
+                await self._blob(container, name).delete_blob(delete_snapshots="include", **conditions)
         except BlobNotFound:
             return False
+        except StorageError as exc:
+            if isinstance(exc.__cause__, ResourceModifiedError):
+                return False  # replaced since that version was read: the newer blob stays
+            raise
         return True
 
     async def copy(

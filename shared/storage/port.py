@@ -117,8 +117,10 @@ class BlobStore(Protocol):
 
     async def exists(self, container: str, name: str) -> bool: ...
 
-    async def delete(self, container: str, name: str) -> bool:
-        """Delete the blob (and its snapshots). Idempotent: False when it was not there."""
+    async def delete(self, container: str, name: str, *, if_etag: str | None = None) -> bool:
+        """Delete the blob (and its snapshots). Idempotent: False when it was not there.
+
+        `if_etag`: delete only that version; False (blob kept) when it was replaced since."""
 
     async def copy(self, src_container: str, src_name: str, dst_container: str, dst_name: str) -> BlobInfo:
         """Server-side copy within the account (content type and metadata included), waiting until it

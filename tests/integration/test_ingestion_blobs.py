@@ -124,17 +124,21 @@ async def test_a_second_file_put_to_a_used_ticket_is_quarantined_and_the_image_k
 
     assert result.outcome == "unregistered"
     assert (await _row(db, image_id))["state"] == "processing"
-    props = await blob_store.properties(QUARANTINE, f"unregistered/{name}")
-    assert props.metadata["reason_code"] == "upload-already-used"
+    (kept,) = await _names(blob_store, QUARANTINE)
+    assert kept.startswith(f"unregistered/{name}/")
+    assert (await blob_store.properties(QUARANTINE, kept)).metadata["reason_code"] == "upload-already-used"
     assert await _names(blob_store, INCOMING) == []
 
 
 async def test_a_blob_written_to_incoming_without_an_upload_is_quarantined_with_a_reason(db, blob_store):
-    for name in ("mallory/not-an-id.jpg", f"mallory/{uuid.uuid4()}"):
+    names = ("mallory/not-an-id.jpg", f"mallory/{uuid.uuid4()}", "mallory/not-an-id.jpg")  # the same name twice
+    for name in names:
         await blob_store.put(INCOMING, name, jpeg_bytes(photo("coffee", megapixels=5)))
         assert (await ingest_blob(db, blob_store, POLICY, name)).outcome == "unregistered"
-        props = await blob_store.properties(QUARANTINE, f"unregistered/{name}")
-        assert props.metadata["reason_code"] == "unregistered"
+    kept = await _names(blob_store, QUARANTINE)
+    assert len(kept) == 3  # each version kept; the second "not-an-id.jpg" did not overwrite the first
+    for blob in kept:
+        assert (await blob_store.properties(QUARANTINE, blob)).metadata["reason_code"] == "unregistered"
     assert await _names(blob_store, INCOMING) == []
     assert await db.pool.fetchval("select count(*) from ingestion.images") == 0
 
@@ -242,6 +246,18 @@ async def test_a_duplicate_of_another_contributors_image_is_refused_without_nami
     assert (row["state"], row["reason_code"], row["duplicate_of"]) == ("quarantined", "duplicate", None)
     assert "another contributor" in row["reason"] and str(first) not in row["reason"]
     assert len(await _uploaded_events(db)) == 1
+
+
+async def test_a_file_written_again_while_the_first_is_being_ingested_is_not_deleted_unseen(db, blob_store):
+    _, name = await _upload(db, blob_store, jpeg_bytes(photo("china", megapixels=5)))
+    first = await blob_store.properties(INCOMING, name)
+    await blob_store.put(INCOMING, name, jpeg_bytes(photo("flower", megapixels=5)))  # the SAS is still valid
+
+    # Deleting the version that was read leaves the newer one, which then fires its own trigger.
+    assert await blob_store.delete(INCOMING, name, if_etag=first.etag) is False
+    assert await blob_store.exists(INCOMING, name)
+    newest = await blob_store.properties(INCOMING, name)
+    assert await blob_store.delete(INCOMING, name, if_etag=newest.etag) is True
 
 
 async def test_a_file_the_trigger_kept_failing_on_is_quarantined_with_a_reason_not_forgotten(db, blob_store):
