@@ -291,9 +291,15 @@ async def charge_refunded(conn: asyncpg.Connection, event: StripeEvent, settings
         # Nothing was issued or announced, so there is nothing to take back; the completion event,
         # if it still comes, finds the order refunded and issues nothing.
         return "refunded-before-completion"
+    revoked = await conn.fetch("select image_id from checkout.order_lines where order_id = $1", order["id"])
     await add_to_outbox(
         conn,
-        OrderRefunded(order_id=order["id"], amount_minor=charge.amount_refunded, currency=order["currency"]),
+        OrderRefunded(
+            order_id=order["id"],
+            amount_minor=charge.amount_refunded,
+            currency=order["currency"],
+            image_ids=[row["image_id"] for row in revoked],
+        ),
     )
     return "refunded"
 

@@ -30,6 +30,7 @@ from shared.bus.events import (
     ImageRemoved,
     ImageUpdated,
     OrderCompleted,
+    OrderRefunded,
     PricingUpdated,
     parse_event,
 )
@@ -72,7 +73,10 @@ async def apply_event(conn: asyncpg.Connection, index: SearchIndex, event: Event
         case PricingUpdated():
             return await _apply_pricing(conn, event)
         case OrderCompleted():
-            return await _apply_order(conn, index, event)
+            return await _apply_order(conn, index, Counter(event.image_ids))
+        case OrderRefunded():
+            # Refunded sales no longer count towards "popular".
+            return await _apply_order(conn, index, Counter({i: -n for i, n in Counter(event.image_ids).items()}))
     log.info("search_sync.ignored_event", subject=event.subject)
     return False
 
@@ -151,14 +155,18 @@ async def _apply_pricing(conn: asyncpg.Connection, event: PricingUpdated) -> boo
     return status.endswith(" 1")
 
 
-async def _apply_order(conn: asyncpg.Connection, index: SearchIndex, event: OrderCompleted) -> bool:
-    sold = Counter(event.image_ids)
+async def _apply_order(conn: asyncpg.Connection, index: SearchIndex, sold: Counter[UUID]) -> bool:
+    """Add `sold` (negative for refunds) to each image's license count and re-upsert the public ones."""
     if not sold:
         return False
     ids = sorted(sold)  # one lock order for every order: no deadlocks between concurrent orders
     await conn.execute(
-        "insert into search.popularity (image_id, licenses) select * from unnest($1::uuid[], $2::int[]) "
-        "on conflict (image_id) do update set licenses = search.popularity.licenses + excluded.licenses",
+        "insert into search.popularity (image_id, licenses) select unnest($1::uuid[]), 0 on conflict do nothing",
+        ids,
+    )
+    await conn.execute(
+        "update search.popularity p set licenses = greatest(p.licenses + t.n, 0) "
+        "from unnest($1::uuid[], $2::int[]) as t(id, n) where p.image_id = t.id",
         ids,
         [sold[i] for i in ids],
     )

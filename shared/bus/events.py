@@ -249,6 +249,7 @@ class OrderRefunded(Event):
     order_id: UUID
     amount_minor: int
     currency: str = Field(min_length=3, max_length=3)
+    image_ids: list[UUID] = Field(default_factory=list)  # one entry per license revoked
 
 
 @event("license.issued", "orders")

@@ -88,7 +88,7 @@ TOPICS: dict[str, Topic] = {
             "orders",
             (
                 Subscription("payouts", ("order.completed", "order.refunded", "license.issued")),
-                Subscription("search-sync", ("order.completed",)),
+                Subscription("search-sync", ("order.completed", "order.refunded")),  # popularity
             ),
         ),
         Topic("payouts", (Subscription("notifications", ("payout.batch.created", "payout.paid", "payout.failed")),)),

@@ -134,6 +134,8 @@ async def test_paying_on_the_hosted_page_licenses_the_image_and_a_refund_revokes
     assert license_["usable"] is False
     subjects = [r["subject"] for r in await app.runtime.db.pool.fetch("select subject from bus.outbox order by seq")]
     assert subjects == ["license.issued", "order.completed", "order.refunded"]
+    refunded = await app.runtime.db.pool.fetchval("select body from bus.outbox where subject = 'order.refunded'")
+    assert refunded["image_ids"] == [str(image_id)]  # search stops counting the sale
 
 
 async def test_a_subscription_bought_on_the_hosted_page_comes_with_its_allotment(standin_app):

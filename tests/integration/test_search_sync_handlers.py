@@ -16,6 +16,7 @@ from shared.bus.events import (
     ImageRemoved,
     ImageUpdated,
     OrderCompleted,
+    OrderRefunded,
     Price,
     PricingUpdated,
 )
@@ -162,6 +163,23 @@ async def test_sales_raise_popularity_of_public_images(db, pg_search_index):
     popular = await pg_search_index.search(SearchQuery(text="beach", sort="popular"))
     assert [h.document.image_id for h in popular.hits] == [b.image_id, a.image_id]
     assert popular.hits[0].document.popularity == 2
+
+
+async def test_a_refunded_sale_no_longer_counts_and_popularity_never_goes_below_zero(db, pg_search_index):
+    image = approved(listing(title="Refunded beach"))
+    await handle_message(db, pg_search_index, message(image))
+    ids = [image.image_id]
+    sold = OrderCompleted(order_id=uuid.uuid4(), buyer_id="bob", amount_minor=1, currency="USD", image_ids=ids)
+    refund = OrderRefunded(order_id=sold.order_id, amount_minor=1, currency="USD", image_ids=ids)
+    await handle_message(db, pg_search_index, message(sold))
+    assert (await pg_search_index.get(image.image_id)).popularity == 1
+
+    await handle_message(db, pg_search_index, message(refund))
+    assert (await pg_search_index.get(image.image_id)).popularity == 0
+    # A refund of a sale this index never saw (e.g. recorded before a reindex) leaves it at zero.
+    again = OrderRefunded(order_id=uuid.uuid4(), amount_minor=1, currency="USD", image_ids=ids)
+    await handle_message(db, pg_search_index, message(again))
+    assert (await pg_search_index.get(image.image_id)).popularity == 0
 
 
 async def test_a_sale_before_approval_counts_once_the_image_is_public(db, pg_search_index):
