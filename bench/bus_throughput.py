@@ -20,15 +20,12 @@ import json
 import logging
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import structlog
 
+from bench._support import fresh_database, on_embedded_postgres
 from shared.bus.consumer import SubscriptionConsumer
 from shared.bus.events import PlatformPing
 from shared.bus.inbox import claim_message
@@ -36,9 +33,7 @@ from shared.bus.outbox import add_to_outbox
 from shared.bus.port import OutgoingMessage, ReceivedMessage
 from shared.bus.postgres_transport import PostgresTransport
 from shared.bus.relay import OutboxRelay
-from shared.db import Database, connect_database
-from shared.db.embedded import EmbeddedPostgres
-from shared.db.migrate import migrate
+from shared.db import Database
 
 TOPIC, SUB = "platform", "health"
 PRODUCERS = 8  # concurrent request handlers writing one outbox row per transaction
@@ -169,18 +164,6 @@ def latency_ms(latencies: list[float]) -> dict:
     return {"latency_p50_ms": round(cuts[49] * 1000, 1), "latency_p99_ms": round(cuts[98] * 1000, 1)}
 
 
-async def fresh_database(admin_dsn: str, name: str) -> Database:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'drop database if exists "{name}"')
-        await conn.execute(f'create database "{name}"')
-    finally:
-        await conn.close()
-    dsn = urlunsplit(urlsplit(admin_dsn)._replace(path="/" + name))
-    await migrate(dsn)
-    return await connect_database(dsn, min_size=2, max_size=24)
-
-
 async def run(args: argparse.Namespace, admin_dsn: str) -> list[dict]:
     cases: list[tuple[str, Callable[[Database], Awaitable[dict]]]] = [
         ("baseline: raw insert + select/delete", lambda db: case_raw_rows(db, args.messages, args.batch_size)),
@@ -199,7 +182,7 @@ async def run(args: argparse.Namespace, admin_dsn: str) -> list[dict]:
     ]
     results = []
     for number, (name, case) in enumerate(cases):
-        db = await fresh_database(admin_dsn, f"bench_bus_{number}")
+        db = await fresh_database(admin_dsn, f"bench_bus_{number}", min_size=2, max_size=24)
         try:
             figures = await case(db)
         finally:
@@ -235,14 +218,7 @@ def main() -> None:
     # Per-message info logs would measure the terminal, not the bus.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
-    with tempfile.TemporaryDirectory(prefix="bus-bench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pg")
-        admin_dsn = server.start()
-        try:
-            results = asyncio.run(run(args, admin_dsn))
-        finally:
-            server.stop()
-    print_table(results)
+    print_table(on_embedded_postgres("bus-bench-", lambda admin_dsn: run(args, admin_dsn)))
 
 
 if __name__ == "__main__":

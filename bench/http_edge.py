@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from bench._support import free_port
 from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost, token
 
 BARE_APP = """
@@ -64,12 +64,6 @@ async def load(url: str, headers: dict[str, str], clients: int, seconds: float) 
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
@@ -81,7 +75,7 @@ def main() -> None:
         bare_dir = Path(tmp) / "bare"
         bare_dir.mkdir()
         (bare_dir / "bare_app.py").write_text(BARE_APP)
-        port = _free_port()
+        port = free_port()
         bare = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port), "--log-level", "warning"],
             cwd=bare_dir,

@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import httpx
 import psutil
 from PIL import Image
 
+from bench._support import free_port
 from functions.processing.work import ProcessingOptions, render_and_describe
 from shared.bus.events import ImageUploaded
 from shared.bus.outbox import add_to_outbox
@@ -138,20 +138,14 @@ def baseline(files: list[Path], threads: int, batch: int) -> dict:
 # --- pipeline: devhost, HTTP upload, blob trigger, bus, processing ---------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Devhost:
     def __init__(self, var_dir: Path) -> None:
         self.var_dir = var_dir
         self.env = {
             **os.environ,
             "VAR_DIR": str(var_dir),
-            "DEVHOST_PORT": str(_free_port()),
-            "AZURITE_BLOB_PORT": str(_free_port()),
+            "DEVHOST_PORT": str(free_port()),
+            "AZURITE_BLOB_PORT": str(free_port()),
             "AzureWebJobsStorage": "UseDevelopmentStorage=true",
             "RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE": "100000",
             "LOG_LEVEL": "WARNING",

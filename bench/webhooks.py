@@ -25,23 +25,18 @@ import json
 import logging
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
 import azure.functions as func
 import structlog
 
+from bench._support import fresh_database, on_embedded_postgres
 from shared import http
 from shared.bus.postgres_transport import PostgresTransport
 from shared.config import load_settings
-from shared.db import Database, connect_database
-from shared.db.embedded import EmbeddedPostgres
-from shared.db.migrate import migrate
+from shared.db import Database
 from shared.payments import verify_webhook
 from shared.runtime import Runtime, set_runtime
 
@@ -175,18 +170,6 @@ def http_delivery() -> Delivery:
     return deliver
 
 
-async def fresh_database(admin_dsn: str, name: str, pool: int) -> Database:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'drop database if exists "{name}" with (force)')
-        await conn.execute(f'create database "{name}"')
-    finally:
-        await conn.close()
-    dsn = urlunsplit(urlsplit(admin_dsn)._replace(path="/" + name))
-    await migrate(dsn)
-    return await connect_database(dsn, min_size=pool, max_size=pool)
-
-
 async def run(args: argparse.Namespace, admin_dsn: str) -> list[dict]:
     settings = load_settings(STRIPE_WEBHOOK_SECRET=SECRET, DATABASE_POOL_MAX=args.pool)
     http.configure_http(settings=settings, limiter=http.InMemoryRateLimiter())
@@ -198,7 +181,7 @@ async def run(args: argparse.Namespace, admin_dsn: str) -> list[dict]:
     ]
     results = []
     for number, (name, kind, distinct) in enumerate(cases):
-        db = await fresh_database(admin_dsn, f"bench_webhooks_{number}", args.pool)
+        db = await fresh_database(admin_dsn, f"bench_webhooks_{number}", min_size=args.pool, max_size=args.pool)
         set_runtime(Runtime(settings, db, PostgresTransport(db), storage=None))  # type: ignore[arg-type]
         deliver = {"floor": floor_delivery(db), "handler": handler_delivery(db, settings), "http": http_delivery()}
         try:
@@ -238,14 +221,7 @@ def main() -> None:
     # Per-request info logs would measure the terminal, not the webhook.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
-    with tempfile.TemporaryDirectory(prefix="webhook-bench-") as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pg")
-        admin_dsn = server.start()
-        try:
-            results = asyncio.run(run(args, admin_dsn))
-        finally:
-            server.stop()
-    print_table(results)
+    print_table(on_embedded_postgres("webhook-bench-", lambda admin_dsn: run(args, admin_dsn)))
 
 
 if __name__ == "__main__":
