@@ -143,7 +143,7 @@ BY_IMAGE_MAX_PIXELS = 40_000_000
 )
 async def search_by_image(request: ApiRequest) -> SearchOut:
     from shared.imaging.decode import UndecodableImage, decode
-    from shared.imaging.inspect import Limits, Rejected, inspect_image
+    from shared.imaging.inspect import Limits, Rejected, check_header
     from shared.ml import ModelInputError, get_image_analyzer
 
     runtime = await get_runtime()
@@ -157,14 +157,19 @@ async def search_by_image(request: ApiRequest) -> SearchOut:
         min_megapixels=0.0,
     )
     try:
-        await asyncio.to_thread(inspect_image, data, limits)
-        decoded = await asyncio.to_thread(decode, data, 512)
+        check_header(data, limits)  # no decoding: cheap enough for the event loop
+        decoded = await asyncio.to_thread(decode, data, 512)  # the one decode; fails on truncated data
         analysis = (await asyncio.to_thread(get_image_analyzer().analyze, [decoded.image]))[0]
     except Rejected as exc:
         status = 413 if exc.code == "too-large" else 415 if exc.code == "unsupported-type" else 400
         raise Problem(status, f"image-{exc.code}", "Image not accepted", exc.message, code=exc.code) from None
     except (UndecodableImage, ModelInputError) as exc:
-        raise Problem(400, "image-undecodable", "Image not accepted", f"The image could not be read: {exc}") from None
+        raise Problem(
+            400,
+            "image-undecodable",
+            "Image not accepted",
+            f"The image could not be read ({exc}); send the complete file as a JPEG, PNG, WebP or TIFF picture.",
+        ) from None
     deps = await _dependencies()
     query: ByImageParams = request.query
     return await handlers.search_by_vector(

@@ -121,6 +121,14 @@ def check_size(size: int, limits: Limits) -> None:
 
 def inspect_image(data: bytes, limits: Limits) -> ImageFacts:
     """Validate an upload held in memory; return what was learnt, or raise `Rejected`."""
+    kind, content_type, width, height = check_header(data, limits)
+    return ImageFacts(kind, content_type, width, height, _decode_and_hash(data))
+
+
+def check_header(data: bytes, limits: Limits) -> tuple[str, str, int, int]:
+    """Every check that needs no decoding (size, real type, pixel limit, animation, resolution):
+    kind, content type, width and height, or `Rejected`. A caller that decodes the picture anyway
+    (search by image) pairs this with its own decode instead of decoding twice."""
     check_size(len(data), limits)
     kind = sniff(data[:SNIFF_BYTES])
     if kind not in ACCEPTED:
@@ -146,7 +154,7 @@ def inspect_image(data: bytes, limits: Limits) -> ImageFacts:
             f"The image is {width} x {height} pixels ({width * height / 1e6:.1f} MP); "
             f"the minimum is {limits.min_megapixels:g} MP.",
         )
-    return ImageFacts(kind, content_type, width, height, _decode_and_hash(data))
+    return kind, content_type, width, height
 
 
 def _read_header(data: bytes, pillow_format: str, limits: Limits) -> tuple[int, int, int]:

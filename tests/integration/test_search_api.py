@@ -225,3 +225,14 @@ async def test_a_query_picture_gets_far_smaller_limits_than_an_upload(search_app
     )
     assert 10_000 * 6_000 > BY_IMAGE_MAX_PIXELS
     assert response.status_code == 400 and body(response)["code"] == "too-many-pixels"
+
+
+async def test_a_truncated_query_picture_is_refused_with_what_to_send_instead(search_app):
+    from tests.fixtures.bad_images import truncated_jpeg
+
+    response = await search_app.call(
+        "POST", "search/by-image", body=truncated_jpeg(megapixels=1), content_type="image/jpeg"
+    )
+    assert response.status_code == 400
+    assert body(response)["type"].endswith("/image-undecodable")
+    assert "complete file" in body(response)["detail"]
