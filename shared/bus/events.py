@@ -284,6 +284,27 @@ class PayoutFailed(Event):
     reason: str
 
 
+# --- audit topic ----------------------------------------------------------------
+#
+# One audit trail across services: a service that records an admin action writes this event to
+# its outbox in the same transaction as the change, and the audit log's owner (moderation, which
+# serves GET /api/admin/audit-log) appends it to its append-only table. `audit_id` is the
+# producer's own id for the entry, so a redelivery appends nothing.
+
+
+@event("audit.recorded", "audit")
+class AuditRecorded(Event):
+    audit_id: UUID
+    service: str = Field(min_length=1, max_length=40)
+    at: datetime
+    actor: str = Field(min_length=1)
+    action: str = Field(min_length=1, max_length=80)
+    target_type: str = Field(min_length=1, max_length=40)
+    target_id: str = Field(min_length=1)
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
 # --- platform (health probes, tests) ----------------------------------------------
 
 

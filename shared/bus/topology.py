@@ -92,6 +92,8 @@ TOPICS: dict[str, Topic] = {
             ),
         ),
         Topic("payouts", (Subscription("notifications", ("payout.batch.created", "payout.paid", "payout.failed")),)),
+        # Every service's admin actions, appended to the one audit log that moderation serves.
+        Topic("audit", (Subscription("moderation", ("audit.recorded",)),)),
         Topic("platform", (Subscription("health", ("platform.ping",)),)),
     )
 }
