@@ -1,0 +1,1 @@
+from functions.payouts.blueprint import bp  # noqa: F401
