@@ -76,7 +76,11 @@ class DevHost:
             if _needs_stripe_standin(settings):
                 webhook_host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
                 webhook_url = f"http://{webhook_host}:{self.port or settings.DEVHOST_PORT}/api/webhooks/stripe"
-                stripe_standin = StripeStandin.from_settings(settings, webhook_url=webhook_url)
+                # Connected accounts' events (account.updated) go to their own endpoint, as Stripe's Connect
+                # endpoints do, signed with STRIPE_CONNECT_WEBHOOK_SECRET.
+                stripe_standin = StripeStandin.from_settings(
+                    settings, webhook_url=webhook_url, connect_webhook_url=f"{webhook_url}-connect"
+                )
                 os.environ["STRIPE_API_BASE"] = stripe_standin.start(any_port_if_taken=True)
                 get_settings.cache_clear()
                 settings = get_settings()

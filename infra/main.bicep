@@ -39,6 +39,10 @@ param stripeSecretKey string
 @description('Signing secret of the Stripe webhook endpoint (whsec_…); without it anyone could forge payments.')
 param stripeWebhookSecret string
 
+@secure()
+@description('Signing secret of the Stripe Connect webhook endpoint (whsec_…) for connected accounts\' events at /api/webhooks/stripe-connect.')
+param stripeConnectWebhookSecret string
+
 @description('Create the Event Grid subscription that feeds the blob trigger (second deployment, see above).')
 param subscribeBlobTrigger bool = false
 
@@ -349,6 +353,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AUTH_AUDIENCE: authAudience
     STRIPE_SECRET_KEY: stripeSecretKey
     STRIPE_WEBHOOK_SECRET: stripeWebhookSecret
+    STRIPE_CONNECT_WEBHOOK_SECRET: stripeConnectWebhookSecret
     // Search through the managed identity (no AZURE_SEARCH_API_KEY).
     SEARCH_BACKEND: 'azure'
     AZURE_SEARCH_ENDPOINT: search.outputs.endpoint

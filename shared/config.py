@@ -25,6 +25,7 @@ _LOCAL_ISSUER = "http://localhost:7071/local-issuer"
 # The Stripe stand-in's keys: published in this repository, so they prove nothing outside a laptop.
 _LOCAL_STRIPE_SECRET_KEY = "sk_test_local_standin"  # noqa: S105  (public on purpose)
 _LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_standin"  # noqa: S105
+_LOCAL_STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_local_standin_connect"  # noqa: S105
 
 
 class ConfigError(RuntimeError):
@@ -327,6 +328,11 @@ class Settings(BaseSettings):
     STRIPE_WEBHOOK_SECRET: str = Field(
         _LOCAL_STRIPE_WEBHOOK_SECRET, description="Signing secret of the Stripe webhook endpoint (whsec_...)."
     )
+    STRIPE_CONNECT_WEBHOOK_SECRET: str = Field(
+        _LOCAL_STRIPE_CONNECT_WEBHOOK_SECRET,
+        description="Signing secret of the Stripe Connect webhook endpoint (whsec_...): connected accounts' events "
+        "such as account.updated, delivered to /api/webhooks/stripe-connect.",
+    )
     STRIPE_API_BASE: str | None = Field(
         None,
         description="Base URL of the Stripe API. Unset locally: devhost starts the Stripe stand-in and sets it; "
@@ -383,6 +389,11 @@ class Settings(BaseSettings):
             raise ValueError("STRIPE_WEBHOOK_SECRET must be the real endpoint's secret when APP_ENV=azure")
         if self.APP_ENV == "azure" and self.STRIPE_SECRET_KEY in ("", _LOCAL_STRIPE_SECRET_KEY):
             raise ValueError("STRIPE_SECRET_KEY must be a real Stripe key when APP_ENV=azure")
+        if self.APP_ENV == "azure" and self.STRIPE_CONNECT_WEBHOOK_SECRET in ("", _LOCAL_STRIPE_CONNECT_WEBHOOK_SECRET):
+            # Whoever knows it can sign account.updated and mark any account ready to be paid.
+            raise ValueError(
+                "STRIPE_CONNECT_WEBHOOK_SECRET must be the real Connect endpoint's secret when APP_ENV=azure"
+            )
         return self
 
     @property
