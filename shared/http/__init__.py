@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from shared.http.access import CLIENT_IP_HEADER, RATE_PERIOD_SECONDS, client_ip
 from shared.http.context import BearerValidator, configure_http, reset_http
-from shared.http.edge import AUTH_RETRY_AFTER_SECONDS, CORRELATION_HEADER, api, correlation_id_from
+from shared.http.edge import AUTH_RETRY_AFTER_SECONDS, CORRELATION_HEADER, api, correlation_id_from, cors_preflight
 from shared.http.openapi import build_openapi
 from shared.http.parsing import MAX_JSON_BODY_BYTES
 from shared.http.problems import PROBLEM_TYPE_BASE, REALM, ApiResponse, Problem
@@ -56,5 +56,6 @@ __all__ = [
     "client_ip",
     "configure_http",
     "correlation_id_from",
+    "cors_preflight",
     "reset_http",
 ]

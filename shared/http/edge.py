@@ -24,6 +24,13 @@ from shared.http.openapi import _ERROR_RESPONSES
 from shared.http.parsing import _parse_body, _parse_query
 from shared.http.problems import ApiResponse, Problem, _http_response, _to_json
 from shared.http.routing import _METHODS, ROUTES, Access, ApiRequest, Handler, RouteSpec, _role_rule
+from shared.http.security import (
+    api_security_headers,
+    apply_security_headers,
+    cors_headers,
+    is_preflight,
+    preflight_headers,
+)
 from shared.telemetry import context_from, tracer
 
 log = structlog.get_logger(__name__)
@@ -215,10 +222,38 @@ def _require_headers(spec: RouteSpec, req: func.HttpRequest) -> None:
 def _finish(response: func.HttpResponse, req: func.HttpRequest, correlation_id: str) -> None:
     headers = response.headers
     headers[CORRELATION_HEADER] = correlation_id
-    headers.setdefault("X-Content-Type-Options", "nosniff")
+    settings = _settings()
+    apply_security_headers(headers, settings)
+    # Refused origins get no CORS headers at all: the browser then withholds the response from the page.
+    for name, value in cors_headers(req.headers.get("origin"), settings).items():
+        headers[name] = value
     # Nothing personal or erroneous may sit in a shared cache.
     if "cache-control" not in headers and (response.status_code >= 400 or "authorization" in req.headers):
         headers["Cache-Control"] = "no-store"
+
+
+def cors_preflight(bp: func.Blueprint) -> None:
+    """Answer CORS preflights (OPTIONS with Access-Control-Request-Method) for every /api path.
+
+    Not an `api` route: a preflight carries no credentials and reaches no handler, so it has no roles
+    to check and no operation to document. An allow-listed origin gets the CORS grant; any other
+    gets 204 without CORS headers, which the browser treats as a refusal.
+    """
+
+    async def cors_preflight(req: func.HttpRequest) -> func.HttpResponse:
+        settings = _settings()
+        headers = api_security_headers(settings)
+        if is_preflight(req.method, req.headers):
+            headers |= preflight_headers(
+                req.headers.get("origin"), req.headers.get("access-control-request-method", ""), settings
+            )
+        return func.HttpResponse(status_code=204, headers=headers)
+
+    # The worker indexes by real annotation classes (this module postpones annotations).
+    cors_preflight.__annotations__ = {"req": func.HttpRequest, "return": func.HttpResponse}
+    bp.function_name(name="cors_preflight")(
+        bp.route(route="{*path}", methods=["OPTIONS"], auth_level=func.AuthLevel.ANONYMOUS)(cors_preflight)
+    )
 
 
 def correlation_id_from(headers: Mapping[str, str]) -> str:
