@@ -13,6 +13,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 import uvicorn
@@ -20,11 +21,13 @@ import uvicorn
 from devhost.app_loader import load_app
 from devhost.http_server import FunctionsAsgiApp
 from devhost.settings_file import load_into_environment
+from devhost.static_site import DEFAULT_EXPORT_DIR, StaticSite
 from devhost.stripe_standin import StripeStandin
 from devhost.triggers import BlobWatcher, TimerDriver, resolve_schedule, topic_consumer
 from shared.config import PROJECT_ROOT, Settings, get_settings
-from shared.runtime import build_runtime, set_runtime
+from shared.runtime import Runtime, build_runtime, set_runtime
 from shared.storage.azurite import AzuriteServer
+from shared.storage.port import THUMBNAILS
 from shared.telemetry import configure_telemetry
 
 log = structlog.get_logger()
@@ -104,7 +107,7 @@ class DevHost:
 
             port = self.port or settings.DEVHOST_PORT
             config = uvicorn.Config(
-                FunctionsAsgiApp(loaded.http),
+                FunctionsAsgiApp(loaded.http, site=_portal_site(settings, runtime)),
                 host=self.host,
                 port=port,
                 log_level="warning",
@@ -156,6 +159,16 @@ class DevHost:
             for task in self._tasks:
                 task.cancel()
         self.stop_event.set()
+
+
+def _portal_site(settings: Settings, runtime: Runtime) -> StaticSite | None:
+    """The portals' export when it has been built; public renditions come from blob storage (Azurite here)."""
+    if not DEFAULT_EXPORT_DIR.is_dir():
+        log.info("portals not built; serving the API only", expected=str(DEFAULT_EXPORT_DIR))
+        return None
+    probe = runtime.storage.public_url(THUMBNAILS, "x")
+    parts = urlsplit(probe)
+    return StaticSite(DEFAULT_EXPORT_DIR, settings, blob_origin=f"{parts.scheme}://{parts.netloc}")
 
 
 def serve(port: int | None = None, host: str = "127.0.0.1") -> None:

@@ -7,6 +7,7 @@ stops the host with a message that names the setting and says how to fix it.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,22 @@ _LOCAL_ISSUER = "http://localhost:7071/local-issuer"
 _LOCAL_STRIPE_SECRET_KEY = "sk_test_local_standin"  # noqa: S105  (public on purpose)
 _LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_standin"  # noqa: S105
 _LOCAL_STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_local_standin_connect"  # noqa: S105
+
+
+_ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.\-]+(?::\d{1,5})?")
+
+
+def parse_origins(value: str) -> tuple[str, ...]:
+    """A comma-separated allow-list of exact origins (scheme://host[:port]); '*' is refused on purpose."""
+    origins = []
+    for raw in value.split(","):
+        origin = raw.strip().rstrip("/")
+        if not origin:
+            continue
+        if not _ORIGIN_RE.fullmatch(origin):
+            raise ValueError(f"{origin!r} is not an origin like https://shop.example.com (no path, no wildcard)")
+        origins.append(origin)
+    return tuple(origins)
 
 
 class ConfigError(RuntimeError):
@@ -64,6 +81,11 @@ class Settings(BaseSettings):
         None,
         description="https://<account>.blob.core.windows.net; used with managed identity when "
         "STORAGE_CONNECTION_STRING is unset in Azure (SAS then uses user delegation keys).",
+    )
+    STORAGE_PUBLIC_BASE_URL: str | None = Field(
+        None,
+        description="Base URL public renditions are served from (Front Door in Azure: https://<endpoint>.azurefd.net); "
+        "unset: straight from the storage account.",
     )
     AZURITE_BLOB_PORT: int = Field(10000, ge=0, le=65535, description="Port devhost gives Azurite's blob service.")
 
@@ -119,6 +141,11 @@ class Settings(BaseSettings):
         600, ge=1, description="Requests a signed-in caller may make per minute before 429."
     )
     RATE_LIMIT_PER_IP_PER_MINUTE: int = Field(300, ge=1, description="Anonymous requests per client IP per minute.")
+    CORS_ALLOWED_ORIGINS: str = Field(
+        "",
+        description="Comma-separated origins (https://host[:port]) whose browser pages may call the API "
+        "cross-origin; empty: same origin only. No wildcard.",
+    )
     TRUSTED_PROXY_HOPS: int = Field(
         1,
         ge=1,
@@ -359,6 +386,16 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must start with postgresql:// (e.g. postgresql://user:pass@host:5432/db)")
         return value
+
+    @field_validator("CORS_ALLOWED_ORIGINS")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        parse_origins(value)
+        return value
+
+    @property
+    def cors_allowed_origins(self) -> tuple[str, ...]:
+        return parse_origins(self.CORS_ALLOWED_ORIGINS)
 
     @field_validator("SERVICEBUS_CONNECTION")
     @classmethod

@@ -200,9 +200,13 @@ class AzureBlobStore:
     def from_settings(cls, settings: Settings, **client_kwargs: Any) -> AzureBlobStore:
         """STORAGE_CONNECTION_STRING if set, else STORAGE_ACCOUNT_URL with managed identity."""
         if settings.STORAGE_CONNECTION_STRING:
-            return cls.from_connection_string(settings.STORAGE_CONNECTION_STRING, **client_kwargs)
+            return cls.from_connection_string(
+                settings.STORAGE_CONNECTION_STRING, public_base_url=settings.STORAGE_PUBLIC_BASE_URL, **client_kwargs
+            )
         if settings.STORAGE_ACCOUNT_URL:
-            return cls.from_account_url(settings.STORAGE_ACCOUNT_URL, **client_kwargs)
+            return cls.from_account_url(
+                settings.STORAGE_ACCOUNT_URL, public_base_url=settings.STORAGE_PUBLIC_BASE_URL, **client_kwargs
+            )
         from shared.config import ConfigError
 
         raise ConfigError(
