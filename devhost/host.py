@@ -19,9 +19,11 @@ import uvicorn
 
 from devhost.app_loader import load_app
 from devhost.http_server import FunctionsAsgiApp
+from devhost.local_oidc import LocalOidcApp
 from devhost.settings_file import load_into_environment
 from devhost.stripe_standin import StripeStandin
 from devhost.triggers import BlobWatcher, TimerDriver, resolve_schedule, topic_consumer
+from shared.auth.local_oidc import LocalOidcProvider
 from shared.config import PROJECT_ROOT, Settings, get_settings
 from shared.runtime import build_runtime, set_runtime
 from shared.storage.azurite import AzuriteServer
@@ -36,6 +38,11 @@ SHUTDOWN_GRACE_SECONDS = 20.0
 def _needs_stripe_standin(settings: Settings) -> bool:
     """Locally with no Stripe API base: devhost provides the stand-in (set STRIPE_API_BASE to use Stripe)."""
     return settings.APP_ENV == "local" and not settings.STRIPE_API_BASE
+
+
+def uses_local_issuer(settings: Settings) -> bool:
+    """Tokens come from the local issuer (no AUTH_JWKS_URL): devhost serves its OIDC endpoints at /auth."""
+    return settings.APP_ENV != "azure" and not settings.AUTH_JWKS_URL
 
 
 def _needs_azurite(settings: Settings) -> bool:
@@ -99,8 +106,11 @@ class DevHost:
                 tasks.append(asyncio.create_task(driver.run(self.stop_event)))
 
             port = self.port or settings.DEVHOST_PORT
+            app = FunctionsAsgiApp(loaded.http)
+            if uses_local_issuer(settings):
+                app = LocalOidcApp(LocalOidcProvider.from_settings(settings), fallback=app)
             config = uvicorn.Config(
-                FunctionsAsgiApp(loaded.http),
+                app,
                 host=self.host,
                 port=port,
                 log_level="warning",
