@@ -45,6 +45,12 @@ def uses_local_issuer(settings: Settings) -> bool:
     return settings.APP_ENV != "azure" and not settings.AUTH_JWKS_URL
 
 
+def browser_origins(settings: Settings, port: int | None) -> list[str]:
+    """Origins the portals are opened from locally: the public base URL and devhost's own address."""
+    port = port or settings.DEVHOST_PORT
+    return [settings.PUBLIC_BASE_URL.rstrip("/"), f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+
+
 def _needs_azurite(settings: Settings) -> bool:
     """No storage configured, or the emulator shorthand: devhost provides Azurite."""
     value = (settings.STORAGE_CONNECTION_STRING or "").replace(" ", "").lower()
@@ -92,6 +98,9 @@ class DevHost:
             set_runtime(runtime)
             runtime.start_outbox_relay()
             await runtime.storage.ensure_containers()
+            if azurite is not None:
+                # The portals PUT uploads straight to Azurite from the devhost origin (infra/ does it in Azure).
+                await runtime.storage.allow_browser_uploads(browser_origins(settings, self.port))
             loaded = load_app()
 
             concurrency = host_concurrency()
