@@ -137,6 +137,26 @@ class Settings(BaseSettings):
         None, description="JWKS endpoint of the issuer. Unset: the local issuer's key pair in VAR_DIR/auth is used."
     )
     AUTH_LEEWAY_SECONDS: int = Field(30, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat.")
+    AUTH_LOCAL_CLIENT_ID: str = Field(
+        "marketplace-portals",
+        min_length=1,
+        description="Client id the portals use with the local OIDC provider (devhost /auth; local runs only).",
+    )
+    AUTH_LOCAL_REDIRECT_URIS: str = Field(
+        "/callback/,/callback",
+        description="Comma-separated redirect URIs the local OIDC provider allows, matched exactly; an entry "
+        "starting with / is that path on the origin the browser uses.",
+    )
+    AUTH_LOCAL_POST_LOGOUT_REDIRECT_URIS: str = Field(
+        "/,/contributor/,/admin/,/contributor,/admin",
+        description="Comma-separated post_logout_redirect_uri values the local OIDC provider allows (as above).",
+    )
+    AUTH_LOCAL_ACCESS_TOKEN_SECONDS: int = Field(
+        900, ge=60, le=86400, description="Lifetime of access and ID tokens from the local OIDC provider."
+    )
+    AUTH_LOCAL_REFRESH_TOKEN_SECONDS: int = Field(
+        8 * 3600, ge=60, le=30 * 86400, description="Lifetime of a refresh token from the local OIDC provider."
+    )
     RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: int = Field(
         600, ge=1, description="Requests a signed-in caller may make per minute before 429."
     )
