@@ -346,6 +346,23 @@ class Settings(BaseSettings):
         900, ge=30, le=900, description="Lifetime of the SAS URL a license download redirects to (at most 15 min)."
     )
 
+    # --- payouts ----------------------------------------------------------------
+    PAYOUT_HOLD_DAYS: int = Field(
+        30, ge=0, le=365, description="Days an earning is held before it becomes payable (most refunds come sooner)."
+    )
+    PAYOUT_DEFAULT_THRESHOLD_MINOR: int = Field(
+        3500, ge=1, description="Smallest payable balance paid out, in minor units (35.00); a contributor may raise it."
+    )
+    PAYOUT_TIN_KEY_ID: str | None = Field(
+        None,
+        description="Key Vault key that wraps the data keys of tax ids (https://<vault>.vault.azure.net/keys/<name>/"
+        "<version>), used through managed identity. Unset: a local key file VAR_DIR/keys/payouts-tin.key.",
+    )
+    PAYOUT_ONBOARDING_RETURN_URL: str = Field(
+        "http://localhost:7071/api/contributor/payout-account",
+        description="Where Stripe's hosted onboarding sends the contributor back to (return and refresh URL).",
+    )
+
     @field_validator("SUBSCRIPTION_PLANS")
     @classmethod
     def _plans(cls, value: str) -> str:
