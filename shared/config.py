@@ -210,7 +210,9 @@ class Settings(BaseSettings):
         ge=8,
         le=4096,
         description="Dimension of image and text embeddings; checked against the models at start-up. The "
-        "fallback models give 384; a CLIP export may differ, and the search index must then use it too.",
+        "fallback models give 384; a CLIP export may differ. The serving index (pgvector column, HNSW index, "
+        "Azure vector field) takes this size: after a change, `python -m functions.search_sync.reindex` builds "
+        "the index aside with it and swaps it in.",
     )
     ML_CLASSIFIER_MODEL_PATH: Path | None = Field(
         None, description="ImageNet classifier ONNX file (fallback). Unset: shared/ml/models/efficientnet_lite0."
