@@ -349,8 +349,12 @@ class Settings(BaseSettings):
     )
 
     # --- payouts ----------------------------------------------------------------
-    PAYOUT_HOLD_DAYS: int = Field(
-        30, ge=0, le=365, description="Days an earning is held before it becomes payable (most refunds come sooner)."
+    PAYOUT_HOLD_DAYS: float = Field(
+        30,
+        ge=0,
+        le=365,
+        description="Days an earning is held before it becomes payable (most refunds come sooner); "
+        "fractions allowed (end-to-end tests hold for seconds).",
     )
     PAYOUT_DEFAULT_THRESHOLD_MINOR: int = Field(
         3500, ge=1, description="Smallest payable balance paid out, in minor units (35.00); a contributor may raise it."

@@ -78,7 +78,7 @@ class Payouts(RuleBasedStateMachine):
         self.people = [f"c{tag}-{i}" for i in range(len(FORMS))]
         self.clock = datetime(2026, 3, 1, tzinfo=UTC)
         self.connect = FakeConnect()
-        self.orders = []  # (order, refunded?)
+        self.orders = []  # [order, refunded?]
         self.sends = []  # (payable before, debited)
         cipher = EnvelopeCipher(LocalKeyFileWrapper(self.key_dir / "kek"))
         for person, form in zip(self.people, FORMS, strict=True):
@@ -101,6 +101,10 @@ class Payouts(RuleBasedStateMachine):
                     f"acct_{person}",
                 )
             )
+            # A sale past its hold, so that every example has money to pay out from its first batch on.
+            opening = sale(person, amount_minor=50_000, at=self.clock - HOLD - timedelta(days=1))
+            self.run(handle_orders_message(self.db, orders_message(opening), HOLD))
+            self.orders.append([opening, False])
 
     def teardown(self):
         if hasattr(self, "db"):
@@ -136,7 +140,7 @@ class Payouts(RuleBasedStateMachine):
         entry[1] = True
         SEEN["refund"] += 1
 
-    @rule(days=st.sampled_from([1, 12, 31, 45]))
+    @rule(days=st.sampled_from([31, 1, 12, 45]))
     def time_passes(self, days):
         self.clock += timedelta(days=days)
 
@@ -144,20 +148,30 @@ class Payouts(RuleBasedStateMachine):
     def a_new_year(self):
         self.clock = datetime(self.clock.year + 1, 1, 1, tzinfo=UTC)
 
-    @rule(refuse=st.sets(st.integers(0, 2)), crash=st.sets(st.integers(0, 2)), approve=st.booleans())
-    def a_payout_batch(self, refuse, crash, approve):
+    @rule(approve=st.booleans())
+    def a_payout_batch(self, approve):
         n = next(PERIODS)
         period = f"{2000 + n // 12:04d}-{n % 12 + 1:02d}"
         batch, created = self.run(
             batches.create_batch(self.db, period=period, actor="admin", now=self.clock, default_threshold_minor=100)
         )
         assert created
-        if not approve:
+        if approve:
+            self.run(batches.approve_batch(self.db, batch["id"], "admin"))  # the transfers run later
+        else:
             self.run(batches.cancel_batch(self.db, batch["id"], "admin"))
-            return
-        self.run(batches.approve_batch(self.db, batch["id"], "admin"))
+
+    @rule(refuse=st.sets(st.integers(0, 2)), crash=st.sets(st.integers(0, 2)))
+    def the_transfer_function_runs(self, refuse, crash):
+        """Every approved payout not settled yet, as the bus delivers them (a refund may have come first)."""
         self.connect.refuse = {f"acct_{self.people[i]}" for i in refuse}
-        for item in self.run(batches.get_batch(self.db, batch["id"]))["payouts"]:
+        waiting = self.run(
+            self.db.pool.fetch(
+                "select id, contributor_id, currency from payouts.payouts where status in ('approved', 'sending') "
+                "order by created_at, id"
+            )
+        )
+        for item in waiting:
             person = item["contributor_id"]
             before = self.run(self._payable(person, item["currency"]))
             if self.people.index(person) in crash:
@@ -278,8 +292,8 @@ def test_random_interleavings_keep_the_books_exact(pg_admin_dsn, pg_template, tm
         run_state_machine_as_test(
             Payouts,
             settings=settings(
-                max_examples=25,
-                stateful_step_count=20,
+                max_examples=40,
+                stateful_step_count=30,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             ),
