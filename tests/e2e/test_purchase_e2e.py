@@ -41,7 +41,10 @@ def _until(devhost, what: str, probe, timeout: float = 90):
     """Poll `probe` until it returns something truthy; fail with the devhost log tail otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        result = probe()
+        try:
+            result = probe()
+        except httpx.TimeoutException:  # a loaded machine (models loading on few cores): ask again
+            result = None
         if result:
             return result
         time.sleep(0.5)
