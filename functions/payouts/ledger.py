@@ -71,12 +71,23 @@ class Balance:
     held_minor: int  # balance - payable: earnings still in their hold period
 
 
+# Whole days from the daily rollup (payouts.balance_days, kept by a trigger on every insert), today's
+# part straight from the ledger: exact at any instant, and a few hundred rows however long the history.
 _BALANCES = """
-select currency,
-       coalesce(sum(amount_minor), 0)::bigint as balance,
-       coalesce(sum(amount_minor) filter (where available_at <= $2), 0)::bigint as payable
-from payouts.ledger where contributor_id = $1
-group by currency order by currency
+with days as (
+    select currency, sum(amount_minor) as balance,
+           sum(amount_minor) filter (where day < ($2 at time zone 'UTC')::date) as before_today
+    from payouts.balance_days where contributor_id = $1 group by currency
+), today as (
+    select currency, sum(amount_minor) as amount from payouts.ledger
+    where contributor_id = $1 and available_at >= date_trunc('day', $2 at time zone 'UTC') at time zone 'UTC'
+      and available_at <= $2
+    group by currency
+)
+select days.currency, days.balance::bigint as balance,
+       (coalesce(days.before_today, 0) + coalesce(today.amount, 0))::bigint as payable
+from days left join today using (currency)
+order by days.currency
 """
 
 

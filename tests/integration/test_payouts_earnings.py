@@ -215,3 +215,27 @@ async def test_the_ledger_and_the_royalty_tables_refuse_every_change_and_removal
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
         await db.pool.execute(statement)
     assert len(await _entries(db)) == 1
+
+
+async def test_earnings_from_the_daily_rollup_match_the_ledger_at_any_boundaries(db):
+    from functions.payouts.reports import earnings
+
+    day = datetime(2026, 5, 10, tzinfo=UTC)
+    times = [day + timedelta(hours=h) for h in (1, 13, 23, 25, 37, 47, 49, 60)]
+    orders = [sale(amount_minor=1000 + i, at=t) for i, t in enumerate(times)]
+    for order in orders:
+        await _apply(db, order)
+    await _apply(db, refund(orders[3]))  # reversed now, outside the window
+    start, end = day + timedelta(hours=12), day + timedelta(hours=50)  # partial days at both ends
+    found = await earnings(db, "contributor-1", start=start, end=end, group_by="day", image_id=None, now=NOW)
+
+    expected: dict[str, int] = {}
+    for entry in await _entries(db):
+        if entry["kind"] == "earning" and start <= entry["occurred_at"] < end:
+            key = entry["occurred_at"].astimezone(UTC).strftime("%Y-%m-%d")
+            expected[key] = expected.get(key, 0) + entry["amount_minor"]
+    assert {g["key"]: g["lines"][0]["earned_minor"] for g in found["groups"]} == expected
+    assert [g["key"] for g in found["groups"]] == ["2026-05-10", "2026-05-11", "2026-05-12"]
+    assert sum(line["downloads"] for g in found["groups"] for line in g["lines"]) == 6
+    (balance,) = found["balances"]
+    assert balance["balance_minor"] == sum(e["amount_minor"] for e in await _entries(db))
