@@ -130,13 +130,15 @@ insert into payouts.ledger (source_key, contributor_id, currency, kind, amount_m
                             royalty_table_version, download_number)
 select 'seed:' || g, 'c' || (g % $1), 'USD', 'earning', 100 + (g % 2000), ts, ts + interval '30 days',
        gen_random_uuid(), 'standard', 1500, 1400 - (g % 2000), 1500, 1, 1
-from generate_series(1, $2) g, lateral (select now() - interval '400 days' + (g % 360) * interval '1 day' as ts) t
+from generate_series($2::int, $3::int) g,
+     lateral (select now() - interval '400 days' + (g % 360) * interval '1 day' as ts) t
 """
 
 
 async def batch(db: Database, contributors: int, entries: int) -> dict:
     started = time.perf_counter()
-    await db.pool.execute(_SEED, contributors, entries)
+    for first in range(1, entries + 1, 100_000):  # in slices: one statement stays under the pool's timeout
+        await db.pool.execute(_SEED, contributors, first, min(first + 99_999, entries))
     await db.pool.execute(
         "insert into payouts.tax_profiles (contributor_id, form_type, legal_name, address, country, tin_ciphertext, "
         "tin_nonce, tin_wrapped_key, tin_kek_id, tin_last4, withholding_rate_bp) "
