@@ -79,7 +79,9 @@ async def credit_order(conn: asyncpg.Connection, event: OrderCompleted, at: date
         log.warning("payouts.order_without_lines", order_id=str(event.order_id))
         return "no-lines"
     credited = 0
-    for line in event.lines:
+    # One contributor after another (stable within): concurrent orders lock download counts and rollup
+    # rows in the same order, so they queue instead of deadlocking.
+    for line in sorted(event.lines, key=lambda line: line.contributor_id):
         if not line.contributor_id:
             log.error("payouts.line_without_contributor", order_id=str(event.order_id), image_id=str(line.image_id))
             continue

@@ -48,3 +48,57 @@ def test_azure_uses_the_key_vault_key_and_local_runs_use_the_key_file(tmp_path):
     assert isinstance(on_azure, KeyVaultKeyWrapper) and on_azure.key_id == key_id
     local = key_wrapper_from_settings(load_settings(VAR_DIR=tmp_path))
     assert isinstance(local, LocalKeyFileWrapper) and local.path == tmp_path / "keys" / "payouts-tin.key"
+
+
+class _FakeVaultClient:
+    """Key Vault's CryptographyClient for one RSA key held here: wrapKey/unwrapKey as the service does."""
+
+    calls: list[tuple[str, str, str]] = []
+    keys: dict[str, object] = {}
+
+    def __init__(self, key_id, credential):
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key_id, self.credential = key_id, credential
+        base = key_id.rsplit("/", 1)[0] if key_id.count("/") > 4 else key_id
+        self.private = self.keys.setdefault(base, rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return None
+
+    @staticmethod
+    def _oaep():
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        return padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+    async def wrap_key(self, algorithm, key):
+        from types import SimpleNamespace
+
+        self.calls.append(("wrap", self.key_id, algorithm.value))
+        versioned = self.key_id if self.key_id.count("/") > 4 else self.key_id + "/v1"
+        return SimpleNamespace(key_id=versioned, encrypted_key=self.private.public_key().encrypt(key, self._oaep()))
+
+    async def unwrap_key(self, algorithm, encrypted_key):
+        from types import SimpleNamespace
+
+        self.calls.append(("unwrap", self.key_id, algorithm.value))
+        return SimpleNamespace(key=self.private.decrypt(encrypted_key, self._oaep()))
+
+
+async def test_the_key_vault_wrapper_wraps_with_rsa_oaep_256_and_unwraps_with_the_versioned_key(monkeypatch):
+    import azure.keyvault.keys.crypto.aio as vault
+
+    monkeypatch.setattr(vault, "CryptographyClient", _FakeVaultClient)
+    key_id = "https://vault.vault.azure.net/keys/payouts-tin"
+    cipher = EnvelopeCipher(KeyVaultKeyWrapper(key_id, credential=object()))
+
+    sealed = await cipher.seal("287-65-4321", "owner-1")
+
+    assert sealed.kek_id == key_id + "/v1"  # the exact key version, so a rotation keeps old values readable
+    assert await cipher.open(sealed, "owner-1") == "287-65-4321"
+    assert _FakeVaultClient.calls == [("wrap", key_id, "RSA-OAEP-256"), ("unwrap", key_id + "/v1", "RSA-OAEP-256")]
