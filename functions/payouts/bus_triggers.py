@@ -8,11 +8,11 @@ import structlog
 from functions.payouts.batches import create_batch, previous_period
 from functions.payouts.blueprint import bp
 from functions.payouts.earnings import SUBSCRIPTION, handle_orders_message
-from functions.payouts.gateway import payout_gateway
 from functions.payouts.transfers import SUBSCRIPTION as TRANSFERS
 from functions.payouts.transfers import send_payout
 from shared.bus.events import PayoutTransferRequested
 from shared.bus.functions_binding import message_scope, received_message
+from shared.payments import get_payout_gateway
 from shared.runtime import get_runtime
 
 log = structlog.get_logger()
@@ -41,7 +41,9 @@ async def payouts_transfer(msg: func.ServiceBusMessage) -> None:
     with message_scope(message):
         runtime = await get_runtime()
         request = PayoutTransferRequested.model_validate(message.body)
-        outcome = await send_payout(runtime.db, payout_gateway(runtime.settings), request.payout_id, datetime.now(UTC))
+        outcome = await send_payout(
+            runtime.db, get_payout_gateway(runtime.settings), request.payout_id, datetime.now(UTC)
+        )
         log.info("payouts.transfer_handled", outcome=outcome)
 
 

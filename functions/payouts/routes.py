@@ -8,7 +8,6 @@ from uuid import UUID
 
 from functions.payouts import accounts, admin_ledger, batches, reports, tax
 from functions.payouts.blueprint import bp
-from functions.payouts.gateway import connect_webhook_secret, payout_gateway
 from functions.payouts.models import (
     AdjustmentIn,
     BatchCreateIn,
@@ -33,7 +32,7 @@ from functions.payouts.models import (
 from functions.payouts.royalties import LevelTable
 from shared.crypto import EnvelopeCipher, key_wrapper_from_settings
 from shared.http import ANYONE, ApiRequest, ApiResponse, Problem, api
-from shared.payments import InvalidWebhook, verify_webhook
+from shared.payments import InvalidWebhook, get_payout_gateway, verify_webhook
 from shared.runtime import get_runtime
 
 CONTRIBUTOR = {"contributor"}
@@ -275,7 +274,7 @@ async def post_payout_account(request: ApiRequest) -> dict:
     body: PayoutAccountIn = request.body
     return await accounts.start_onboarding(
         runtime.db,
-        payout_gateway(runtime.settings),
+        get_payout_gateway(runtime.settings),
         request.require_principal().sub,
         body.country,
         body.email,
@@ -291,17 +290,18 @@ async def post_payout_account(request: ApiRequest) -> dict:
     summary="Stripe Connect webhook endpoint (account.updated; signature-verified, idempotent)",
     required_headers=("Stripe-Signature",),
     response_model=WebhookOut,
-    errors=(503,),
     tags=TAGS,
     rate_limited=False,  # Stripe's retries must never be throttled away; the signature is the gate
 )
 async def stripe_connect_webhook(request: ApiRequest) -> WebhookOut:
     runtime = await get_runtime()
-    secret = connect_webhook_secret(runtime.settings)
-    if not secret:
-        raise Problem(503, "connect-webhook-unconfigured", "Connect webhook not configured")
     try:
-        event = verify_webhook(request.http.get_body() or b"", request.headers.get("stripe-signature"), secret)
+        # The raw bytes, verified with the Connect endpoint's own secret (not the payments endpoint's).
+        event = verify_webhook(
+            request.http.get_body() or b"",
+            request.headers.get("stripe-signature"),
+            runtime.settings.STRIPE_CONNECT_WEBHOOK_SECRET,
+        )
     except InvalidWebhook as exc:
         raise Problem(400, "invalid-webhook", "Invalid Stripe webhook", str(exc)) from None
     return WebhookOut(outcome=await accounts.apply_connect_event(runtime.db, event))
