@@ -7,17 +7,19 @@ HTTP. Stop order is the reverse, on Ctrl-C or SIGTERM, so nothing is left runnin
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 import uvicorn
 
-from devhost.app_loader import load_app
+from devhost.app_loader import LoadedApp, load_app
 from devhost.http_server import FunctionsAsgiApp
 from devhost.settings_file import load_into_environment
 from devhost.stripe_standin import StripeStandin
@@ -45,9 +47,10 @@ def _needs_azurite(settings: Settings) -> bool:
 
 
 class DevHost:
-    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1", without: Sequence[str] = ()) -> None:
         self.port = port
         self.host = host
+        self.without = tuple(without)
         self.stop_event = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -90,6 +93,9 @@ class DevHost:
             runtime.start_outbox_relay()
             await runtime.storage.ensure_containers()
             loaded = load_app()
+            if self.without:
+                loaded = without_functions(loaded, self.without)
+                log.info("devhost leaves functions out", patterns=list(self.without))
 
             concurrency = host_concurrency()
             for fn in loaded.topics:
@@ -158,9 +164,18 @@ class DevHost:
         self.stop_event.set()
 
 
-def serve(port: int | None = None, host: str = "127.0.0.1") -> None:
+def without_functions(loaded: LoadedApp, patterns: Sequence[str]) -> LoadedApp:
+    """The app less the functions whose names match any of `patterns` (fnmatch), e.g. to measure one stage."""
+
+    def keep(fns: list) -> list:
+        return [fn for fn in fns if not any(fnmatch.fnmatchcase(fn.name, p) for p in patterns)]
+
+    return LoadedApp(loaded.app, keep(loaded.http), keep(loaded.topics), keep(loaded.blobs), keep(loaded.timers))
+
+
+def serve(port: int | None = None, host: str = "127.0.0.1", without: Sequence[str] = ()) -> None:
     async def main() -> None:
-        devhost = DevHost(port=port, host=host)
+        devhost = DevHost(port=port, host=host, without=without)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, devhost.request_stop)

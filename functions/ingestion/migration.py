@@ -333,19 +333,6 @@ async def failures(db: Database, contributor_id: str, source_root: str, limit: i
         )
 
 
-async def ingestion_outcomes(db: Database, contributor_id: str, source_root: str) -> dict[str, int]:
-    """How ingestion has decided so far on the files this tree uploaded (state -> count)."""
-    async with db.connection() as conn:
-        rows = await conn.fetch(
-            "select i.state, count(*) as n from ingestion.migration_files m "
-            "join ingestion.images i on i.image_id = m.image_id "
-            "where m.contributor_id = $1 and m.source_root = $2 and m.state = 'uploaded' group by i.state",
-            contributor_id,
-            source_root,
-        )
-    return {row["state"]: row["n"] for row in rows}
-
-
 def _take(iterator: Iterator[SourceFile], n: int) -> list[SourceFile]:
     batch = []
     for item in iterator:
