@@ -40,6 +40,7 @@ from functions.ingestion.migration import (
     Migration,
     MigrationReport,
     SidecarError,
+    SidecarTable,
     SourceFile,
     count_images,
     failures,
@@ -96,7 +97,7 @@ def main(
     """Upload every JPEG, PNG, WebP and TIFF under SRC_DIR for CONTRIBUTOR, resumably."""
     try:
         settings = get_settings()
-        table = load_sidecar(sidecar) if sidecar else {}
+        table: SidecarTable | dict = load_sidecar(sidecar) if sidecar else {}
     except (ConfigError, SidecarError) as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -108,6 +109,9 @@ def main(
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted. Run the same command again to resume where it stopped.[/yellow]")
         raise typer.Exit(130) from None
+    finally:
+        if isinstance(table, SidecarTable):
+            table.close()
     raise typer.Exit(1 if failed else 0)
 
 
@@ -116,7 +120,7 @@ class RunOptions:
     contributor: str
     concurrency: int
     dry_run: bool
-    sidecar: dict
+    sidecar: SidecarTable | dict
     report: Path | None
     wait_seconds: float
     actor: str | None
