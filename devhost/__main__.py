@@ -18,12 +18,20 @@ ROLES = ("buyer", "contributor", "admin")
 def start(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: DEVHOST_PORT, 7071)")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    without: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--without",
+            help="Leave out the functions whose names match (fnmatch; repeat for several), e.g. "
+            "--without process_uploaded_image to measure ingestion alone; their messages wait on the bus",
+        ),
+    ] = None,
 ) -> None:
     """Start Azurite, embedded Postgres, the bus and every function of function_app.py. Ctrl-C stops all."""
     from devhost.host import serve
 
     try:
-        serve(port=port, host=host)
+        serve(port=port, host=host, without=without or ())
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None

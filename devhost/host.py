@@ -7,10 +7,12 @@ HTTP. Stop order is the reverse, on Ctrl-C or SIGTERM, so nothing is left runnin
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,7 +20,7 @@ from urllib.parse import urlsplit
 import structlog
 import uvicorn
 
-from devhost.app_loader import load_app
+from devhost.app_loader import LoadedApp, load_app
 from devhost.http_server import FunctionsAsgiApp
 from devhost.local_oidc import LocalOidcApp
 from devhost.settings_file import load_into_environment
@@ -61,9 +63,10 @@ def _needs_azurite(settings: Settings) -> bool:
 
 
 class DevHost:
-    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1", without: Sequence[str] = ()) -> None:
         self.port = port
         self.host = host
+        self.without = tuple(without)
         self.stop_event = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -109,6 +112,9 @@ class DevHost:
                 # The portals PUT uploads straight to Azurite from the devhost origin (infra/ does it in Azure).
                 await runtime.storage.allow_browser_uploads(browser_origins(settings, self.port))
             loaded = load_app()
+            if self.without:
+                loaded = without_functions(loaded, self.without)
+                log.info("devhost leaves functions out", patterns=list(self.without))
 
             concurrency = host_concurrency()
             for fn in loaded.topics:
@@ -190,9 +196,18 @@ def _portal_site(settings: Settings, runtime: Runtime) -> StaticSite | None:
     return StaticSite(DEFAULT_EXPORT_DIR, settings, blob_origin=f"{parts.scheme}://{parts.netloc}")
 
 
-def serve(port: int | None = None, host: str = "127.0.0.1") -> None:
+def without_functions(loaded: LoadedApp, patterns: Sequence[str]) -> LoadedApp:
+    """The app less the functions whose names match any of `patterns` (fnmatch), e.g. to measure one stage."""
+
+    def keep(fns: list) -> list:
+        return [fn for fn in fns if not any(fnmatch.fnmatchcase(fn.name, p) for p in patterns)]
+
+    return LoadedApp(loaded.app, keep(loaded.http), keep(loaded.topics), keep(loaded.blobs), keep(loaded.timers))
+
+
+def serve(port: int | None = None, host: str = "127.0.0.1", without: Sequence[str] = ()) -> None:
     async def main() -> None:
-        devhost = DevHost(port=port, host=host)
+        devhost = DevHost(port=port, host=host, without=without)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, devhost.request_stop)
