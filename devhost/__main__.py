@@ -101,6 +101,17 @@ def stripe_standin(
     standin.stop()
 
 
+@cli.command()
+def openapi() -> None:
+    """Print the API's OpenAPI document, built in-process from function_app.py (no server needed)."""
+    import json
+
+    import function_app  # noqa: F401  (registers every route)
+    from shared.http import build_openapi
+
+    sys.stdout.write(json.dumps(build_openapi(title="Stock marketplace API", version="1"), indent=2) + "\n")
+
+
 @cli.command("settings-sample")
 def settings_sample() -> None:
     """Print local.settings.sample.json generated from the settings model."""

@@ -19,6 +19,7 @@ import uvicorn
 
 from devhost.app_loader import load_app
 from devhost.http_server import FunctionsAsgiApp
+from devhost.portals import PortalBuild, PortalSite
 from devhost.settings_file import load_into_environment
 from devhost.stripe_standin import StripeStandin
 from devhost.triggers import BlobWatcher, TimerDriver, resolve_schedule, topic_consumer
@@ -58,6 +59,8 @@ class DevHost:
         settings = get_settings()  # validates every setting before anything starts
         configure_telemetry(settings, service="devhost", own_log_handler=True)
         log.info("settings loaded", source=str(source))
+        # The portal build (when their sources changed) overlaps the rest of the start-up.
+        portal_build = PortalBuild().start() if settings.DEVHOST_PORTALS else None
         azurite = None
         stripe_standin = None
         runtime = None
@@ -100,7 +103,9 @@ class DevHost:
 
             port = self.port or settings.DEVHOST_PORT
             config = uvicorn.Config(
-                FunctionsAsgiApp(loaded.http),
+                FunctionsAsgiApp(
+                    loaded.http, site=PortalSite(settings, portal_build) if settings.DEVHOST_PORTALS else None
+                ),
                 host=self.host,
                 port=port,
                 log_level="warning",
@@ -116,9 +121,12 @@ class DevHost:
                     await serve  # raises the bind error
                     raise RuntimeError("HTTP server stopped during start-up")
                 await asyncio.sleep(0.05)
+            if portal_build is not None:
+                await asyncio.to_thread(portal_build.wait)
             log.info(
                 "devhost ready",
-                url=f"http://{self.host}:{port}/api/health",
+                url=f"http://{'localhost' if self.host == '127.0.0.1' else self.host}:{port}/",
+                api=f"http://{self.host}:{port}/api/health",
                 http_functions=len(loaded.http),
                 topic_functions=len(loaded.topics),
                 blob_functions=len(loaded.blobs),
