@@ -19,10 +19,12 @@ import uvicorn
 
 from devhost.app_loader import load_app
 from devhost.http_server import FunctionsAsgiApp
+from devhost.local_oidc import LocalOidcApp
 from devhost.portals import PortalBuild, PortalSite
 from devhost.settings_file import load_into_environment
 from devhost.stripe_standin import StripeStandin
 from devhost.triggers import BlobWatcher, TimerDriver, resolve_schedule, topic_consumer
+from shared.auth.local_oidc import LocalOidcProvider
 from shared.config import PROJECT_ROOT, Settings, get_settings
 from shared.runtime import build_runtime, set_runtime
 from shared.storage.azurite import AzuriteServer
@@ -37,6 +39,17 @@ SHUTDOWN_GRACE_SECONDS = 20.0
 def _needs_stripe_standin(settings: Settings) -> bool:
     """Locally with no Stripe API base: devhost provides the stand-in (set STRIPE_API_BASE to use Stripe)."""
     return settings.APP_ENV == "local" and not settings.STRIPE_API_BASE
+
+
+def uses_local_issuer(settings: Settings) -> bool:
+    """Tokens come from the local issuer (no AUTH_JWKS_URL): devhost serves its OIDC endpoints at /auth."""
+    return settings.APP_ENV != "azure" and not settings.AUTH_JWKS_URL
+
+
+def browser_origins(settings: Settings, port: int | None) -> list[str]:
+    """Origins the portals are opened from locally: the public base URL and devhost's own address."""
+    port = port or settings.DEVHOST_PORT
+    return [settings.PUBLIC_BASE_URL.rstrip("/"), f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
 
 
 def _needs_azurite(settings: Settings) -> bool:
@@ -88,6 +101,9 @@ class DevHost:
             set_runtime(runtime)
             runtime.start_outbox_relay()
             await runtime.storage.ensure_containers()
+            if azurite is not None:
+                # The portals PUT uploads straight to Azurite from the devhost origin (infra/ does it in Azure).
+                await runtime.storage.allow_browser_uploads(browser_origins(settings, self.port))
             loaded = load_app()
 
             concurrency = host_concurrency()
@@ -102,10 +118,13 @@ class DevHost:
                 tasks.append(asyncio.create_task(driver.run(self.stop_event)))
 
             port = self.port or settings.DEVHOST_PORT
+            app = FunctionsAsgiApp(
+                loaded.http, site=PortalSite(settings, portal_build) if settings.DEVHOST_PORTALS else None
+            )
+            if uses_local_issuer(settings):
+                app = LocalOidcApp(LocalOidcProvider.from_settings(settings), fallback=app)
             config = uvicorn.Config(
-                FunctionsAsgiApp(
-                    loaded.http, site=PortalSite(settings, portal_build) if settings.DEVHOST_PORTALS else None
-                ),
+                app,
                 host=self.host,
                 port=port,
                 log_level="warning",

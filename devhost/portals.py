@@ -138,7 +138,7 @@ def portal_config(settings: Settings, host: str) -> dict[str, object]:
     return {
         "oidc": {
             "authority": authority,
-            "client_id": settings.PORTAL_OIDC_CLIENT_ID,
+            "client_id": settings.PORTAL_OIDC_CLIENT_ID or settings.AUTH_LOCAL_CLIENT_ID,
             "scope": settings.PORTAL_OIDC_SCOPE,
         }
     }

@@ -15,6 +15,9 @@ param environmentName string
 
 param location string = resourceGroup().location
 
+@description('Origins the portals are served from (Front Door endpoint, custom domain): they may PUT uploads to SAS URLs.')
+param portalOrigins array = []
+
 @description('PostgreSQL administrator login.')
 param postgresAdminLogin string = 'marketadmin'
 
@@ -117,6 +120,20 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   parent: storage
   name: 'default'
+  properties: {
+    // The contributor studio PUTs uploads straight to their write-only SAS URL from the portals' origin.
+    cors: {
+      corsRules: empty(portalOrigins) ? [] : [
+        {
+          allowedOrigins: portalOrigins
+          allowedMethods: [ 'PUT', 'GET', 'HEAD' ]
+          allowedHeaders: [ 'x-ms-blob-type', 'x-ms-version', 'x-ms-date', 'x-ms-client-request-id', 'content-type' ]
+          exposedHeaders: [ 'etag', 'x-ms-request-id' ]
+          maxAgeInSeconds: 3600
+        }
+      ]
+    }
+  }
 }
 
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for c in imageContainers: {

@@ -114,6 +114,26 @@ class Settings(BaseSettings):
         None, description="JWKS endpoint of the issuer. Unset: the local issuer's key pair in VAR_DIR/auth is used."
     )
     AUTH_LEEWAY_SECONDS: int = Field(30, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat.")
+    AUTH_LOCAL_CLIENT_ID: str = Field(
+        "marketplace-portals",
+        min_length=1,
+        description="Client id the portals use with the local OIDC provider (devhost /auth; local runs only).",
+    )
+    AUTH_LOCAL_REDIRECT_URIS: str = Field(
+        "/callback/,/callback",
+        description="Comma-separated redirect URIs the local OIDC provider allows, matched exactly; an entry "
+        "starting with / is that path on the origin the browser uses.",
+    )
+    AUTH_LOCAL_POST_LOGOUT_REDIRECT_URIS: str = Field(
+        "/,/contributor/,/admin/,/contributor,/admin",
+        description="Comma-separated post_logout_redirect_uri values the local OIDC provider allows (as above).",
+    )
+    AUTH_LOCAL_ACCESS_TOKEN_SECONDS: int = Field(
+        900, ge=60, le=86400, description="Lifetime of access and ID tokens from the local OIDC provider."
+    )
+    AUTH_LOCAL_REFRESH_TOKEN_SECONDS: int = Field(
+        8 * 3600, ge=60, le=30 * 86400, description="Lifetime of a refresh token from the local OIDC provider."
+    )
     RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: int = Field(
         600, ge=1, description="Requests a signed-in caller may make per minute before 429."
     )
@@ -358,7 +378,9 @@ class Settings(BaseSettings):
         description="OIDC authority the portals sign in with (Entra: https://login.microsoftonline.com/<tenant>/v2.0). "
         "Unset: devhost's own provider at <origin>/auth.",
     )
-    PORTAL_OIDC_CLIENT_ID: str = Field("marketplace-portals", description="The portals' OIDC client id.")
+    PORTAL_OIDC_CLIENT_ID: str | None = Field(
+        None, description="The portals' OIDC client id (Entra: the SPA app registration). Unset: AUTH_LOCAL_CLIENT_ID."
+    )
     PORTAL_OIDC_SCOPE: str = Field(
         "openid profile offline_access",
         description="Scopes the portals ask for (Entra: add the API's scope, e.g. api://stock-marketplace/access).",

@@ -181,6 +181,10 @@ async def _owners_upload(ctx: Context) -> Call:
     return Call(f"contributor/images/{ticket.image_id}")
 
 
+async def _owners_pending_edit(ctx: Context) -> Call:
+    return Call(f"contributor/images/{await _pending(ctx)}", json_body={"keywords": ["coffee", "cup"]})
+
+
 # --- checkout (the buyer persona is BUYER) -------------------------------------------------------------
 
 BUYER = "buyer-1"
@@ -330,6 +334,7 @@ RULES: dict[tuple[str, str], RouteRule] = {
     ),
     ("GET", "/api/contributor/images"): RouteRule(fixed("contributor/images")),
     ("GET", "/api/contributor/images/{id}"): RouteRule(_owners_upload, owner_scoped=True),
+    ("PATCH", "/api/contributor/images/{id}"): RouteRule(_owners_pending_edit, owner_scoped=True),
     # --- checkout ---
     ("GET", "/api/cart"): RouteRule(fixed("cart")),
     ("POST", "/api/cart/items"): RouteRule(_add_to_cart, ok=frozenset({201})),

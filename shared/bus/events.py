@@ -174,6 +174,8 @@ class ImageFlagged(Event):
     contributor_id: str
     revision: int
     reasons: list[str]
+    # Set when an edit while in review changed the listing (the contributor's catalogue shows it).
+    listing: ImageListing | None = None
 
 
 @event("image.approved", "images")
