@@ -8,10 +8,12 @@ decides whether to build, and a file lock keeps parallel devhosts from building 
 from __future__ import annotations
 
 import fcntl
+import gzip
 import hashlib
 import json
 import mimetypes
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -186,3 +188,24 @@ class PortalSite:
         cache = "public, max-age=31536000, immutable" if path.startswith("/_next/static/") else "no-cache"
         body = b"" if method == "HEAD" else file.read_bytes()
         return _response(status, body, content_type, cache)
+
+
+_SCRIPT_TAG = re.compile(r"<script\b([^>]*)>")
+_SRC = re.compile(r'\bsrc="([^"]+)"')
+
+
+def first_load_js(page: str = "index.html", out_dir: Path = OUT_DIR) -> dict[str, tuple[int, int]]:
+    """{script: (bytes, gzipped bytes)} of every script an exported page's HTML loads.
+
+    The noModule polyfills are left out (browsers that run modules never fetch them); gzip at level 9,
+    as the gzip-size figures Next.js itself used to print.
+    """
+    html = (out_dir / page).read_text()
+    sizes: dict[str, tuple[int, int]] = {}
+    for attrs in _SCRIPT_TAG.findall(html):
+        src = _SRC.search(attrs)
+        if src is None or "nomodule" in attrs.lower() or src.group(1) in sizes:
+            continue
+        raw = (out_dir / src.group(1).lstrip("/")).read_bytes()
+        sizes[src.group(1)] = (len(raw), len(gzip.compress(raw, compresslevel=9)))
+    return sizes
