@@ -123,6 +123,30 @@ def stripe_standin(
     standin.stop()
 
 
+@cli.command()
+def openapi() -> None:
+    """Print the API's OpenAPI document, built in-process from function_app.py (no server needed)."""
+    import json
+
+    import function_app  # noqa: F401  (registers every route)
+    from shared.http import build_openapi
+
+    sys.stdout.write(json.dumps(build_openapi(title="Stock marketplace API", version="1"), indent=2) + "\n")
+
+
+@cli.command("portal-size")
+def portal_size(
+    pages: Annotated[list[str] | None, typer.Argument(help="Exported pages (default: the search page)")] = None,
+) -> None:
+    """Print the first-load JavaScript (gzipped) of exported portal pages; build them first (devhost start)."""
+    from devhost.portals import first_load_js
+
+    for page in pages or ["index.html"]:
+        sizes = first_load_js(page)
+        raw, gz = sum(r for r, _ in sizes.values()), sum(g for _, g in sizes.values())
+        typer.echo(f"{page}: {len(sizes)} scripts, {raw / 1000:.1f} kB, {gz / 1000:.1f} kB gzipped")
+
+
 @cli.command("settings-sample")
 def settings_sample() -> None:
     """Print local.settings.sample.json generated from the settings model."""

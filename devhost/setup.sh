@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything a local run or the tests need, from the project's own files:
-# the Python venv, Azurite (npm, project-local) and the Functions worker indexer wheel.
+# the Python venv, Azurite (npm, project-local), the portals' npm packages, the Functions worker
+# indexer wheel, and Debian's Chromium for the browser tests (when run as root and it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +29,23 @@ npm_want=$(sha256sum tools/package-lock.json | cut -d' ' -f1)
 if [ ! -x tools/node_modules/.bin/azurite-blob ] || [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_want" ]; then
   npm ci --prefix tools --no-audit --no-fund --loglevel=error
   echo "$npm_want" > "$npm_stamp"
+fi
+
+# The portals (Next.js, built by devhost start): npm ci again only when the lock file changed.
+portals_stamp=portals/node_modules/.lock.sha
+portals_want=$(sha256sum portals/package-lock.json | cut -d' ' -f1)
+if [ ! -x portals/node_modules/.bin/next ] || [ "$(cat "$portals_stamp" 2>/dev/null)" != "$portals_want" ]; then
+  npm ci --prefix portals --no-audit --no-fund --loglevel=error
+  echo "$portals_want" > "$portals_stamp"
+fi
+
+# The browser tests drive Debian's Chromium (no browser can be downloaded by the test tools here).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+  else
+    echo "note: /usr/bin/chromium is missing; the browser tests need it (sudo apt-get install chromium)" >&2
+  fi
 fi
 
 # The Functions Python worker's indexer declares Python >= 3.13 but is pure Python: the app-indexing

@@ -52,6 +52,12 @@ param subscribeBlobTrigger bool = false
 @description('Name of the blob-triggered function on the `incoming` container (functions/ingestion).')
 param blobTriggerFunctionName string = 'ingest_incoming_blob'
 
+@description('Client id of the portals\' SPA app registration (Entra); they sign in with code + PKCE.')
+param portalClientId string = ''
+
+@description('Scopes the portals ask for: OpenID ones plus the API\'s (e.g. api://stock-marketplace/access).')
+param portalScope string = 'openid profile offline_access'
+
 var suffix = toLower(uniqueString(resourceGroup().id, environmentName))
 var tags = { 'azd-env-name': environmentName }
 var databaseName = 'marketplace'
@@ -422,9 +428,26 @@ resource incomingBlobCreated 'Microsoft.EventGrid/systemTopics/eventSubscription
   dependsOn: [ appSettings ]
 }
 
+// The portals' static export on Static Web Apps (Front Door edge), with this Function App as /api.
+module portals 'portals.bicep' = if (!empty(portalClientId)) {
+  name: 'portals'
+  params: {
+    name: 'swa-${suffix}'
+    location: location
+    tags: tags
+    functionAppId: functionApp.id
+    oidcAuthority: authIssuer // Entra's v2.0 issuer is its OIDC authority
+    oidcClientId: portalClientId
+    oidcScope: portalScope
+  }
+}
+
 output functionAppName string = functionApp.name
 output functionAppUrl string = 'https://${functionApp.properties.defaultHostName}'
 output storageAccountName string = storage.name
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output postgresHost string = postgres.properties.fullyQualifiedDomainName
 output managedIdentityClientId string = identity.properties.clientId
+output portalsOrigin string = empty(portalClientId) ? '' : portals.outputs.origin
+// Written as portal-config.json beside the uploaded export (portals/README.md).
+output portalConfig object = empty(portalClientId) ? {} : portals.outputs.portalConfig

@@ -418,6 +418,25 @@ class Settings(BaseSettings):
 
     # --- devhost --------------------------------------------------------------
     DEVHOST_PORT: int = Field(7071, ge=1, le=65535, description="Port devhost serves HTTP functions on.")
+    DEVHOST_PORTALS: bool = Field(
+        True,
+        description="devhost builds the portals (portals/) when their sources changed and serves them at /. "
+        "False: the API only.",
+    )
+
+    # --- portals (served to the browser as /portal-config.json) --------------
+    PORTAL_OIDC_AUTHORITY: str | None = Field(
+        None,
+        description="OIDC authority the portals sign in with (Entra: https://login.microsoftonline.com/<tenant>/v2.0). "
+        "Unset: devhost's own provider at <origin>/auth.",
+    )
+    PORTAL_OIDC_CLIENT_ID: str | None = Field(
+        None, description="The portals' OIDC client id (Entra: the SPA app registration). Unset: AUTH_LOCAL_CLIENT_ID."
+    )
+    PORTAL_OIDC_SCOPE: str = Field(
+        "openid profile offline_access",
+        description="Scopes the portals ask for (Entra: add the API's scope, e.g. api://stock-marketplace/access).",
+    )
 
     @field_validator("DATABASE_URL")
     @classmethod

@@ -152,7 +152,8 @@ def _origin(url: str | None) -> str | None:
 def portal_sources(settings: Settings, *, blob_origin: str | None = None) -> dict[str, list[str]]:
     """Where a portal page may load from besides itself: images from public blob storage, sign-in at the issuer."""
     images = [o for o in (blob_origin, _origin(settings.STORAGE_PUBLIC_BASE_URL)) if o]
-    connect = [o for o in (_origin(settings.AUTH_ISSUER),) if o]
+    # The studio PUTs uploads straight to their SAS URL on blob storage; sign-in talks to the OIDC authority.
+    connect = [o for o in (_origin(settings.AUTH_ISSUER), _origin(settings.PORTAL_OIDC_AUTHORITY), blob_origin) if o]
     return {"img": list(dict.fromkeys(images)), "connect": list(dict.fromkeys(connect))}
 
 

@@ -79,6 +79,7 @@ def devhost_environment(var_dir: Path) -> dict[str, str]:
         "STRIPE_STANDIN_PORT": str(free_port()),
         "OUTBOX_RELAY_SCHEDULE": "*/1 * * * * *",
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "DEVHOST_PORTALS": "false",  # API tests need no pages; the browser tests turn it on
     }
     env.pop("STORAGE_CONNECTION_STRING", None)
     env.pop("DATABASE_URL", None)

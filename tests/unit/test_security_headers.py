@@ -11,7 +11,7 @@ import azure.functions as func
 import pytest
 
 from devhost.http_server import FunctionsAsgiApp
-from devhost.static_site import StaticSite
+from devhost.portals import PortalSite
 from shared.auth import InMemoryRateLimiter, LocalIssuer
 from shared.config import ConfigError, load_settings
 from shared.http import ANYONE, ROUTES, ApiRequest, api, configure_http, cors_preflight, reset_http
@@ -234,11 +234,15 @@ async def _get(app: FunctionsAsgiApp, path: str, method: str = "GET") -> tuple[i
 
 async def test_devhost_serves_each_page_with_a_policy_made_from_it(export, tmp_path):
     settings = _settings(tmp_path)
-    app = FunctionsAsgiApp([], site=StaticSite(export, settings, blob_origin="http://127.0.0.1:10000"))
+    app = FunctionsAsgiApp([], site=PortalSite(settings, None, export, blob_origin="http://127.0.0.1:10000"))
     status, headers, body = await _get(app, "/")
     assert status == 200 and body.decode() == NEXT_PAGE
     assert headers["content-security-policy"] == portal_csp(
-        NEXT_PAGE, settings, img_sources=["http://127.0.0.1:10000"], connect_sources=["http://localhost:7071"]
+        NEXT_PAGE,
+        settings,
+        img_sources=["http://127.0.0.1:10000"],
+        # sign-in at the issuer, and uploads PUT straight to blob storage
+        connect_sources=["http://localhost:7071", "http://127.0.0.1:10000"],
     )
     assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-cache"
     status, headers, _ = await _get(app, "/contributor/")
@@ -253,7 +257,7 @@ def _inline_hash(code: str) -> str:
 
 
 async def test_devhost_never_serves_outside_the_export_and_answers_unknown_paths_404(export, tmp_path):
-    app = FunctionsAsgiApp([], site=StaticSite(export, _settings(tmp_path)))
+    app = FunctionsAsgiApp([], site=PortalSite(_settings(tmp_path), None, export))
     for path in ("/../secret.txt", "/contributor/../../secret.txt", "/nothing-here"):
         status, headers, body = await _get(app, path)
         assert status == 404 and b"outside" not in body
