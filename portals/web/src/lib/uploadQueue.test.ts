@@ -132,9 +132,14 @@ describe("the upload queue", () => {
     expect(stageOf(only(done, "a"))).toMatchObject({ label: "In review", detail: expect.stringMatching(/more keywords/) });
     const decided = reduce(done, {
       type: "server",
-      images: [{ imageId: "id-a", ...server("rejected", { reason: "Blurry" }) }],
+      images: [{ imageId: "id-a", ...server("rejected", { reasonCode: "poor_quality", reason: "poor_quality" }) }],
     });
-    expect(stageOf(only(decided, "a")).detail).toBe("Reviewer's reason: Blurry");
+    expect(stageOf(only(decided, "a")).detail).toBe("Reviewer's reason: Poor quality (blur, noise, exposure).");
+    const withNote = reduce(done, {
+      type: "server",
+      images: [{ imageId: "id-a", ...server("rejected", { reasonCode: "other", reason: "Watermark in the corner" }) }],
+    });
+    expect(stageOf(only(withNote, "a")).detail).toBe("Reviewer's reason: Other (say why). “Watermark in the corner”");
     expect(awaitingServer(decided)).toBe(false);
   });
 

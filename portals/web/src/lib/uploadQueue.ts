@@ -2,6 +2,7 @@
 // (waiting, asking for a ticket, sending, failed, cancelled) and, once sent, what the platform says
 // about it (validated, processed, in review, approved, not accepted), with the reason in words.
 // The component only dispatches events and renders `stageOf`; this file holds every rule.
+import { REJECT_REASONS } from "./moderationKeys";
 
 export type ServerState =
   | "awaiting_upload"
@@ -189,6 +190,15 @@ export function moderationWords(reasons: string[]): string {
   return words.length ? `A reviewer will look at it: ${words.join("; ")}.` : "A reviewer will look at it shortly.";
 }
 
+/** The reviewer's reason code in words, with their note when they wrote one. */
+export function rejectionWords(code: string | null, reason: string | null): string {
+  const label = REJECT_REASONS.find((r) => r.code === code)?.label;
+  const note = reason && reason !== code ? reason : null;
+  if (label && note) return `Reviewer's reason: ${label}. “${note}”`;
+  if (label || note) return `Reviewer's reason: ${label ?? note}.`;
+  return "A reviewer declined it.";
+}
+
 export function stageOf(item: QueueItem): Stage {
   switch (item.phase) {
     case "queued":
@@ -231,12 +241,7 @@ function serverStage(server: ServerView | null): Stage {
     case "approved":
       return { ...base, label: "Approved · live", tone: "success", detail: "Buyers can find and license it." };
     case "rejected":
-      return {
-        ...base,
-        label: "Rejected",
-        tone: "danger",
-        detail: reason ? `Reviewer's reason: ${reason}` : "A reviewer declined it.",
-      };
+      return { ...base, label: "Rejected", tone: "danger", detail: rejectionWords(server.reasonCode, reason) };
     case "failed":
       return { ...base, label: "Processing failed", tone: "danger", detail: reason ?? "Upload it again." };
     case "removed":
