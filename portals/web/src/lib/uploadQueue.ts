@@ -177,7 +177,7 @@ const MODERATION_WORDS: Record<string, string> = {
 };
 
 const ADVICE: Record<string, string> = {
-  duplicate: "Nothing to do: this photo is already in your portfolio.",
+  duplicate: "Nothing to do.",
   "too-small": "Upload the full-size export of the photo.",
   "too-large": "Export it smaller (under the size limit) and upload it again.",
   "unsupported-type": "Export it as JPEG, PNG, WebP or TIFF and upload it again.",
@@ -230,7 +230,9 @@ function serverStage(server: ServerView | null): Stage {
   switch (server.state) {
     case "quarantined": {
       const advice = server.reasonCode ? ADVICE[server.reasonCode] : undefined;
-      return { ...base, label: "Not accepted", tone: "danger", detail: [reason, advice].filter(Boolean).join(" ") };
+      // The twin's id means nothing to a person; where it is theirs, say so.
+      const words = reason?.replace(/your image [0-9a-f-]{36}, already on the platform/i, "a photo already in your portfolio");
+      return { ...base, label: "Not accepted", tone: "danger", detail: [words, advice].filter(Boolean).join(" ") };
     }
     case "processing":
       return { ...base, label: "Validated · processing", tone: "progress", detail: "Making previews and keywords." };

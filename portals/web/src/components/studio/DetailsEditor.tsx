@@ -1,6 +1,6 @@
 "use client";
 import Link from "next/link";
-import { useEffect, useId, useState, type FormEvent } from "react";
+import { useId, useState, type FormEvent } from "react";
 import { api, call, messageOf, type Schemas } from "@/lib/api";
 import { optionalFields } from "@/lib/optionalFields";
 import { changedFields, suggestionsFrom, type Details } from "@/lib/keywords";
@@ -27,22 +27,20 @@ export function DetailsEditor({ id }: { id: string }) {
   if (image.status === "loading") return <LinesSkeleton lines={8} />;
   if (image.status === "error") return <ErrorState error={image.error} retry={image.reload} />;
   const cats = categories.status === "ready" ? categories.data.items : [];
-  return <EditorForm key={image.data.image_id} image={image.data} categories={cats} onSaved={image.reload} />;
+  return <EditorForm key={image.data.image_id} image={image.data} categories={cats} />;
 }
 
-function EditorForm({
-  image,
-  categories,
-  onSaved,
-}: {
-  image: Image;
-  categories: Schemas["Category"][];
-  onSaved: () => void;
-}) {
-  const original = detailsOf(image);
+function EditorForm({ image, categories }: { image: Image; categories: Schemas["Category"][] }) {
+  // What the API holds now. After a save it is the saved draft: the catalogue we loaded from catches
+  // up through the bus a moment later, so reloading at once could show the old details.
+  const [original, setOriginal] = useState<Details>(() => detailsOf(image));
   const [draft, setDraft] = useState<Details>(original);
   const [saving, setSaving] = useState(false);
   const [message, setMessage] = useState<{ tone: "success" | "error"; text: string } | null>(null);
+  const edit = (next: Details) => {
+    setDraft(next);
+    setMessage(null);
+  };
   const titleId = useId();
   const descriptionId = useId();
   const categoryId = useId();
@@ -69,8 +67,6 @@ function EditorForm({
     },
   });
 
-  useEffect(() => setMessage(null), [draft]);
-
   const save = async (event: FormEvent) => {
     event.preventDefault();
     const patch = changedFields(original, draft);
@@ -86,8 +82,10 @@ function EditorForm({
           body: optionalFields<Schemas["ImagePatch"]>(patch),
         }),
       );
+      const saved: Details = { ...original, ...patch };
+      setOriginal(saved);
+      setDraft(saved);
       setMessage({ tone: "success", text: "Saved. Buyers see the new details once the image is live." });
-      onSaved();
     } catch (err) {
       setMessage({ tone: "error", text: messageOf(err) });
     } finally {
@@ -131,7 +129,7 @@ function EditorForm({
             value={draft.title}
             maxLength={200}
             required
-            onChange={(e) => setDraft({ ...draft, title: e.target.value })}
+            onChange={(e) => edit({ ...draft, title: e.target.value })}
           />
         </div>
         <div className="field">
@@ -141,12 +139,12 @@ function EditorForm({
             rows={3}
             maxLength={2000}
             value={draft.description}
-            onChange={(e) => setDraft({ ...draft, description: e.target.value })}
+            onChange={(e) => edit({ ...draft, description: e.target.value })}
           />
         </div>
         <KeywordChips
           value={draft.keywords}
-          onChange={(keywords) => setDraft({ ...draft, keywords })}
+          onChange={(keywords) => edit({ ...draft, keywords })}
           suggestions={suggestions}
         />
         <div className="field">
@@ -154,7 +152,7 @@ function EditorForm({
           <select
             id={categoryId}
             value={draft.category ?? ""}
-            onChange={(e) => setDraft({ ...draft, category: e.target.value || null })}
+            onChange={(e) => edit({ ...draft, category: e.target.value || null })}
           >
             <option value="">No category</option>
             {categories.map((c) => (

@@ -77,7 +77,7 @@ function RecentRow({ image }: { image: Schemas["ContributorImage"] }) {
       <div className="upload-main">
         <div className="upload-name">
           <strong>{title}</strong>
-          <span className="muted">{image.file_name}</span>
+          {title !== image.file_name && <span className="muted">{image.file_name}</span>}
         </div>
         <p className="upload-stage">
           <span className={`pill ${stage.tone}`} data-testid="stage">

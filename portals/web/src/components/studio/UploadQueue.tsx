@@ -136,7 +136,9 @@ export function UploadQueue() {
 
   return (
     <section aria-labelledby="upload-heading" className="stack">
-      <h2 id="upload-heading">Upload photos</h2>
+      <h2 id="upload-heading" className="visually-hidden">
+        Add photos
+      </h2>
       <div
         className={`dropzone big-drop${over ? " over" : ""}`}
         data-testid="dropzone"
