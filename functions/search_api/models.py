@@ -46,6 +46,11 @@ class SearchParams(Filters, Paging):
     mode: Mode = Field("hybrid", description="hybrid (words + meaning), keyword or semantic.")
     sort: Sort = "relevance"
     facets: bool = Field(True, description="Include facet counts.")
+    explain: bool = Field(
+        False,
+        description="Admins only (others get 403): every result says why it matched: which query words hit "
+        "which fields, its rank in the keyword and the semantic leg, and its semantic score.",
+    )
 
 
 class SimilarParams(Paging):
@@ -81,6 +86,24 @@ class Money(BaseModel):
     currency: str
 
 
+class Explanation(BaseModel):
+    """Why one result matched a query (explain=true): for admins and for debugging the portals."""
+
+    matched_words: dict[str, list[str]] = Field(
+        description="Query words found in each field (title, keywords, tags, description), English stemming; "
+        "tags are the pipeline's AI keywords."
+    )
+    keyword_rank: int | None = Field(description="1-based rank in the keyword leg; null if words did not match.")
+    semantic_rank: int | None = Field(
+        description="1-based rank in the semantic leg; null if beyond the relevance floor or not asked."
+    )
+    semantic_score: float | None = Field(
+        description="Cosine similarity of the query's and the image's embeddings (1 = same direction); null "
+        "without a query vector or an image embedding."
+    )
+    within_floor: bool = Field(description="Whether the semantic score clears the relevance floor.")
+
+
 class SearchItem(BaseModel):
     id: UUID
     title: str
@@ -94,6 +117,7 @@ class SearchItem(BaseModel):
     blurhash: str
     price: Money | None = Field(None, description="Standard license price; null until pricing is published.")
     score: float
+    explanation: Explanation | None = Field(None, description="Why it matched; only with explain=true.")
 
 
 class FacetValue(BaseModel):

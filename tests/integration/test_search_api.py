@@ -236,3 +236,27 @@ async def test_a_truncated_query_picture_is_refused_with_what_to_send_instead(se
     assert response.status_code == 400
     assert body(response)["type"].endswith("/image-undecodable")
     assert "complete file" in body(response)["detail"]
+
+
+async def test_explain_says_which_words_hit_which_fields_and_the_semantic_score_for_admins_only(search_app):
+    lighthouse = approved(
+        listing(title="Lighthouse at dawn", keywords=["coast", "tower"], tags=["beacon"], description="A calm sea")
+    )
+    await publish(search_app, lighthouse, approved(listing(title="Harbour crane", keywords=["coast"])))
+    admin = search_app.token("alice", "admin")
+
+    explained = body(
+        await search_app.get("search", {"q": "lighthouse coast beacon OR tower", "explain": "true"}, token=admin)
+    )
+    plain = body(await search_app.get("search", {"q": "lighthouse coast"}))
+
+    [item] = [i for i in explained["items"] if i["id"] == str(lighthouse.image_id)]
+    why = item["explanation"]
+    assert why["matched_words"] == {"title": ["lighthouse"], "keywords": ["coast", "tower"], "tags": ["beacon"]}
+    assert why["keyword_rank"] == 1
+    # The query's embedding against the image's: a cosine, reported whether or not it clears the floor.
+    assert -1 <= why["semantic_score"] <= 1 and isinstance(why["within_floor"], bool)
+    assert plain["items"][0]["explanation"] is None
+    for token in (None, search_app.token("bob", "buyer"), search_app.token("carol", "contributor")):
+        refused = await search_app.get("search", {"q": "lighthouse", "explain": "true"}, token=token)
+        assert refused.status_code == 403 and body(refused)["type"].endswith("explain-forbidden")
