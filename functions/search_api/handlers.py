@@ -20,6 +20,7 @@ import numpy as np
 
 from functions.search_api.models import (
     AdminSearchParams,
+    AiKeyword,
     CatalogueItem,
     CatalogueOut,
     Explanation,
@@ -39,7 +40,14 @@ from functions.search_api.models import (
 )
 from shared.db import Database
 from shared.ml import TextEncoder
-from shared.search.port import IndexDocument, SearchFilters, SearchIndex, SearchQuery, SearchResult
+from shared.search.port import (
+    AI_KEYWORD_MIN_CONFIDENCE,
+    IndexDocument,
+    SearchFilters,
+    SearchIndex,
+    SearchQuery,
+    SearchResult,
+)
 
 
 class ImageNotFound(LookupError):
@@ -379,6 +387,14 @@ async def search_catalogue(
                 revision=row["revision"],
                 title=listing.get("title", ""),
                 keywords=listing.get("keywords", []),
+                ai_keywords=[
+                    AiKeyword(
+                        keyword=t["label"],
+                        confidence=t["confidence"],
+                        indexed=t["confidence"] >= AI_KEYWORD_MIN_CONFIDENCE,
+                    )
+                    for t in listing.get("tags", [])
+                ],
                 thumbnail_url=renditions.get("thumbnail_url"),
                 width=listing.get("width"),
                 height=listing.get("height"),

@@ -170,6 +170,14 @@ class SuggestOut(BaseModel):
     suggestions: list[Suggestion]
 
 
+class AiKeyword(BaseModel):
+    """A keyword the image model suggests, with how sure it is."""
+
+    keyword: str
+    confidence: float = Field(ge=0, le=1)
+    indexed: bool = Field(description="Whether search finds the image by it (only confident ones, below own words).")
+
+
 class CatalogueItem(BaseModel):
     id: UUID
     contributor_id: str
@@ -178,6 +186,9 @@ class CatalogueItem(BaseModel):
     revision: int
     title: str
     keywords: list[str]
+    ai_keywords: list[AiKeyword] = Field(
+        default_factory=list, description="What the image model suggests, most confident first."
+    )
     thumbnail_url: str | None
     width: int | None
     height: int | None

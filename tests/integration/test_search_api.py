@@ -178,6 +178,22 @@ async def test_portfolio_search_shows_the_callers_own_images_in_every_state(sear
     assert (await search_app.get("contributor/search")).status_code == 401
 
 
+async def test_contributors_see_the_ai_keywords_with_confidence_and_whether_search_uses_them(search_app):
+    from shared.bus.events import Tag
+
+    tagged = listing(title="Harbour").model_copy(
+        update={"tags": [Tag(label="boat", confidence=0.83), Tag(label="submarine", confidence=0.11)]}
+    )
+    await publish(search_app, ImageProcessed(image_id=uuid.uuid4(), contributor_id="carol", revision=1, listing=tagged))
+
+    mine = body(await search_app.get("contributor/search", token=search_app.token("carol", "contributor")))
+
+    assert mine["items"][0]["ai_keywords"] == [
+        {"keyword": "boat", "confidence": 0.83, "indexed": True},
+        {"keyword": "submarine", "confidence": 0.11, "indexed": False},
+    ]
+
+
 async def test_admin_search_includes_flagged_images_and_is_admin_only(search_app):
     image_id = uuid.uuid4()
     await publish(
