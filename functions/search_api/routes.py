@@ -27,6 +27,7 @@ from shared.search.factory import get_search_index
 from shared.search.port import SearchIndex
 
 TAGS = ["search"]
+EXPLAIN_ROLE = "admin"
 
 
 @dataclass
@@ -82,11 +83,17 @@ def _not_found(image_id: UUID) -> Problem:
     summary="Search approved images by words and meaning, with filters, sorting and facets",
     query_model=SearchParams,
     response_model=SearchOut,
+    errors=(403,),
     tags=TAGS,
 )
 async def search(request: ApiRequest) -> SearchOut:
     deps = await _dependencies()
-    return await handlers.search_images(deps.index, deps.embedder, deps.prices, deps.tuning, request.query)
+    if request.query.explain and (request.principal is None or EXPLAIN_ROLE not in request.principal.roles):
+        # Explanations show ranking internals (how to game it): admins and portal debugging only.
+        raise Problem(403, "explain-forbidden", "Forbidden", "explain=true is for admins; search without it.")
+    return await handlers.search_images(
+        deps.index, deps.embedder, deps.prices, deps.tuning, request.query, db=deps.runtime.db
+    )
 
 
 @api(

@@ -62,6 +62,9 @@ from shared.bus.events import Orientation, Usage
 # dimension (settings.ML_EMBEDDING_DIM, which the model loaders check against the model files).
 EMBEDDING_DIM: Final = 384
 RRF_K: Final = 60
+# AI keywords (the image model's tags) are indexed only at or above this confidence, and below the
+# contributor's own words: an unsure guess must not find an image as if the contributor had typed it.
+AI_KEYWORD_MIN_CONFIDENCE: Final = 0.3
 FACET_FIELDS: Final = ("category", "orientation", "colors", "usage")
 
 Mode = Literal["hybrid", "keyword", "semantic"]

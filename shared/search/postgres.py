@@ -1,7 +1,7 @@
 """The local serving index: pgvector HNSW + weighted Postgres full text, fused by RRF (k=60).
 
 One table, `search.serving_index`, holds the public documents:
-- `tsv`: title (weight A), keywords and ML tags (B), description (C); GIN-indexed and
+- `tsv`: title (weight A), contributor keywords (B), description (C), AI tags (D); GIN-indexed and
   queried with `websearch_to_tsquery('english', q)` so quotes, OR and -exclusion work;
 - `embedding halfvec(D)`: D is the embedding model's dimension (ML_EMBEDDING_DIM, checked against the
   model at load), never a constant: a table of another dimension is refused at start-up and replaced by
@@ -87,10 +87,12 @@ def _indexes(table: str) -> list[str]:
 
 
 # The weighted text vector, computed from the inserted row (`r`).
+# AI keywords (tags) weigh least (D): the contributor's words outrank the model's guesses.
 _TSV: Final = (
     "setweight(to_tsvector('english', r.title), 'A')"
-    " || setweight(to_tsvector('english', array_to_string(r.keywords || r.tags, ' ')), 'B')"
+    " || setweight(to_tsvector('english', array_to_string(r.keywords, ' ')), 'B')"
     " || setweight(to_tsvector('english', r.description), 'C')"
+    " || setweight(to_tsvector('english', array_to_string(r.tags, ' ')), 'D')"
 )
 _RECORD: Final = (
     "image_id uuid, contributor_id text, revision integer, title text, description text, keywords text[],"

@@ -289,3 +289,21 @@ async def test_the_reindex_command_rebuilds_the_index_of_the_configured_database
     assert proc.returncode == 0, output.decode()
     assert "reindexed 3 documents" in output.decode()
     assert sorted(await found(pg_search_index, "orchard")) == sorted(e.image_id for e in events)
+
+
+async def test_an_ai_keyword_the_model_is_unsure_of_is_not_indexed_or_suggested(db, pg_search_index):
+    from shared.bus.events import Tag
+
+    sure_and_unsure = listing(title="IMG_0001").model_copy(
+        update={"tags": [Tag(label="lighthouse", confidence=0.8), Tag(label="missile", confidence=0.12)]}
+    )
+    event = approved(sure_and_unsure)
+
+    await handle_message(db, pg_search_index, message(event))
+
+    assert await found(pg_search_index, "lighthouse") == [event.image_id]
+    assert await found(pg_search_index, "missile") == []
+    assert (await pg_search_index.get(event.image_id)).tags == ["lighthouse"]
+    async with db.connection() as conn:
+        suggested = {r["keyword"] for r in await conn.fetch("select keyword from search.keyword_counts")}
+    assert "missile" not in suggested and "lighthouse" in suggested
