@@ -145,6 +145,12 @@ class Settings(BaseSettings):
         description="Comma-separated origins (https://host[:port]) whose browser pages may call the API "
         "cross-origin; empty: same origin only. No wildcard.",
     )
+    SEARCH_ANONYMOUS_PER_IP_PER_MINUTE: int = Field(
+        120,
+        ge=1,
+        description="Searches (text, similar, by image; one budget) an anonymous client IP may make per minute "
+        "before 429, within RATE_LIMIT_PER_IP_PER_MINUTE. Signed-in buyers are limited per account instead.",
+    )
     TRUSTED_PROXY_HOPS: int = Field(
         1,
         ge=1,
@@ -167,7 +173,20 @@ class Settings(BaseSettings):
         description="Decompression-bomb limit: images whose header declares more pixels are refused unread.",
     )
     UPLOAD_SAS_TTL_SECONDS: int = Field(
-        900, ge=60, le=24 * 3600, description="Lifetime of the write-only SAS URL an upload ticket carries."
+        900,
+        ge=60,
+        le=3600,
+        description="Lifetime of the create-only SAS URL an upload ticket carries (at most an hour: a leaked URL "
+        "is only good for that long).",
+    )
+    UPLOAD_QUOTA_FILES_PER_DAY: int = Field(
+        500, ge=1, description="Upload tickets a contributor may ask for per UTC day before 429 (migration exempt)."
+    )
+    UPLOAD_QUOTA_BYTES_PER_DAY: int = Field(
+        20 * 1024**3,
+        ge=1,
+        description="Declared bytes a contributor may upload per UTC day before 429 (default 20 GiB; migration "
+        "exempt).",
     )
     NEAR_DUPLICATE_MAX_DISTANCE: int = Field(
         7,
