@@ -9,7 +9,7 @@ from functions.ingestion.catalogue import get_image, list_images
 from functions.ingestion.models import ContributorImage, ImagesPage, ImagesQuery, UploadRequest, UploadTicket
 from functions.ingestion.policy import IngestionPolicy
 from functions.ingestion.quotas import QuotaExceeded
-from functions.ingestion.uploads import UploadRefused, register_upload
+from functions.ingestion.uploads import StorageUnavailable, UploadRefused, register_upload
 from shared.http import ApiRequest, Problem, api
 from shared.runtime import get_runtime
 
@@ -49,6 +49,14 @@ async def create_upload(request: ApiRequest) -> UploadTicket:
             retry_after=exc.retry_after,
             quota=exc.what,
             limit=exc.limit,
+        ) from None
+    except StorageUnavailable:
+        raise Problem(
+            503,
+            "storage-unavailable",
+            "Uploads are unavailable",
+            "File storage cannot be reached right now; try again in a minute.",
+            headers={"Retry-After": "30"},
         ) from None
     except UploadRefused as exc:
         raise Problem(

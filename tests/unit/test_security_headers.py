@@ -28,6 +28,7 @@ AZURE_REQUIRED = {
     "AUTH_ISSUER": "https://login.example/tenant/v2.0",
     "STRIPE_SECRET_KEY": "sk_live_x",
     "STRIPE_WEBHOOK_SECRET": "whsec_real",
+    "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_connect_real",
 }
 
 
