@@ -45,6 +45,12 @@ def parse_origins(value: str) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _dsn_password(dsn: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(dsn).password
+
+
 class ConfigError(RuntimeError):
     """Raised at start-up when a setting is missing or malformed."""
 
@@ -67,6 +73,11 @@ class Settings(BaseSettings):
         None,
         description="PostgreSQL DSN (postgresql://user:pass@host:5432/db?sslmode=require). "
         "Unset: the embedded server under VAR_DIR/pg is started.",
+    )
+    DATABASE_AUTH: Literal["password", "entra"] = Field(
+        "password",
+        description="'password': the one in DATABASE_URL (local); 'entra': sign in as the managed identity with an "
+        "Entra access token per connection (Azure; DATABASE_URL then names the identity and has no password).",
     )
     DATABASE_POOL_MIN: int = Field(1, ge=0, le=100, description="Minimum connections in the pool.")
     DATABASE_POOL_MAX: int = Field(10, ge=1, le=500, description="Maximum connections in the pool.")
@@ -489,6 +500,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "STRIPE_CONNECT_WEBHOOK_SECRET must be the real Connect endpoint's secret when APP_ENV=azure"
             )
+        if self.DATABASE_AUTH == "entra" and (self.DATABASE_URL is None or _dsn_password(self.DATABASE_URL)):
+            raise ValueError("DATABASE_AUTH=entra needs DATABASE_URL naming the identity and no password")
+        if self.APP_ENV == "azure" and self.DATABASE_AUTH != "entra":
+            # No database password in app settings: the managed identity signs in with a token.
+            raise ValueError("DATABASE_AUTH must be 'entra' when APP_ENV=azure (managed identity, no password)")
+        if self.APP_ENV == "azure" and not self.PAYOUT_TIN_KEY_ID:
+            # A key file on an instance's disk would be lost on scale-in, and readable by anyone with the app.
+            raise ValueError("PAYOUT_TIN_KEY_ID is required when APP_ENV=azure (a Key Vault key wraps tax ids)")
         return self
 
     @property

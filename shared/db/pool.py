@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
+
+PasswordSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -40,9 +42,13 @@ class Database:
         await self.pool.close()
 
 
-async def connect_database(dsn: str, *, min_size: int = 1, max_size: int = 10) -> Database:
+async def connect_database(
+    dsn: str, *, min_size: int = 1, max_size: int = 10, password: PasswordSource | None = None
+) -> Database:
+    """`password`: a string or (async) callable asyncpg calls per new connection (Entra tokens); None: the DSN's."""
     pool = await asyncpg.create_pool(
         dsn,
+        password=password,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,

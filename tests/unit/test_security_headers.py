@@ -24,6 +24,8 @@ SHOP = "https://shop.example.com"
 AZURE_REQUIRED = {
     "APP_ENV": "azure",
     "DATABASE_URL": "postgresql://app@db.example:5432/market",
+    "DATABASE_AUTH": "entra",
+    "PAYOUT_TIN_KEY_ID": "https://kv.vault.azure.net/keys/payout-tin/1",
     "AUTH_JWKS_URL": "https://login.example/keys",
     "AUTH_ISSUER": "https://login.example/tenant/v2.0",
     "STRIPE_SECRET_KEY": "sk_live_x",
