@@ -17,6 +17,9 @@ param topology array
 @description('Principal (the Function App\'s managed identity) that publishes and consumes; empty: no role assignments.')
 param principalId string = ''
 
+@description('Log Analytics workspace for the namespace\'s logs and metrics; empty: none.')
+param workspaceId string = ''
+
 @description('Messages not consumed within this ISO 8601 duration expire into the dead-letter queue.')
 param messageTimeToLive string = 'P14D'
 
@@ -82,6 +85,16 @@ resource receiverRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if 
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', serviceBusDataReceiver)
     principalId: principalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!empty(workspaceId)) {
+  name: 'to-log-analytics'
+  scope: namespace
+  properties: {
+    workspaceId: workspaceId
+    logs: [ { categoryGroup: 'allLogs', enabled: true } ]
+    metrics: [ { category: 'AllMetrics', enabled: true } ]
   }
 }
 

@@ -165,9 +165,27 @@ def portal_csp(
 ) -> str:
     """The Content-Security-Policy of one exported portal page."""
     scripts, styles = inline_hashes(html)
+    return portal_csp_from_hashes(
+        scripts,
+        styles,
+        img_sources=img_sources,
+        connect_sources=connect_sources,
+        upgrade_insecure=settings.APP_ENV == "azure",
+    )
+
+
+def portal_csp_from_hashes(
+    scripts: Iterable[str],
+    styles: Iterable[str],
+    *,
+    img_sources: Iterable[str] = (),
+    connect_sources: Iterable[str] = (),
+    upgrade_insecure: bool = False,
+) -> str:
+    """A portal CSP allowing the given inline-script and <style> hashes (one page, or a whole export)."""
     directives = {
         "default-src": ["'self'"],
-        # Chunks come from /_next/static on our origin; inline code only as hashed from this very page.
+        # Chunks come from /_next/static on our origin; inline code only as hashed from the build itself.
         "script-src": ["'self'", *scripts],
         "style-src": ["'self'", *styles],
         # React writes style="" attributes (style props); attributes cannot run script, so they are allowed
@@ -183,7 +201,7 @@ def portal_csp(
         "frame-ancestors": ["'none'"],
     }
     policy = "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
-    if settings.APP_ENV == "azure":
+    if upgrade_insecure:
         policy += "; upgrade-insecure-requests"
     return policy
 

@@ -269,3 +269,15 @@ async def test_devhost_own_problems_carry_the_security_headers(tmp_path):
     assert status == 404
     assert headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
+
+
+def test_the_static_web_app_config_allows_exactly_the_exports_inline_scripts(export):
+    from shared.http.portal_config import static_web_app_config
+
+    config = static_web_app_config(export, issuer="https://tenant.ciamlogin.com/tid/v2.0")
+    headers = config["globalHeaders"]
+    policy = _directives(headers["Content-Security-Policy"])
+    expected = {*_executable_inline_scripts(NEXT_PAGE), _inline_hash("self.__next_f=[]")}
+    assert set(policy["script-src"]) == {"'self'", *expected}
+    assert policy["frame-ancestors"] == ["'none'"] and "https://tenant.ciamlogin.com" in policy["connect-src"]
+    assert headers["Strict-Transport-Security"] == HSTS_VALUE and headers["X-Content-Type-Options"] == "nosniff"
