@@ -444,7 +444,14 @@ class Settings(BaseSettings):
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = Field(
         None, description="Set to send traces and logs to Azure Monitor (Application Insights)."
     )
-    OTEL_CONSOLE_EXPORT: bool = Field(False, description="Print spans to stdout (debugging).")
+    OTEL_CONSOLE_EXPORT: bool = Field(
+        False, description="Print spans to stdout (debugging); as OTEL_TRACES_EXPORTER=console."
+    )
+    OTEL_TRACES_EXPORTER: Literal["none", "console", "otlp"] = Field(
+        "none",
+        description="Where spans go when APPLICATIONINSIGHTS_CONNECTION_STRING is unset: 'console' prints them, "
+        "'otlp' sends them to OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318; Jaeger, Aspire dashboard).",
+    )
 
     # --- devhost --------------------------------------------------------------
     DEVHOST_PORT: int = Field(7071, ge=1, le=65535, description="Port devhost serves HTTP functions on.")

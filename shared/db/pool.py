@@ -20,9 +20,14 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 class Database:
     """A pool plus the one helper handlers need: a transaction."""
 
-    def __init__(self, pool: asyncpg.Pool, dsn: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, dsn: str, password: PasswordSource | None = None) -> None:
         self.pool = pool
         self.dsn = dsn
+        self.password = password  # for connections outside the pool (LISTEN): an Entra token source in Azure
+
+    async def connect_unpooled(self) -> asyncpg.Connection:
+        """A connection of its own (e.g. to LISTEN), signed in like the pool's."""
+        return await asyncpg.connect(self.dsn, password=self.password)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -56,4 +61,4 @@ async def connect_database(
         # Flexible Server's built-in pgbouncer runs in session mode by default, so keep it on.
         command_timeout=60,
     )
-    return Database(pool, dsn)
+    return Database(pool, dsn, password)

@@ -40,6 +40,9 @@ async def test_each_new_pool_connection_signs_in_with_a_token_for_postgres(datab
         async with db.connection(), db.connection(), db.connection():  # a third connection: a third token
             pass
         assert len(issuer.scopes) == 3
+        listener = await db.connect_unpooled()  # the outbox relay's LISTEN connection, outside the pool
+        await listener.close()
+        assert len(issuer.scopes) == 4
     finally:
         await db.close()
 
