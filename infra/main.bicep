@@ -583,6 +583,10 @@ resource incomingBlobCreated 'Microsoft.EventGrid/systemTopics/eventSubscription
 
 output functionAppName string = functionApp.name
 output publicUrl string = 'https://${frontDoor.outputs.hostName}'
+// Read by the portals' packaging hook (shared/http/portal_config.py): CSP connect-src, and the header
+// Static Web Apps requires so that only this Front Door reaches the pages.
+output storageBlobEndpoint string = storage.properties.primaryEndpoints.blob
+output frontDoorId string = frontDoor.outputs.frontDoorId
 output keyVaultName string = keyVault.outputs.vaultName
 output postgresServerName string = postgres.name
 output resourceGroupName string = resourceGroup().name

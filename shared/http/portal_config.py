@@ -30,13 +30,15 @@ def export_hashes(out_dir: Path) -> tuple[list[str], list[str]]:
     return list(scripts), list(styles)
 
 
-def static_web_app_config(out_dir: Path, *, issuer: str | None = None) -> dict:
+def static_web_app_config(
+    out_dir: Path, *, issuer: str | None = None, blob_endpoint: str | None = None, front_door_id: str | None = None
+) -> dict:
     scripts, styles = export_hashes(out_dir)
-    # Images come through Front Door on the same origin ('self'); sign-in talks to the issuer.
-    csp = portal_csp_from_hashes(
-        scripts, styles, connect_sources=_origins([issuer] if issuer else []), upgrade_insecure=True
-    )
-    return {
+    # Images come through Front Door on the same origin ('self'); sign-in talks to the issuer, and the studio
+    # PUTs uploads straight to the storage account with the ticket's SAS URL.
+    connect = _origins([url for url in (issuer, blob_endpoint) if url])
+    csp = portal_csp_from_hashes(scripts, styles, connect_sources=connect, upgrade_insecure=True)
+    config: dict = {
         "globalHeaders": {
             "Content-Security-Policy": csp,
             "Strict-Transport-Security": HSTS_VALUE,
@@ -51,6 +53,10 @@ def static_web_app_config(out_dir: Path, *, issuer: str | None = None) -> dict:
         ],
         "responseOverrides": {"404": {"rewrite": "/404.html"}},
     }
+    if front_door_id:
+        # Only our Front Door may fetch the pages, so its WAF cannot be bypassed by the *.azurestaticapps.net name.
+        config["forwardingGateway"] = {"requiredHeaders": {"X-Azure-FDID": front_door_id}}
+    return config
 
 
 def _origins(urls: list[str]) -> list[str]:
@@ -64,7 +70,13 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m shared.http.portal_config <export dir, e.g. portals/web/out>\n")
         return 2
     out_dir = Path(argv[0])
-    config = static_web_app_config(out_dir, issuer=os.environ.get("AUTH_ISSUER"))
+    # azd hands the Bicep outputs and the environment's values to hooks as environment variables.
+    config = static_web_app_config(
+        out_dir,
+        issuer=os.environ.get("AUTH_ISSUER"),
+        blob_endpoint=os.environ.get("STORAGEBLOBENDPOINT"),
+        front_door_id=os.environ.get("FRONTDOORID"),
+    )
     (out_dir / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     sys.stdout.write(f"wrote {out_dir / CONFIG_NAME}\n")
     return 0

@@ -150,9 +150,10 @@ def _origin(url: str | None) -> str | None:
 
 
 def portal_sources(settings: Settings, *, blob_origin: str | None = None) -> dict[str, list[str]]:
-    """Where a portal page may load from besides itself: images from public blob storage, sign-in at the issuer."""
+    """Where a portal page may load from besides itself: images from public blob storage, sign-in at the issuer,
+    and uploads, which the studio PUTs straight to blob storage with the ticket's SAS URL."""
     images = [o for o in (blob_origin, _origin(settings.STORAGE_PUBLIC_BASE_URL)) if o]
-    connect = [o for o in (_origin(settings.AUTH_ISSUER),) if o]
+    connect = [o for o in (_origin(settings.AUTH_ISSUER), blob_origin) if o]
     return {"img": list(dict.fromkeys(images)), "connect": list(dict.fromkeys(connect))}
 
 

@@ -208,6 +208,7 @@ def test_the_page_may_load_public_images_and_talk_to_the_issuer(tmp_path):
     policy = _directives(headers["Content-Security-Policy"])
     assert {"https://cdn.example.net", "http://127.0.0.1:10000"} <= set(policy["img-src"])
     assert "http://localhost:7071" in policy["connect-src"]  # the issuer's origin (sign-in, token refresh)
+    assert "http://127.0.0.1:10000" in policy["connect-src"]  # uploads PUT to blob storage
     assert "evil" not in headers["Content-Security-Policy"]
 
 
@@ -240,7 +241,10 @@ async def test_devhost_serves_each_page_with_a_policy_made_from_it(export, tmp_p
     status, headers, body = await _get(app, "/")
     assert status == 200 and body.decode() == NEXT_PAGE
     assert headers["content-security-policy"] == portal_csp(
-        NEXT_PAGE, settings, img_sources=["http://127.0.0.1:10000"], connect_sources=["http://localhost:7071"]
+        NEXT_PAGE,
+        settings,
+        img_sources=["http://127.0.0.1:10000"],
+        connect_sources=["http://localhost:7071", "http://127.0.0.1:10000"],
     )
     assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-cache"
     status, headers, _ = await _get(app, "/contributor/")
@@ -273,10 +277,17 @@ async def test_devhost_own_problems_carry_the_security_headers(tmp_path):
 def test_the_static_web_app_config_allows_exactly_the_exports_inline_scripts(export):
     from shared.http.portal_config import static_web_app_config
 
-    config = static_web_app_config(export, issuer="https://tenant.ciamlogin.com/tid/v2.0")
+    config = static_web_app_config(
+        export,
+        issuer="https://tenant.ciamlogin.com/tid/v2.0",
+        blob_endpoint="https://stabc.blob.core.windows.net/",
+        front_door_id="fd-guid",
+    )
     headers = config["globalHeaders"]
     policy = _directives(headers["Content-Security-Policy"])
     expected = {*_executable_inline_scripts(NEXT_PAGE), _inline_hash("self.__next_f=[]")}
     assert set(policy["script-src"]) == {"'self'", *expected}
     assert policy["frame-ancestors"] == ["'none'"] and "https://tenant.ciamlogin.com" in policy["connect-src"]
+    assert "https://stabc.blob.core.windows.net" in policy["connect-src"]  # the studio PUTs uploads there
     assert headers["Strict-Transport-Security"] == HSTS_VALUE and headers["X-Content-Type-Options"] == "nosniff"
+    assert config["forwardingGateway"]["requiredHeaders"] == {"X-Azure-FDID": "fd-guid"}
