@@ -274,3 +274,37 @@ def test_every_diagnostic_setting_goes_to_the_log_analytics_workspace(bicep):
     scopes = {scope if isinstance(scope, str) else json.dumps(scope) for _, scope in found}
     for expected in ("functionApp", "postgres", "blobService", "storageEvents", "vault", "namespace", "profile"):
         assert expected in scopes, f"no diagnostic setting for {expected}"
+
+
+# --- azd ------------------------------------------------------------------------------------------
+
+
+def test_azure_yaml_deploys_each_service_to_the_resource_bicep_tags_for_it(bicep):
+    import yaml
+
+    project = yaml.safe_load((INFRA.parent / "azure.yaml").read_text(encoding="utf-8"))
+    assert (INFRA.parent / project["infra"]["path"] / f"{project['infra']['module']}.bicep").exists()
+    tagged = {}
+    for resource in bicep["main.bicep"]["resources"].values():
+        tags = _body(resource).get("tags")
+        if isinstance(tags, dict) and tags.get("function", {}).get("type") == "union":  # union(tags, {...})
+            for extra in tags["function"]["parameters"].values():
+                if isinstance(extra, dict):
+                    names = {k.strip("'"): v for k, v in extra.items()}
+                    if "azd-service-name" in names:
+                        tagged[names["azd-service-name"]] = resource["type"]
+    hosts = {"function": "Microsoft.Web/sites", "staticwebapp": "Microsoft.Web/staticSites"}
+    for name, service in project["services"].items():
+        assert (INFRA.parent / service["project"]).resolve().is_relative_to(INFRA.parent)
+        assert tagged.get(name) == hosts[service["host"]], (
+            f"no {service['host']} resource tagged azd-service-name={name}"
+        )
+
+
+def test_every_required_bicep_parameter_comes_from_the_azd_environment(bicep):
+    parameters = json.loads((INFRA / "main.parameters.json").read_text(encoding="utf-8"))["parameters"]
+    required = {name for name, p in bicep["main.bicep"]["parameters"].items() if p.get("default") is None}
+    assert required <= set(parameters), f"azd would not know: {sorted(required - set(parameters))}"
+    assert set(parameters) <= set(bicep["main.bicep"]["parameters"])
+    for name, value in parameters.items():
+        assert re.fullmatch(r"\$\{[A-Z_]+(=[^}]*)?\}", value["value"]), f"{name} should come from the azd env"
