@@ -148,6 +148,8 @@ class Devhost:
             "AZURITE_BLOB_PORT": str(free_port()),
             "AzureWebJobsStorage": "UseDevelopmentStorage=true",
             "RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE": "100000",
+            "UPLOAD_QUOTA_FILES_PER_DAY": "1000000",  # one contributor uploads the whole corpus
+            "UPLOAD_QUOTA_BYTES_PER_DAY": str(1 << 50),
             "LOG_LEVEL": "WARNING",
         }
         for name in ("STORAGE_CONNECTION_STRING", "DATABASE_URL"):

@@ -45,6 +45,12 @@ def parse_origins(value: str) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _dsn_password(dsn: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(dsn).password
+
+
 class ConfigError(RuntimeError):
     """Raised at start-up when a setting is missing or malformed."""
 
@@ -67,6 +73,11 @@ class Settings(BaseSettings):
         None,
         description="PostgreSQL DSN (postgresql://user:pass@host:5432/db?sslmode=require). "
         "Unset: the embedded server under VAR_DIR/pg is started.",
+    )
+    DATABASE_AUTH: Literal["password", "entra"] = Field(
+        "password",
+        description="'password': the one in DATABASE_URL (local); 'entra': sign in as the managed identity with an "
+        "Entra access token per connection (Azure; DATABASE_URL then names the identity and has no password).",
     )
     DATABASE_POOL_MIN: int = Field(1, ge=0, le=100, description="Minimum connections in the pool.")
     DATABASE_POOL_MAX: int = Field(10, ge=1, le=500, description="Maximum connections in the pool.")
@@ -166,6 +177,12 @@ class Settings(BaseSettings):
         description="Comma-separated origins (https://host[:port]) whose browser pages may call the API "
         "cross-origin; empty: same origin only. No wildcard.",
     )
+    SEARCH_ANONYMOUS_PER_IP_PER_MINUTE: int = Field(
+        120,
+        ge=1,
+        description="Searches (text, similar, by image; one budget) an anonymous client IP may make per minute "
+        "before 429, within RATE_LIMIT_PER_IP_PER_MINUTE. Signed-in buyers are limited per account instead.",
+    )
     TRUSTED_PROXY_HOPS: int = Field(
         1,
         ge=1,
@@ -188,7 +205,20 @@ class Settings(BaseSettings):
         description="Decompression-bomb limit: images whose header declares more pixels are refused unread.",
     )
     UPLOAD_SAS_TTL_SECONDS: int = Field(
-        900, ge=60, le=24 * 3600, description="Lifetime of the write-only SAS URL an upload ticket carries."
+        900,
+        ge=60,
+        le=3600,
+        description="Lifetime of the create-only SAS URL an upload ticket carries (at most an hour: a leaked URL "
+        "is only good for that long).",
+    )
+    UPLOAD_QUOTA_FILES_PER_DAY: int = Field(
+        500, ge=1, description="Upload tickets a contributor may ask for per UTC day before 429 (migration exempt)."
+    )
+    UPLOAD_QUOTA_BYTES_PER_DAY: int = Field(
+        20 * 1024**3,
+        ge=1,
+        description="Declared bytes a contributor may upload per UTC day before 429 (default 20 GiB; migration "
+        "exempt).",
     )
     NEAR_DUPLICATE_MAX_DISTANCE: int = Field(
         7,
@@ -414,7 +444,14 @@ class Settings(BaseSettings):
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = Field(
         None, description="Set to send traces and logs to Azure Monitor (Application Insights)."
     )
-    OTEL_CONSOLE_EXPORT: bool = Field(False, description="Print spans to stdout (debugging).")
+    OTEL_CONSOLE_EXPORT: bool = Field(
+        False, description="Print spans to stdout (debugging); as OTEL_TRACES_EXPORTER=console."
+    )
+    OTEL_TRACES_EXPORTER: Literal["none", "console", "otlp"] = Field(
+        "none",
+        description="Where spans go when APPLICATIONINSIGHTS_CONNECTION_STRING is unset: 'console' prints them, "
+        "'otlp' sends them to OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318; Jaeger, Aspire dashboard).",
+    )
 
     # --- devhost --------------------------------------------------------------
     DEVHOST_PORT: int = Field(7071, ge=1, le=65535, description="Port devhost serves HTTP functions on.")
@@ -489,6 +526,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "STRIPE_CONNECT_WEBHOOK_SECRET must be the real Connect endpoint's secret when APP_ENV=azure"
             )
+        if self.DATABASE_AUTH == "entra" and (self.DATABASE_URL is None or _dsn_password(self.DATABASE_URL)):
+            raise ValueError("DATABASE_AUTH=entra needs DATABASE_URL naming the identity and no password")
+        if self.APP_ENV == "azure" and self.DATABASE_AUTH != "entra":
+            # No database password in app settings: the managed identity signs in with a token.
+            raise ValueError("DATABASE_AUTH must be 'entra' when APP_ENV=azure (managed identity, no password)")
+        if self.APP_ENV == "azure" and not self.PAYOUT_TIN_KEY_ID:
+            # A key file on an instance's disk would be lost on scale-in, and readable by anyone with the app.
+            raise ValueError("PAYOUT_TIN_KEY_ID is required when APP_ENV=azure (a Key Vault key wraps tax ids)")
         return self
 
     @property

@@ -85,7 +85,9 @@ async def ingest_blob(
     sha256: str | None = None
     try:
         check_size(info.size, policy.limits)  # before downloading anything
+        check_declared_size(info.size, row["declared_size"])
         content, sha256 = await _content(storage, info, data)
+        check_declared_size(len(content), row["declared_size"])  # what was read is what was declared
         facts = await asyncio.to_thread(inspect_image, content, policy.limits)
     except Rejected as rejected:
         await _quarantine(db, storage, info, row, rejected, data=content, sha256=sha256)
@@ -111,6 +113,16 @@ async def ingest_blob(
         await _clear_incoming(storage, info)
         log.info("ingestion.accepted", sha256=sha256, near_duplicate_of=str(near) if near else None)
     return IngestResult("accepted" if accepted else "already-decided", image_id, near_duplicate_of=near)
+
+
+def check_declared_size(size: int, declared: int) -> None:
+    """The file must be the size its ticket declared: a SAS cannot bound the size, and quotas count declared bytes."""
+    if size != declared:
+        raise Rejected(
+            "size-mismatch",
+            f"The file is {size:,} bytes but the upload was declared as {declared:,} bytes; "
+            "ask for a new upload with the file's real size.",
+        )
 
 
 async def near_duplicate(db: Database, value: int, max_distance: int, *, exclude: uuid.UUID) -> uuid.UUID | None:
@@ -146,7 +158,7 @@ async def near_duplicate(db: Database, value: int, max_distance: int, *, exclude
 async def _ticket(db: Database, contributor_id: str, image_id: uuid.UUID) -> asyncpg.Record | None:
     async with db.connection() as conn:
         return await conn.fetchrow(
-            "select image_id, contributor_id, state, incoming_etag, file_name, sidecar, correlation_id "
+            "select image_id, contributor_id, state, incoming_etag, file_name, sidecar, correlation_id, declared_size "
             "from ingestion.images where image_id = $1 and contributor_id = $2",
             image_id,
             contributor_id,

@@ -52,6 +52,7 @@ from shared.audit import command_line_operator, record_admin_action
 from shared.config import AZURITE_ACCOUNT, AZURITE_KEY, ConfigError, Settings, get_settings
 from shared.db import Database, connect_database
 from shared.db.embedded import EmbeddedPostgres
+from shared.db.entra import database_password
 from shared.db.migrate import migrate as apply_migrations
 from shared.storage.azure_blob import AzureBlobStore
 
@@ -254,8 +255,9 @@ async def _database(settings: Settings, max_size: int) -> tuple[Database, Embedd
     if dsn is None:  # join (or start) the same embedded server devhost uses
         embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
         dsn = await asyncio.to_thread(embedded.start)
-    await apply_migrations(dsn)
-    return await connect_database(dsn, min_size=1, max_size=max_size), embedded
+    password = database_password(settings)  # an Entra token source in Azure
+    await apply_migrations(dsn, password=password)
+    return await connect_database(dsn, min_size=1, max_size=max_size, password=password), embedded
 
 
 def _storage(settings: Settings) -> AzureBlobStore:

@@ -132,6 +132,7 @@ async def _run(batch_size: int | None, actor: str | None) -> None:
     from shared.config import get_settings
     from shared.db import connect_database
     from shared.db.embedded import EmbeddedPostgres
+    from shared.db.entra import database_password
     from shared.db.migrate import migrate
     from shared.search.factory import build_search_index
 
@@ -141,8 +142,9 @@ async def _run(batch_size: int | None, actor: str | None) -> None:
         embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
         dsn = await asyncio.to_thread(embedded.start)
     try:
-        await migrate(dsn)
-        db = await connect_database(dsn, min_size=1, max_size=2)
+        password = database_password(settings)  # an Entra token source in Azure
+        await migrate(dsn, password=password)
+        db = await connect_database(dsn, min_size=1, max_size=2, password=password)
         try:
             index = build_search_index(settings, db)
             async with db.connection() as conn:

@@ -18,7 +18,8 @@ from pydantic import BaseModel
 from shared.auth import (
     KeySourceUnavailable,
 )
-from shared.http.access import _authenticate, _authorize, _rate_limit, client_ip
+from shared.config import Settings
+from shared.http.access import _anonymous_route_limit, _authenticate, _authorize, _rate_limit, client_ip
 from shared.http.context import _settings
 from shared.http.openapi import _ERROR_RESPONSES
 from shared.http.parsing import _parse_body, _parse_query
@@ -55,6 +56,7 @@ def api(
     status: int = 200,
     tags: Iterable[str] | None = None,
     rate_limited: bool = True,
+    anonymous_limit: str | None = None,
     required_headers: Iterable[str] = (),
     errors: Iterable[int] = (),
     raw_body: Iterable[str] = (),
@@ -77,6 +79,12 @@ def api(
     unknown = [code for code in errors if str(code) not in _ERROR_RESPONSES]
     if unknown:
         raise ValueError(f"undocumentable error statuses {unknown}; known: {sorted(_ERROR_RESPONSES)}")
+    if anonymous_limit is not None:
+        field = Settings.model_fields.get(anonymous_limit)
+        if field is None or field.annotation is not int:
+            raise ValueError(f"anonymous_limit names an int setting of shared.config.Settings; got {anonymous_limit!r}")
+        if not rate_limited:
+            raise ValueError("a route with an anonymous_limit is rate limited")
     for model in (query_model, body_model, response_model):
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise TypeError(f"{model!r} must be a pydantic BaseModel subclass")
@@ -96,6 +104,7 @@ def api(
             status=status,
             tags=tuple(tags or ()),
             rate_limited=rate_limited,
+            anonymous_limit=anonymous_limit,
             required_headers=tuple(required_headers),
             errors=errors,
             raw_body=tuple(raw_body),
@@ -191,6 +200,7 @@ async def _dispatch(spec: RouteSpec, handler: Handler, req: func.HttpRequest, co
     # Limit before reporting a bad token, so guessing tokens is throttled per IP too.
     if spec.rate_limited:
         await _rate_limit(principal, ip)
+        await _anonymous_route_limit(spec, principal, ip)
     if auth_problem is not None:
         raise auth_problem
     _authorize(spec, principal)

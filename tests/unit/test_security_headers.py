@@ -24,6 +24,8 @@ SHOP = "https://shop.example.com"
 AZURE_REQUIRED = {
     "APP_ENV": "azure",
     "DATABASE_URL": "postgresql://app@db.example:5432/market",
+    "DATABASE_AUTH": "entra",
+    "PAYOUT_TIN_KEY_ID": "https://kv.vault.azure.net/keys/payout-tin/1",
     "AUTH_JWKS_URL": "https://login.example/keys",
     "AUTH_ISSUER": "https://login.example/tenant/v2.0",
     "STRIPE_SECRET_KEY": "sk_live_x",
@@ -206,6 +208,7 @@ def test_the_page_may_load_public_images_and_talk_to_the_issuer(tmp_path):
     policy = _directives(headers["Content-Security-Policy"])
     assert {"https://cdn.example.net", "http://127.0.0.1:10000"} <= set(policy["img-src"])
     assert "http://localhost:7071" in policy["connect-src"]  # the issuer's origin (sign-in, token refresh)
+    assert "http://127.0.0.1:10000" in policy["connect-src"]  # uploads PUT to blob storage
     assert "evil" not in headers["Content-Security-Policy"]
 
 
@@ -270,3 +273,22 @@ async def test_devhost_own_problems_carry_the_security_headers(tmp_path):
     assert status == 404
     assert headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
+
+
+def test_the_static_web_app_config_allows_exactly_the_exports_inline_scripts(export):
+    from shared.http.portal_config import static_web_app_config
+
+    config = static_web_app_config(
+        export,
+        issuer="https://tenant.ciamlogin.com/tid/v2.0",
+        blob_endpoint="https://stabc.blob.core.windows.net/",
+        front_door_id="fd-guid",
+    )
+    headers = config["globalHeaders"]
+    policy = _directives(headers["Content-Security-Policy"])
+    expected = {*_executable_inline_scripts(NEXT_PAGE), _inline_hash("self.__next_f=[]")}
+    assert set(policy["script-src"]) == {"'self'", *expected}
+    assert policy["frame-ancestors"] == ["'none'"] and "https://tenant.ciamlogin.com" in policy["connect-src"]
+    assert "https://stabc.blob.core.windows.net" in policy["connect-src"]  # the studio PUTs uploads there
+    assert headers["Strict-Transport-Security"] == HSTS_VALUE and headers["X-Content-Type-Options"] == "nosniff"
+    assert config["forwardingGateway"]["requiredHeaders"] == {"X-Azure-FDID": "fd-guid"}
