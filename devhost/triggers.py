@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import json
 import os
 import re
+import time
 from datetime import UTC, datetime
 
 import azure.functions as func
