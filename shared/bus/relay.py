@@ -146,12 +146,16 @@ class OutboxRelay:
         if interval is None:
             interval = get_settings().OUTBOX_RELAY_INTERVAL_MS / 1000
         wake = asyncio.Event()
-        listener = await self._listen(wake)
+        listener: asyncpg.Connection | None = None
         next_purge = 0.0
         failures = 0
         try:
             while not stop.is_set():
                 wake.clear()
+                if listener is None or listener.is_closed():
+                    # The database restarted (or was down at start): listen again, or commits would only
+                    # be noticed by polling, up to `interval` late, for the rest of this process's life.
+                    listener = await self._listen(wake)
                 try:
                     await self.publish_pending()
                     if time.monotonic() >= next_purge:
@@ -174,6 +178,8 @@ class OutboxRelay:
         try:
             conn = await self._db.connect_unpooled()
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
+            # Losing it wakes the loop too, which listens again straight away.
+            conn.add_termination_listener(lambda *_: wake.set())
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("outbox.listen_failed", error=error_text(exc))
             return None

@@ -32,12 +32,14 @@ from shared.http.security import (
     is_preflight,
     preflight_headers,
 )
+from shared.outages import is_dependency_outage
 from shared.telemetry import context_from, tracer
 
 log = structlog.get_logger(__name__)
 
 CORRELATION_HEADER: Final = "x-correlation-id"
 AUTH_RETRY_AFTER_SECONDS: Final = 30
+OUTAGE_RETRY_AFTER_SECONDS: Final = 5  # a restarting database or storage is usually back within seconds
 _CORRELATION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _TRACEPARENT_RE = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
@@ -169,15 +171,27 @@ async def _serve(spec: RouteSpec, handler: Handler, req: func.HttpRequest) -> fu
                 "The identity provider's keys could not be fetched; try again shortly.",
                 headers={"Retry-After": str(AUTH_RETRY_AFTER_SECONDS)},
             ).to_response(instance=instance, correlation_id=correlation_id)
-        except Exception:
-            # Log the stack with the correlation id; tell the caller only that id.
-            log.exception("http.unhandled_error")
-            response = Problem(
-                500,
-                "internal-error",
-                "Internal server error",
-                "An unexpected error occurred. Quote the correlation_id when reporting it.",
-            ).to_response(instance=instance, correlation_id=correlation_id)
+        except Exception as exc:
+            if is_dependency_outage(exc):
+                # The database or storage is restarting or unreachable: "try again", so clients
+                # (and Stripe, for webhooks) retry instead of reporting a bug.
+                log.warning("http.dependency_unavailable", error=f"{type(exc).__name__}: {exc}"[:500])
+                response = Problem(
+                    503,
+                    "service-unavailable",
+                    "Temporarily unavailable",
+                    "A service this request needs is unreachable; try again in a few seconds.",
+                    headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+                ).to_response(instance=instance, correlation_id=correlation_id)
+            else:
+                # Log the stack with the correlation id; tell the caller only that id.
+                log.exception("http.unhandled_error")
+                response = Problem(
+                    500,
+                    "internal-error",
+                    "Internal server error",
+                    "An unexpected error occurred. Quote the correlation_id when reporting it.",
+                ).to_response(instance=instance, correlation_id=correlation_id)
         _finish(response, req, correlation_id)
         span.set_attribute("http.response.status_code", response.status_code)
         if response.status_code >= 500:
