@@ -42,6 +42,7 @@ import httpx
 import psutil
 from PIL import Image
 
+from bench import _profile
 from bench._support import free_port
 from functions.processing.work import ProcessingOptions, render_and_describe
 from shared.bus.events import ImageUploaded
@@ -55,6 +56,8 @@ from tests.fixtures.photos import PHOTOS, photo
 
 CONTRIBUTOR = "bench-contributor"
 WARM_UP = 3
+TARGET_RATIO = 0.8  # issue 14: the whole pipeline within 0.8x of its bare work
+TARGET_RSS_MIB = 1024
 STAGES = ("download", "decode", "render", "describe", "inference", "upload")
 
 
@@ -321,7 +324,9 @@ async def outbox_times(dsn: str, subject: str, image_ids: set[str]) -> dict[str,
     return {r["image_id"]: r["at"].timestamp() for r in rows}
 
 
-async def run_pipeline(files: list[Path], warm_up: list[Path], concurrency: int) -> tuple[dict, dict]:
+async def run_pipeline(
+    files: list[Path], warm_up: list[Path], concurrency: int, profile: Path | None = None
+) -> tuple[dict, dict]:
     var_dir = Path(tempfile.mkdtemp(prefix="bench-pipeline-", dir=PROJECT_ROOT / "var"))
     devhost = Devhost(var_dir)
     pg = EmbeddedPostgres(var_dir / "pg" / "data")
@@ -332,12 +337,14 @@ async def run_pipeline(files: list[Path], warm_up: list[Path], concurrency: int)
         async with httpx.AsyncClient(base_url=devhost.base, headers=headers, timeout=120) as client:
             warm = await upload_all(client, warm_up, concurrency)
             await wait_processed(dsn, set(warm), within_s=300)
+            profiler = _profile.start(devhost.proc.pid, profile)
             cpu_before = devhost.cpu_seconds()
             started = time.time()
             uploads = await upload_all(client, files, concurrency)
             uploaded_at = time.time()
             rows = await wait_processed(dsn, set(uploads), within_s=600)
             cpu = _cpu_ms_per_image(cpu_before, devhost.cpu_seconds(), len(files))
+            _profile.stop(profiler)
         ids = set(uploads)
         accepted = await outbox_times(dsn, "image.uploaded", ids)
         processed = await outbox_times(dsn, "image.processed", ids)
@@ -363,6 +370,12 @@ async def run_pipeline(files: list[Path], warm_up: list[Path], concurrency: int)
         for i, t in uploads.items()
         if i in accepted and i in processed
     ]
+    # When the handler took the message: the result row's time is its commit's start, after every stage.
+    handler_started = {
+        r["image_id"]: r["processed_at"].timestamp() - sum(json.loads(r["stage_ms"]).values()) / 1000 for r in rows
+    }
+    bus_ms = [(handler_started[i] - accepted[i]) * 1000 for i in accepted if i in handler_started]
+    shares = _profile.stage_shares(profile) if profile is not None and profile.exists() else {}  # noqa: ASYNC240
     return processing_only, {
         "case": "pipeline",
         "images": len(files),
@@ -375,7 +388,14 @@ async def run_pipeline(files: list[Path], warm_up: list[Path], concurrency: int)
             for k in ("upload", "to_accepted", "to_processed", "end_to_end")
         },
         "processing_stage_ms": stage_ms,
+        "bus_and_queue_ms": {"mean": _mean(bus_ms), "p95": _p95(bus_ms)},
+        "timeline_s": {
+            "uploaded": _quartiles([t["uploaded"] - started for t in uploads.values()]),
+            "accepted": _quartiles([t - started for t in accepted.values()]),
+            "processed": _quartiles([t - started for t in processed.values()]),
+        },
         "cpu_ms_per_image": cpu,
+        "worker_cpu_ms_per_image_by_stage": {k: round(v * cpu["worker"]) for k, v in shares.items()},
         **memory,
         "devhost_log_tail": log_tail[-600:] if failed else "",
     }
@@ -435,6 +455,12 @@ def _mean(values: list) -> float | None:
     return round(statistics.fmean(values), 1) if values else None
 
 
+def _quartiles(values: list[float]) -> list[float]:
+    """25%, 50%, 75% and 100% points, in seconds."""
+    ordered = sorted(values)
+    return [round(ordered[max(0, round(q * len(ordered)) - 1)], 1) for q in (0.25, 0.5, 0.75, 1.0)] if ordered else []
+
+
 def _p95(values: list[float]) -> float | None:
     if not values:
         return None
@@ -449,6 +475,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="uploads in flight")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="baseline worker threads")
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=PROJECT_ROOT / "var" / "bench" / "pipeline-profile.txt",
+        help="py-spy's collapsed stacks of the worker during the timed pipeline (for the CPU breakdown)",
+    )
+    parser.add_argument("--no-profile", action="store_true", help="no py-spy (no CPU breakdown by stage)")
     args = parser.parse_args()
 
     cache = PROJECT_ROOT / "var" / "bench" / "pipeline-files"
@@ -464,24 +497,53 @@ def main() -> None:
     if not args.skip_baseline:
         results.append(baseline(files, args.threads, load_settings().PROCESSING_ML_BATCH))
         print(json.dumps(results[-1]), flush=True)
-    processing_only, pipe = asyncio.run(run_pipeline(files, warm_up, args.concurrency))
+    profile = None if args.no_profile else args.profile
+    processing_only, pipe = asyncio.run(run_pipeline(files, warm_up, args.concurrency, profile))
     results += [processing_only, pipe]
     print(json.dumps(processing_only), flush=True)
     print(json.dumps(pipe), flush=True)
+    load = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}
+    print(json.dumps({"load_average_1m": load}))
+    report(results, pipe, processing_only, load, baseline_run=not args.skip_baseline)
 
-    print(json.dumps({"load_average_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}}))
-    print(f"\n{'case':<12}{'images/s':>10}{'seconds':>10}{'/ baseline':>12}")
+
+def report(results: list[dict], pipe: dict, processing_only: dict, load: dict, *, baseline_run: bool) -> None:
+    print(f"\n{'case':<12}{'images/s':>10}{'seconds':>10}{'/ baseline':>12}{'CPU ms/image':>14}")
     for r in results:
-        ratio = f"{r['images_per_s'] / results[0]['images_per_s']:.2f}" if not args.skip_baseline else "-"
-        print(f"{r['case']:<12}{r['images_per_s']:>10}{r['seconds']:>10}{ratio:>12}")
+        ratio = f"{r['images_per_s'] / results[0]['images_per_s']:.2f}" if baseline_run else "-"
+        cpu = sum(r["cpu_ms_per_image"].values())
+        print(f"{r['case']:<12}{r['images_per_s']:>10}{r['seconds']:>10}{ratio:>12}{cpu:>14}")
+    print(f"load average (1 min) before/after: {load['before']}/{load['after']} on {os.cpu_count()} CPUs")
+
+    print("\nper-stage breakdown, pipeline (wall ms per image, mean; CPU ms per image)")
+    latency, stages = pipe["latency_ms"], pipe["processing_stage_ms"]
+    wall = {
+        "upload (client: ticket + PUT)": latency["upload"]["mean"],
+        "uploaded -> accepted (ingest checks, blob copies, DB)": latency["to_accepted"]["mean"],
+        "bus latency (relay, delivery, admission queue)": pipe["bus_and_queue_ms"]["mean"],
+        **{f"processing: {k}": v for k, v in stages.items()},
+    }
+    for name, ms in wall.items():
+        print(f"  wall  {name:<58}{ms if ms is not None else '-':>10}")
+    for name, ms in pipe["worker_cpu_ms_per_image_by_stage"].items():
+        print(f"  CPU   worker: {name:<50}{ms:>10}")
+    for name in ("azurite", "postgres"):
+        label = {"azurite": "Azurite (blob service)", "postgres": "Postgres (DB writes + bus)"}[name]
+        print(f"  CPU   {label:<58}{pipe['cpu_ms_per_image'].get(name, '-'):>10}")
+    timeline = pipe["timeline_s"]
+    print(f"timeline, s from the first upload (25/50/75/100% of images): {timeline}")
     print(f"worker peak RSS: {pipe['worker_peak_rss_mib']} MiB; services (USS, MiB): {pipe['services_uss_mib']}")
-    print(f"latency ms (mean / p95): {pipe['latency_ms']}")
-    for r in results:
-        print(f"CPU ms per image, {r['case']}: {r['cpu_ms_per_image']}")
-    print(f"processing stage ms (mean), end to end: {pipe['processing_stage_ms']}")
     print(f"processing stage ms (mean), processing alone: {processing_only['processing_stage_ms']}")
     if pipe["failed"]:
         print(f"FAILED images (first 5): {pipe['failed']}")
+    if baseline_run:
+        ratio = pipe["images_per_s"] / results[0]["images_per_s"]
+        rss = pipe["worker_peak_rss_mib"]
+        print(
+            f"\ntargets: pipeline {ratio:.2f}x of the baseline (>= {TARGET_RATIO}x: "
+            f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}); worker peak RSS {rss} MiB "
+            f"(<= {TARGET_RSS_MIB} MiB: {'met' if rss <= TARGET_RSS_MIB else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":
