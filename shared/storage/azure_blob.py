@@ -467,7 +467,8 @@ class AzureBlobStore:
             raise ValueError(f"container {container!r} is private; its blobs are served only through SAS URLs")
         if self._public_base_url:
             return f"{self._public_base_url}/{container}/{quote(name, safe='/~')}"
-        return _without_query(self._blob(container, name).url)
+        # The URL a BlobClient would have, without building one (processing asks three times per image).
+        return f"{_without_query(self._svc.url).rstrip('/')}/{container}/{quote(name, safe='~/')}"
 
     async def sas_url(
         self,
