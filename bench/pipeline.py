@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import io
 import json
 import os
@@ -44,13 +45,16 @@ from PIL import Image
 
 from bench import _profile
 from bench._support import free_port
-from functions.processing.work import ProcessingOptions, render_and_describe
+from functions.ingestion.policy import IngestionPolicy
+from functions.processing.work import ProcessingOptions, describe_decoded, render_and_describe
 from shared.bus.events import ImageUploaded
 from shared.bus.outbox import add_to_outbox
 from shared.config import AZURITE_ACCOUNT, AZURITE_KEY, PROJECT_ROOT, load_settings
 from shared.cpu import available_cpus
 from shared.db import connect_database
 from shared.db.embedded import EmbeddedPostgres
+from shared.imaging.decode import decode
+from shared.imaging.inspect import inspect_image
 from shared.storage.azure_blob import AzureBlobStore
 from shared.storage.port import ORIGINALS
 from tests.fixtures.photos import PHOTOS, photo
@@ -137,6 +141,39 @@ def baseline(files: list[Path], threads: int, batch: int) -> dict:
         "cpu_ms_per_image": {"process": round((_own_cpu_seconds() - cpu_before) * 1000 / len(blobs))},
         "peak_rss_mib": round(_peak_rss(os.getpid()) / 2**20),
     }
+
+
+def stage_cpu(files: list[Path], batch: int) -> dict[str, float]:
+    """CPU ms per image of each piece of the bare work, one piece at a time on this one thread (no overlap,
+    so the process's CPU time over a piece is that piece's, native threads of libvips and ONNX included):
+    the figures docs/scale.md multiplies out to 5M images."""
+    from shared.ml import get_image_analyzer
+
+    analyzer = get_image_analyzer()
+    options = ProcessingOptions()
+    limits = IngestionPolicy.from_settings(load_settings()).limits
+    blobs = [f.read_bytes() for f in files]
+    decoded = [decode(b, options.preview_px) for b in blobs]
+    works = [render_and_describe(b, options) for b in blobs[:1]]
+    analyzer.analyze([works[0].analysis_input] * batch)  # the first run sets ONNX Runtime's arenas up
+    pieces = {
+        "ingest checks (sha256, header, full decode + phash)": lambda: [
+            (hashlib.sha256(b).digest(), inspect_image(b, limits)) for b in blobs
+        ],
+        "decode (shrink-on-load to preview size)": lambda: [decode(b, options.preview_px) for b in blobs],
+        "renditions + colours/hashes/EXIF": lambda: [
+            describe_decoded(d, b, options) for d, b in zip(decoded, blobs, strict=True)
+        ],
+        "inference (batches of PROCESSING_ML_BATCH)": lambda: [
+            analyzer.analyze([works[0].analysis_input] * batch) for _ in range(0, len(blobs), batch)
+        ],
+    }
+    result = {}
+    for name, run in pieces.items():
+        before = _own_cpu_seconds()
+        run()
+        result[name] = round((_own_cpu_seconds() - before) * 1000 / len(blobs), 1)
+    return result
 
 
 # --- pipeline: devhost, HTTP upload, blob trigger, bus, processing ---------------------------------
@@ -484,6 +521,7 @@ def main() -> None:
         default=PROJECT_ROOT / "var" / "bench" / "pipeline-profile.txt",
         help="py-spy's collapsed stacks of the worker during the timed pipeline (for the CPU breakdown)",
     )
+    parser.add_argument("--stage-files", type=int, default=20, help="files for the CPU-per-stage pass")
     parser.add_argument("--no-profile", action="store_true", help="no py-spy (no CPU breakdown by stage)")
     args = parser.parse_args()
 
@@ -501,6 +539,9 @@ def main() -> None:
     if not args.skip_baseline:
         results.append(baseline(files, args.threads, batch))
         print(json.dumps(results[-1]), flush=True)
+    stages = stage_cpu(files[: args.stage_files], batch) if not args.skip_baseline else {}
+    if stages:
+        print(json.dumps({"case": "stage CPU, bare work", "cpu_ms_per_image": stages}), flush=True)
     profile = None if args.no_profile else args.profile
     processing_only, pipe = asyncio.run(run_pipeline(files, warm_up, args.concurrency, profile))
     results += [processing_only, pipe]
@@ -514,6 +555,8 @@ def main() -> None:
     load = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}
     print(json.dumps({"load_average_1m": load}))
     report(results, pipe, processing_only, load, baseline_run=not args.skip_baseline)
+    for name, ms in stages.items():
+        print(f"  CPU ms per image, bare work, one at a time: {name:<55}{ms:>8}")
 
 
 def report(results: list[dict], pipe: dict, processing_only: dict, load: dict, *, baseline_run: bool) -> None:
