@@ -13,18 +13,23 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 import uvicorn
 
 from devhost.app_loader import load_app
 from devhost.http_server import FunctionsAsgiApp
+from devhost.local_oidc import LocalOidcApp
 from devhost.settings_file import load_into_environment
+from devhost.static_site import DEFAULT_EXPORT_DIR, StaticSite
 from devhost.stripe_standin import StripeStandin
 from devhost.triggers import BlobWatcher, TimerDriver, resolve_schedule, topic_consumer
+from shared.auth.local_oidc import LocalOidcProvider
 from shared.config import PROJECT_ROOT, Settings, get_settings
-from shared.runtime import build_runtime, set_runtime
+from shared.runtime import Runtime, build_runtime, set_runtime
 from shared.storage.azurite import AzuriteServer
+from shared.storage.port import THUMBNAILS
 from shared.telemetry import configure_telemetry
 
 log = structlog.get_logger()
@@ -36,6 +41,17 @@ SHUTDOWN_GRACE_SECONDS = 20.0
 def _needs_stripe_standin(settings: Settings) -> bool:
     """Locally with no Stripe API base: devhost provides the stand-in (set STRIPE_API_BASE to use Stripe)."""
     return settings.APP_ENV == "local" and not settings.STRIPE_API_BASE
+
+
+def uses_local_issuer(settings: Settings) -> bool:
+    """Tokens come from the local issuer (no AUTH_JWKS_URL): devhost serves its OIDC endpoints at /auth."""
+    return settings.APP_ENV != "azure" and not settings.AUTH_JWKS_URL
+
+
+def browser_origins(settings: Settings, port: int | None) -> list[str]:
+    """Origins the portals are opened from locally: the public base URL and devhost's own address."""
+    port = port or settings.DEVHOST_PORT
+    return [settings.PUBLIC_BASE_URL.rstrip("/"), f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
 
 
 def _needs_azurite(settings: Settings) -> bool:
@@ -76,7 +92,11 @@ class DevHost:
             if _needs_stripe_standin(settings):
                 webhook_host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
                 webhook_url = f"http://{webhook_host}:{self.port or settings.DEVHOST_PORT}/api/webhooks/stripe"
-                stripe_standin = StripeStandin.from_settings(settings, webhook_url=webhook_url)
+                # Connected accounts' events (account.updated) go to their own endpoint, as Stripe's Connect
+                # endpoints do, signed with STRIPE_CONNECT_WEBHOOK_SECRET.
+                stripe_standin = StripeStandin.from_settings(
+                    settings, webhook_url=webhook_url, connect_webhook_url=f"{webhook_url}-connect"
+                )
                 os.environ["STRIPE_API_BASE"] = stripe_standin.start(any_port_if_taken=True)
                 get_settings.cache_clear()
                 settings = get_settings()
@@ -85,6 +105,9 @@ class DevHost:
             set_runtime(runtime)
             runtime.start_outbox_relay()
             await runtime.storage.ensure_containers()
+            if azurite is not None:
+                # The portals PUT uploads straight to Azurite from the devhost origin (infra/ does it in Azure).
+                await runtime.storage.allow_browser_uploads(browser_origins(settings, self.port))
             loaded = load_app()
 
             concurrency = host_concurrency()
@@ -99,8 +122,11 @@ class DevHost:
                 tasks.append(asyncio.create_task(driver.run(self.stop_event)))
 
             port = self.port or settings.DEVHOST_PORT
+            app = FunctionsAsgiApp(loaded.http, site=_portal_site(settings, runtime))
+            if uses_local_issuer(settings):
+                app = LocalOidcApp(LocalOidcProvider.from_settings(settings), fallback=app)
             config = uvicorn.Config(
-                FunctionsAsgiApp(loaded.http),
+                app,
                 host=self.host,
                 port=port,
                 log_level="warning",
@@ -152,6 +178,16 @@ class DevHost:
             for task in self._tasks:
                 task.cancel()
         self.stop_event.set()
+
+
+def _portal_site(settings: Settings, runtime: Runtime) -> StaticSite | None:
+    """The portals' export when it has been built; public renditions come from blob storage (Azurite here)."""
+    if not DEFAULT_EXPORT_DIR.is_dir():
+        log.info("portals not built; serving the API only", expected=str(DEFAULT_EXPORT_DIR))
+        return None
+    probe = runtime.storage.public_url(THUMBNAILS, "x")
+    parts = urlsplit(probe)
+    return StaticSite(DEFAULT_EXPORT_DIR, settings, blob_origin=f"{parts.scheme}://{parts.netloc}")
 
 
 def serve(port: int | None = None, host: str = "127.0.0.1") -> None:

@@ -10,7 +10,10 @@ import azure.functions as func
 import structlog
 
 from devhost.app_loader import HttpFunction, invoke
+from devhost.static_site import StaticSite
+from shared.config import get_settings
 from shared.http import Problem
+from shared.http.security import apply_security_headers
 
 log = structlog.get_logger()
 MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
@@ -18,15 +21,18 @@ MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
 
 def _problem(status: int, slug: str, title: str, detail: str, path: str, headers: dict[str, str] | None = None):
     """The host's own answers (no function matched, body too large), in the app's problem+json shape."""
-    return _to_asgi(
-        Problem(status, slug, title, detail, headers=headers).to_response(instance=path, correlation_id=str(uuid4()))
+    response = Problem(status, slug, title, detail, headers=headers).to_response(
+        instance=path, correlation_id=str(uuid4())
     )
+    apply_security_headers(response.headers, get_settings())
+    return _to_asgi(response)
 
 
 class FunctionsAsgiApp:
-    def __init__(self, functions: list[HttpFunction], route_prefix: str = "api") -> None:
+    def __init__(self, functions: list[HttpFunction], route_prefix: str = "api", *, site: StaticSite | None = None):
         self.functions = functions
         self.prefix = "/" + route_prefix.strip("/") + "/"
+        self.site = site  # the portals, served at every path outside the API prefix
 
     def match(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], frozenset[str]]:
         """The function for a path, its route params, and every method the path answers to (for 405)."""
@@ -54,6 +60,8 @@ class FunctionsAsgiApp:
         method = scope["method"].upper()
         path = scope["path"]
         fn, route_params, allowed = self.match(method, path)
+        if fn is None and self.site is not None and not path.startswith(self.prefix):
+            return self.site.answer(method, path)
         if fn is None:
             if allowed:
                 allow = {"Allow": ", ".join(sorted(allowed))}

@@ -15,6 +15,9 @@ param environmentName string
 
 param location string = resourceGroup().location
 
+@description('Origins the portals are served from (Front Door endpoint, custom domain): they may PUT uploads to SAS URLs.')
+param portalOrigins array = []
+
 @description('PostgreSQL administrator login.')
 param postgresAdminLogin string = 'marketadmin'
 
@@ -38,6 +41,10 @@ param stripeSecretKey string
 @secure()
 @description('Signing secret of the Stripe webhook endpoint (whsec_…); without it anyone could forge payments.')
 param stripeWebhookSecret string
+
+@secure()
+@description('Signing secret of the Stripe Connect webhook endpoint (whsec_…) for connected accounts\' events at /api/webhooks/stripe-connect.')
+param stripeConnectWebhookSecret string
 
 @description('Create the Event Grid subscription that feeds the blob trigger (second deployment, see above).')
 param subscribeBlobTrigger bool = false
@@ -117,6 +124,20 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   parent: storage
   name: 'default'
+  properties: {
+    // The contributor studio PUTs uploads straight to their write-only SAS URL from the portals' origin.
+    cors: {
+      corsRules: empty(portalOrigins) ? [] : [
+        {
+          allowedOrigins: portalOrigins
+          allowedMethods: [ 'PUT', 'GET', 'HEAD' ]
+          allowedHeaders: [ 'x-ms-blob-type', 'x-ms-version', 'x-ms-date', 'x-ms-client-request-id', 'content-type' ]
+          exposedHeaders: [ 'etag', 'x-ms-request-id' ]
+          maxAgeInSeconds: 3600
+        }
+      ]
+    }
+  }
 }
 
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for c in imageContainers: {
@@ -349,6 +370,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AUTH_AUDIENCE: authAudience
     STRIPE_SECRET_KEY: stripeSecretKey
     STRIPE_WEBHOOK_SECRET: stripeWebhookSecret
+    STRIPE_CONNECT_WEBHOOK_SECRET: stripeConnectWebhookSecret
     // Search through the managed identity (no AZURE_SEARCH_API_KEY).
     SEARCH_BACKEND: 'azure'
     AZURE_SEARCH_ENDPOINT: search.outputs.endpoint

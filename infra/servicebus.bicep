@@ -31,8 +31,9 @@ var subscriptionList = flatten(map(range(0, length(topology)), i => map(topology
   name: s.name
   maxDeliveryCount: s.maxDeliveryCount
   lockDurationSeconds: s.lockDurationSeconds
-  // The subject travels as the message's Label (AMQP `subject`).
-  sqlFilter: 'sys.Label IN (${join(map(s.subjects, subject => '\'${subject}\''), ', ')})'
+  // The subject travels as the message's Label (AMQP `subject`). A dead letter replayed by an admin
+  // (shared/bus/servicebus_dead_letters.py) carries replay_to and reaches only that subscription.
+  sqlFilter: 'sys.Label IN (${join(map(s.subjects, subject => '\'${subject}\''), ', ')}) AND (replay_to IS NULL OR replay_to = \'${s.name}\')'
 })))
 
 resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {

@@ -7,6 +7,7 @@ stops the host with a message that names the setting and says how to fix it.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,23 @@ _LOCAL_ISSUER = "http://localhost:7071/local-issuer"
 # The Stripe stand-in's keys: published in this repository, so they prove nothing outside a laptop.
 _LOCAL_STRIPE_SECRET_KEY = "sk_test_local_standin"  # noqa: S105  (public on purpose)
 _LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_standin"  # noqa: S105
+_LOCAL_STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_local_standin_connect"  # noqa: S105
+
+
+_ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.\-]+(?::\d{1,5})?")
+
+
+def parse_origins(value: str) -> tuple[str, ...]:
+    """A comma-separated allow-list of exact origins (scheme://host[:port]); '*' is refused on purpose."""
+    origins = []
+    for raw in value.split(","):
+        origin = raw.strip().rstrip("/")
+        if not origin:
+            continue
+        if not _ORIGIN_RE.fullmatch(origin):
+            raise ValueError(f"{origin!r} is not an origin like https://shop.example.com (no path, no wildcard)")
+        origins.append(origin)
+    return tuple(origins)
 
 
 class ConfigError(RuntimeError):
@@ -63,6 +81,11 @@ class Settings(BaseSettings):
         None,
         description="https://<account>.blob.core.windows.net; used with managed identity when "
         "STORAGE_CONNECTION_STRING is unset in Azure (SAS then uses user delegation keys).",
+    )
+    STORAGE_PUBLIC_BASE_URL: str | None = Field(
+        None,
+        description="Base URL public renditions are served from (Front Door in Azure: https://<endpoint>.azurefd.net); "
+        "unset: straight from the storage account.",
     )
     AZURITE_BLOB_PORT: int = Field(10000, ge=0, le=65535, description="Port devhost gives Azurite's blob service.")
 
@@ -114,10 +137,35 @@ class Settings(BaseSettings):
         None, description="JWKS endpoint of the issuer. Unset: the local issuer's key pair in VAR_DIR/auth is used."
     )
     AUTH_LEEWAY_SECONDS: int = Field(30, ge=0, le=300, description="Clock skew allowed on exp/nbf/iat.")
+    AUTH_LOCAL_CLIENT_ID: str = Field(
+        "marketplace-portals",
+        min_length=1,
+        description="Client id the portals use with the local OIDC provider (devhost /auth; local runs only).",
+    )
+    AUTH_LOCAL_REDIRECT_URIS: str = Field(
+        "/callback/,/callback",
+        description="Comma-separated redirect URIs the local OIDC provider allows, matched exactly; an entry "
+        "starting with / is that path on the origin the browser uses.",
+    )
+    AUTH_LOCAL_POST_LOGOUT_REDIRECT_URIS: str = Field(
+        "/,/contributor/,/admin/,/contributor,/admin",
+        description="Comma-separated post_logout_redirect_uri values the local OIDC provider allows (as above).",
+    )
+    AUTH_LOCAL_ACCESS_TOKEN_SECONDS: int = Field(
+        900, ge=60, le=86400, description="Lifetime of access and ID tokens from the local OIDC provider."
+    )
+    AUTH_LOCAL_REFRESH_TOKEN_SECONDS: int = Field(
+        8 * 3600, ge=60, le=30 * 86400, description="Lifetime of a refresh token from the local OIDC provider."
+    )
     RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE: int = Field(
         600, ge=1, description="Requests a signed-in caller may make per minute before 429."
     )
     RATE_LIMIT_PER_IP_PER_MINUTE: int = Field(300, ge=1, description="Anonymous requests per client IP per minute.")
+    CORS_ALLOWED_ORIGINS: str = Field(
+        "",
+        description="Comma-separated origins (https://host[:port]) whose browser pages may call the API "
+        "cross-origin; empty: same origin only. No wildcard.",
+    )
     TRUSTED_PROXY_HOPS: int = Field(
         1,
         ge=1,
@@ -162,7 +210,9 @@ class Settings(BaseSettings):
         ge=8,
         le=4096,
         description="Dimension of image and text embeddings; checked against the models at start-up. The "
-        "fallback models give 384; a CLIP export may differ, and the search index must then use it too.",
+        "fallback models give 384; a CLIP export may differ. The serving index (pgvector column, HNSW index, "
+        "Azure vector field) takes this size: after a change, `python -m functions.search_sync.reindex` builds "
+        "the index aside with it and swaps it in.",
     )
     ML_CLASSIFIER_MODEL_PATH: Path | None = Field(
         None, description="ImageNet classifier ONNX file (fallback). Unset: shared/ml/models/efficientnet_lite0."
@@ -303,6 +353,23 @@ class Settings(BaseSettings):
         900, ge=30, le=900, description="Lifetime of the SAS URL a license download redirects to (at most 15 min)."
     )
 
+    # --- payouts ----------------------------------------------------------------
+    PAYOUT_HOLD_DAYS: int = Field(
+        30, ge=0, le=365, description="Days an earning is held before it becomes payable (most refunds come sooner)."
+    )
+    PAYOUT_DEFAULT_THRESHOLD_MINOR: int = Field(
+        3500, ge=1, description="Smallest payable balance paid out, in minor units (35.00); a contributor may raise it."
+    )
+    PAYOUT_TIN_KEY_ID: str | None = Field(
+        None,
+        description="Key Vault key that wraps the data keys of tax ids (https://<vault>.vault.azure.net/keys/<name>/"
+        "<version>), used through managed identity. Unset: a local key file VAR_DIR/keys/payouts-tin.key.",
+    )
+    PAYOUT_ONBOARDING_RETURN_URL: str = Field(
+        "http://localhost:7071/api/contributor/payout-account",
+        description="Where Stripe's hosted onboarding sends the contributor back to (return and refresh URL).",
+    )
+
     @field_validator("SUBSCRIPTION_PLANS")
     @classmethod
     def _plans(cls, value: str) -> str:
@@ -332,6 +399,11 @@ class Settings(BaseSettings):
     STRIPE_WEBHOOK_SECRET: str = Field(
         _LOCAL_STRIPE_WEBHOOK_SECRET, description="Signing secret of the Stripe webhook endpoint (whsec_...)."
     )
+    STRIPE_CONNECT_WEBHOOK_SECRET: str = Field(
+        _LOCAL_STRIPE_CONNECT_WEBHOOK_SECRET,
+        description="Signing secret of the Stripe Connect webhook endpoint (whsec_...): connected accounts' events "
+        "such as account.updated, delivered to /api/webhooks/stripe-connect.",
+    )
     STRIPE_API_BASE: str | None = Field(
         None,
         description="Base URL of the Stripe API. Unset locally: devhost starts the Stripe stand-in and sets it; "
@@ -358,6 +430,16 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must start with postgresql:// (e.g. postgresql://user:pass@host:5432/db)")
         return value
+
+    @field_validator("CORS_ALLOWED_ORIGINS")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        parse_origins(value)
+        return value
+
+    @property
+    def cors_allowed_origins(self) -> tuple[str, ...]:
+        return parse_origins(self.CORS_ALLOWED_ORIGINS)
 
     @field_validator("SERVICEBUS_CONNECTION")
     @classmethod
@@ -388,6 +470,11 @@ class Settings(BaseSettings):
             raise ValueError("STRIPE_WEBHOOK_SECRET must be the real endpoint's secret when APP_ENV=azure")
         if self.APP_ENV == "azure" and self.STRIPE_SECRET_KEY in ("", _LOCAL_STRIPE_SECRET_KEY):
             raise ValueError("STRIPE_SECRET_KEY must be a real Stripe key when APP_ENV=azure")
+        if self.APP_ENV == "azure" and self.STRIPE_CONNECT_WEBHOOK_SECRET in ("", _LOCAL_STRIPE_CONNECT_WEBHOOK_SECRET):
+            # Whoever knows it can sign account.updated and mark any account ready to be paid.
+            raise ValueError(
+                "STRIPE_CONNECT_WEBHOOK_SECRET must be the real Connect endpoint's secret when APP_ENV=azure"
+            )
         return self
 
     @property

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from shared.bus.dead_letters import DeadLetterStore, PostgresDeadLetters
 from shared.bus.port import BusTransport
 from shared.bus.relay import OutboxRelay
 from shared.config import Settings, get_settings
@@ -37,6 +38,15 @@ class Runtime:
     _embedded: EmbeddedPostgres | None = field(default=None, repr=False)
     _relay_stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _relay_task: asyncio.Task | None = field(default=None, repr=False)
+
+    @property
+    def dead_letters(self) -> DeadLetterStore:
+        """Where the bus keeps the messages its subscriptions gave up on."""
+        if self.settings.BUS_TRANSPORT == "servicebus":
+            from shared.bus.servicebus_dead_letters import ServiceBusDeadLetters
+
+            return ServiceBusDeadLetters(self.bus)  # type: ignore[arg-type]
+        return PostgresDeadLetters(self.db.pool)
 
     def start_outbox_relay(self) -> None:
         """Publish each outbox row moments after its transaction commits (NOTIFY wakes the relay).

@@ -181,6 +181,10 @@ async def _owners_upload(ctx: Context) -> Call:
     return Call(f"contributor/images/{ticket.image_id}")
 
 
+async def _owners_pending_edit(ctx: Context) -> Call:
+    return Call(f"contributor/images/{await _pending(ctx)}", json_body={"keywords": ["coffee", "cup"]})
+
+
 # --- checkout (the buyer persona is BUYER) -------------------------------------------------------------
 
 BUYER = "buyer-1"
@@ -303,12 +307,34 @@ async def _by_image(ctx: Context) -> Call:
     return Call("search/by-image", body=jpeg_bytes(photo("coffee")), headers={"Content-Type": "image/jpeg"})
 
 
+async def _dead_letter(ctx: Context, action: str) -> Call:
+    """A fresh dead letter on platform/health (each persona gets its own), replayed or discarded."""
+    from shared.bus.port import OutgoingMessage
+    from shared.bus.postgres_transport import PostgresTransport
+
+    transport = PostgresTransport(ctx.db, max_delivery_count=1)
+    await transport.publish([OutgoingMessage(str(uuid.uuid4()), "platform", "platform.ping", {"nonce": 1})])
+    (message,) = await transport.receive("platform", "health")
+    await transport.dead_letter(message, "InvalidBody", "nonce is not a string")
+    return Call(f"admin/dead-letters/platform:health:{message.raw}/{action}")
+
+
+def _dead_letter_action(action: str) -> Builder:
+    async def build(ctx: Context) -> Call:
+        return await _dead_letter(ctx, action)
+
+    return build
+
+
 RULES: dict[tuple[str, str], RouteRule] = {
     # --- platform ---
     ("GET", "/api/health"): RouteRule(fixed("health")),
     ("GET", "/api/me"): RouteRule(fixed("me")),
     ("GET", "/api/openapi.json"): RouteRule(fixed("openapi.json")),
     ("POST", "/api/admin/bus/ping"): RouteRule(fixed("admin/bus/ping"), subscriptions=("platform_ping",)),
+    ("GET", "/api/admin/dead-letters"): RouteRule(fixed("admin/dead-letters", query={"topic": "images"})),
+    ("POST", "/api/admin/dead-letters/{id}/replay"): RouteRule(_dead_letter_action("replay")),
+    ("POST", "/api/admin/dead-letters/{id}/discard"): RouteRule(_dead_letter_action("discard")),
     # --- moderation ---
     ("GET", "/api/admin/moderation/queue"): RouteRule(fixed("admin/moderation/queue", query={"reason": "nsfw_score"})),
     ("GET", "/api/admin/images/{id}"): RouteRule(_on_pending()),
@@ -330,6 +356,7 @@ RULES: dict[tuple[str, str], RouteRule] = {
     ),
     ("GET", "/api/contributor/images"): RouteRule(fixed("contributor/images")),
     ("GET", "/api/contributor/images/{id}"): RouteRule(_owners_upload, owner_scoped=True),
+    ("PATCH", "/api/contributor/images/{id}"): RouteRule(_owners_pending_edit, owner_scoped=True),
     # --- checkout ---
     ("GET", "/api/cart"): RouteRule(fixed("cart")),
     ("POST", "/api/cart/items"): RouteRule(_add_to_cart, ok=frozenset({201})),

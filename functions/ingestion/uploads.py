@@ -30,6 +30,10 @@ class TicketAlreadyUsed(RuntimeError):
     """A registration asked to reuse an image id whose file has already been received."""
 
 
+class StorageUnavailable(RuntimeError):
+    """Blob storage does not answer, so no upload can be taken now."""
+
+
 def incoming_blob_name(contributor_id: str, image_id: uuid.UUID) -> str:
     return f"{contributor_id}/{image_id}"
 
@@ -66,6 +70,9 @@ async def register_upload(
         raise UploadRefused(
             "size_bytes", f"The file is larger than the {policy.max_upload_bytes} bytes an upload may have."
         )
+    if not await storage.ping():
+        # A ticket now would be a URL nothing can be PUT to: say so, and register nothing.
+        raise StorageUnavailable("blob storage cannot be reached")
     image_id = image_id or uuid.uuid4()
     expires_at = (datetime.now(UTC) + policy.upload_ttl).replace(microsecond=0)
     async with db.transaction() as conn:

@@ -18,6 +18,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from functions.search_sync.documents import public_document
+from shared.audit import command_line_operator, record_admin_action
 from shared.db import Database
 from shared.search.port import IndexDocument, SearchIndex
 
@@ -41,14 +42,33 @@ async def public_batches(db: Database, batch_size: int) -> AsyncIterator[list[In
 
 
 async def reindex(
-    db: Database, index: SearchIndex, *, batch_size: int = 1000, progress: Callable[[int], None] | None = None
+    db: Database,
+    index: SearchIndex,
+    *,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+    actor: str | None = None,
 ) -> int:
-    """Rebuild the serving index; returns how many documents it holds afterwards (before catch-up)."""
+    """Rebuild the serving index; returns how many documents it holds afterwards (before catch-up).
+
+    An operator's action, so it goes to the audit trail (`actor`, default the command line's user): the
+    switch happens in the index, outside any transaction of ours, so the entry is written just after it.
+    """
     async with db.connection() as conn:
         # Margin: a handler transaction that began earlier may commit after our batches read past its row.
         started: datetime = await conn.fetchval("select now() - interval '5 minutes'")
     written = await index.rebuild(public_batches(db, batch_size), progress)
     await catch_up(db, index, since=started)
+    async with db.transaction() as conn:
+        await record_admin_action(
+            conn,
+            service="search",
+            actor=actor or command_line_operator(),
+            action="search.reindex",
+            target_type="search_index",
+            target_id="images",
+            after={"documents": written, "batch_size": batch_size},
+        )
     return written
 
 
@@ -73,12 +93,13 @@ def main(
     batch_size: int = typer.Option(
         None, min=1, max=1000, help="Documents per batch (Azure: at most 1000). Default: SEARCH_REINDEX_BATCH_SIZE."
     ),
+    actor: str = typer.Option(None, help="Who the audit log names (default: cli:<user>@<host>)."),
 ):
     """Rebuild the serving search index from the read model."""
-    asyncio.run(_run(batch_size))
+    asyncio.run(_run(batch_size, actor))
 
 
-async def _run(batch_size: int | None) -> None:
+async def _run(batch_size: int | None, actor: str | None) -> None:
     # Only the database is needed (not the bus or blob storage), so no full runtime.
     from shared.config import get_settings
     from shared.db import connect_database
@@ -112,6 +133,7 @@ async def _run(batch_size: int | None) -> None:
                     index,
                     batch_size=batch_size or settings.SEARCH_REINDEX_BATCH_SIZE,
                     progress=lambda n: bar.advance(task, n),
+                    actor=actor,
                 )
             typer.echo(f"reindexed {written} documents")
             await index.close()

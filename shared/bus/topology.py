@@ -91,7 +91,14 @@ TOPICS: dict[str, Topic] = {
                 Subscription("search-sync", ("order.completed", "order.refunded")),  # popularity
             ),
         ),
-        Topic("payouts", (Subscription("notifications", ("payout.batch.created", "payout.paid", "payout.failed")),)),
+        Topic(
+            "payouts",
+            (
+                Subscription("notifications", ("payout.batch.created", "payout.paid", "payout.failed")),
+                # payouts' own transfer function: one message per approved batch item (fan-out)
+                Subscription("payouts-transfers", ("payout.transfer.requested",), max_delivery_count=20),
+            ),
+        ),
         # Every service's admin actions, appended to the one audit log that moderation serves.
         Topic("audit", (Subscription("moderation", ("audit.recorded",)),)),
         Topic("platform", (Subscription("health", ("platform.ping",)),)),

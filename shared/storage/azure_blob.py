@@ -31,7 +31,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.storage.blob import ContentSettings, UserDelegationKey, generate_blob_sas
+from azure.storage.blob import ContentSettings, CorsRule, UserDelegationKey, generate_blob_sas
 from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
 from shared.storage.port import (
@@ -205,9 +205,13 @@ class AzureBlobStore:
     def from_settings(cls, settings: Settings, **client_kwargs: Any) -> AzureBlobStore:
         """STORAGE_CONNECTION_STRING if set, else STORAGE_ACCOUNT_URL with managed identity."""
         if settings.STORAGE_CONNECTION_STRING:
-            return cls.from_connection_string(settings.STORAGE_CONNECTION_STRING, **client_kwargs)
+            return cls.from_connection_string(
+                settings.STORAGE_CONNECTION_STRING, public_base_url=settings.STORAGE_PUBLIC_BASE_URL, **client_kwargs
+            )
         if settings.STORAGE_ACCOUNT_URL:
-            return cls.from_account_url(settings.STORAGE_ACCOUNT_URL, **client_kwargs)
+            return cls.from_account_url(
+                settings.STORAGE_ACCOUNT_URL, public_base_url=settings.STORAGE_PUBLIC_BASE_URL, **client_kwargs
+            )
         from shared.config import ConfigError
 
         raise ConfigError(
@@ -239,6 +243,22 @@ class AzureBlobStore:
 
     async def ensure_containers(self) -> None:
         await asyncio.gather(*(self._ensure_container(name, public) for name, public in CONTAINERS.items()))
+
+    async def allow_browser_uploads(self, origins: list[str]) -> None:
+        """CORS on the blob service so pages from `origins` may PUT to an upload SAS (and read blobs).
+
+        Replaces the service's CORS rules: they belong to the app. In Azure, infra/ sets the same rule.
+        """
+        rule = CorsRule(
+            allowed_origins=sorted(set(origins)),
+            allowed_methods=["PUT", "GET", "HEAD"],
+            # x-ms-blob-type is the one the SAS PUT needs; the others are what browsers and the SDK add.
+            allowed_headers=["x-ms-blob-type", "x-ms-version", "x-ms-date", "x-ms-client-request-id", "content-type"],
+            exposed_headers=["etag", "x-ms-request-id"],
+            max_age_in_seconds=3600,
+        )
+        with _translate("set CORS rules", "blob service"):
+            await self._svc.set_service_properties(cors=[rule])
 
     async def _ensure_container(self, name: str, public: bool) -> None:
         wanted = "blob" if public else None

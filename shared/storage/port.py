@@ -87,6 +87,9 @@ class BlobStore(Protocol):
     async def ensure_containers(self) -> None:
         """Create the containers in CONTAINERS with their access level; fix the level of existing ones."""
 
+    async def allow_browser_uploads(self, origins: list[str]) -> None:
+        """Let pages served from `origins` PUT files to upload SAS URLs (CORS on the blob service)."""
+
     async def put(
         self,
         container: str,

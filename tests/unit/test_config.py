@@ -85,6 +85,7 @@ def test_azure_refuses_the_local_token_issuer(monkeypatch):
         load_settings()
     monkeypatch.setenv("AUTH_ISSUER", "https://login.example/tenant/v2.0")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_real_endpoint_secret")
+    monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_real_connect_endpoint_secret")
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_real_key")
     assert load_settings().AUTH_JWKS_URL == "https://login.example/keys"
 
@@ -103,6 +104,10 @@ def test_azure_refuses_the_stripe_standins_published_keys(monkeypatch):
     with pytest.raises(ConfigError, match="STRIPE_SECRET_KEY must be a real Stripe key"):
         load_settings()
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_real_key")
+    # The Connect endpoint's secret signs account.updated: forged, it would mark any account ready to be paid.
+    with pytest.raises(ConfigError, match="STRIPE_CONNECT_WEBHOOK_SECRET must be the real Connect endpoint's secret"):
+        load_settings()
+    monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_real_connect_endpoint_secret")
     assert load_settings().STRIPE_WEBHOOK_SECRET == "whsec_real_endpoint_secret"
 
 
