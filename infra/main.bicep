@@ -52,6 +52,26 @@ param subscribeBlobTrigger bool = false
 @description('Name of the blob-triggered function on the `incoming` container (functions/ingestion).')
 param blobTriggerFunctionName string = 'ingest_incoming_blob'
 
+// --- scale (docs/scale.md derives these from bench/pipeline.py) -----------------------------------
+
+@description('Most Flex Consumption instances of the app. Each holds up to DATABASE_POOL_MAX + 1 Postgres connections, so keep instances x (pool + 1) under the server\'s user connections (844 on D2ds_v5).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Connections in each worker\'s pool (DATABASE_POOL_MAX). Handlers hold one only for a few statements, so 4 serve a processing instance\'s 16 concurrent messages.')
+@minValue(1)
+@maxValue(50)
+param databasePoolMax int = 4
+
+@description('Service Bus tier: Standard (credit-throttled, ~1,000 operations/s per namespace) or Premium (dedicated messaging units) for a bulk migration.')
+@allowed([ 'Standard', 'Premium' ])
+param serviceBusSku string = 'Standard'
+
+@description('Premium messaging units (1, 2, 4, 8 or 16); ignored on Standard.')
+@allowed([ 1, 2, 4, 8, 16 ])
+param serviceBusMessagingUnits int = 1
+
 var suffix = toLower(uniqueString(resourceGroup().id, environmentName))
 var tags = { 'azd-env-name': environmentName }
 var databaseName = 'marketplace'
@@ -220,6 +240,8 @@ module serviceBus 'servicebus.bicep' = {
     tags: tags
     topology: loadJsonContent('servicebus.topology.json')
     principalId: identity.properties.principalId
+    sku: serviceBusSku
+    messagingUnits: serviceBusMessagingUnits
   }
 }
 
@@ -334,8 +356,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: {
-        maximumInstanceCount: 100
-        instanceMemoryMB: 2048 // image decoding and ONNX inference need more than the 512 MB size
+        maximumInstanceCount: maximumInstanceCount
+        // One core per instance; a worker peaks at ~0.9 GiB (bench/pipeline.py), over the 512 MB size.
+        instanceMemoryMB: 2048
       }
       runtime: {
         name: 'python'
@@ -362,6 +385,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     ServiceBusConnection__fullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     ServiceBusConnection__credential: 'managedidentity'
     ServiceBusConnection__clientId: identity.properties.clientId
+    DATABASE_POOL_MAX: string(databasePoolMax)
     DATABASE_URL: 'postgresql://${postgresAdminLogin}:${postgresAdminPassword}@${postgres.properties.fullyQualifiedDomainName}:5432/${databaseName}?sslmode=require'
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
