@@ -348,6 +348,14 @@ async def wait_processed(dsn: str, image_ids: set[str], within_s: float) -> list
         await conn.close()
 
 
+async def idle_cpu_ms_per_s(devhost: Devhost, seconds: float = 5.0) -> dict[str, float]:
+    await asyncio.sleep(1.0)  # let the warm-up's last events settle
+    before = devhost.cpu_seconds()
+    await asyncio.sleep(seconds)
+    after = devhost.cpu_seconds()
+    return {k: round((after[k] - before.get(k, 0.0)) * 1000 / seconds, 1) for k in after}
+
+
 async def outbox_times(dsn: str, subject: str, image_ids: set[str]) -> dict[str, float]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -375,6 +383,7 @@ async def run_pipeline(
         async with httpx.AsyncClient(base_url=devhost.base, headers=headers, timeout=120) as client:
             warm = await upload_all(client, warm_up, concurrency)
             await wait_processed(dsn, set(warm), within_s=300)
+            idle = await idle_cpu_ms_per_s(devhost)
             profiler = _profile.start(devhost.proc.pid, profile)
             cpu_before = devhost.cpu_seconds()
             started = time.time()
@@ -433,6 +442,10 @@ async def run_pipeline(
             "processed": _quartiles([t - started for t in processed.values()]),
         },
         "cpu_ms_per_image": cpu,
+        # What the stack burns per second with nothing to do (pollers, the blob watcher, timers): devhost's
+        # emulation of Event Grid and Service Bus, spread over the images of a slow run.
+        "idle_cpu_ms_per_s": idle,
+        "cpu_ms_per_image_net_of_idle": {k: round(v - idle.get(k, 0.0) * seconds / len(files)) for k, v in cpu.items()},
         "worker_cpu_ms_per_image_by_stage": {k: round(v * cpu["worker"]) for k, v in shares.items()},
         **memory,
         "devhost_log_tail": log_tail[-600:] if failed else "",
@@ -587,6 +600,10 @@ def report(results: list[dict], pipe: dict, processing_only: dict, load: dict, *
         print(f"  wall  {name:<58}{ms if ms is not None else '-':>10}")
     for name, ms in pipe["worker_cpu_ms_per_image_by_stage"].items():
         print(f"  CPU   worker: {name:<50}{ms:>10}")
+    print(
+        f"  CPU   idle stack, ms per second (pollers, blob watcher): {pipe['idle_cpu_ms_per_s']}; "
+        f"CPU ms per image net of it: {pipe['cpu_ms_per_image_net_of_idle']}"
+    )
     for name in ("azurite", "postgres"):
         label = {"azurite": "Azurite (blob service)", "postgres": "Postgres (DB writes + bus)"}[name]
         print(f"  CPU   {label:<58}{pipe['cpu_ms_per_image'].get(name, '-'):>10}")
