@@ -107,7 +107,7 @@ class BlobWatcher:
         """Invoke the function for one blob; True if it ran to completion."""
         key = f"{name}@{etag}"
         try:
-            data = await self.storage.get(self.fn.container, name)
+            data, info = await self.storage.get_with_info(self.fn.container, name)
         except BlobNotFound:  # deleted between list and get: nothing to fire
             return False
         stream = func.blob.InputStream(
@@ -116,6 +116,13 @@ class BlobWatcher:
             uri=f"{self.fn.container}/{name}",
             length=len(data),
             metadata=metadata,
+            # What the Functions host passes as the trigger's Properties, from the same download.
+            blob_properties={
+                "ETag": info.etag,
+                "ContentLength": info.size,
+                "ContentType": info.content_type,
+                "LastModified": info.last_modified.isoformat(),
+            },
         )
         try:
             await invoke(self.fn, stream)

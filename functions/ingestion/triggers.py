@@ -8,7 +8,7 @@ from opentelemetry import trace
 
 from functions.ingestion.blueprint import bp
 from functions.ingestion.catalogue import SUBSCRIPTION, apply_image_event
-from functions.ingestion.ingest import ingest_blob, quarantine_stuck_uploads
+from functions.ingestion.ingest import held_blob_info, ingest_blob, quarantine_stuck_uploads
 from functions.ingestion.policy import IngestionPolicy
 from functions.ingestion.quotas import forget_old_usage
 from functions.ingestion.uploads import STALE_TICKET_GRACE, forget_stale_tickets
@@ -38,7 +38,9 @@ async def ingest_incoming_blob(blob: func.InputStream) -> None:
     ):
         runtime = await get_runtime()
         policy = IngestionPolicy.from_settings(runtime.settings)
-        result = await ingest_blob(runtime.db, runtime.storage, policy, name, data=blob.read())
+        data = blob.read()
+        held = held_blob_info(name, blob.blob_properties, metadata=blob.metadata)
+        result = await ingest_blob(runtime.db, runtime.storage, policy, name, data=data, held=held)
         log.info("ingestion.blob_handled", outcome=result.outcome, reason_code=result.reason_code)
 
 
