@@ -18,12 +18,20 @@ ROLES = ("buyer", "contributor", "admin")
 def start(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: DEVHOST_PORT, 7071)")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    without: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--without",
+            help="Leave out the functions whose names match (fnmatch; repeat for several), e.g. "
+            "--without process_uploaded_image to measure ingestion alone; their messages wait on the bus",
+        ),
+    ] = None,
 ) -> None:
     """Start Azurite, embedded Postgres, the bus and every function of function_app.py. Ctrl-C stops all."""
     from devhost.host import serve
 
     try:
-        serve(port=port, host=host)
+        serve(port=port, host=host, without=without or ())
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -113,6 +121,30 @@ def stripe_standin(
         signal.signal(sig, lambda *_: stopped.set())
     stopped.wait()
     standin.stop()
+
+
+@cli.command()
+def openapi() -> None:
+    """Print the API's OpenAPI document, built in-process from function_app.py (no server needed)."""
+    import json
+
+    import function_app  # noqa: F401  (registers every route)
+    from shared.http import build_openapi
+
+    sys.stdout.write(json.dumps(build_openapi(title="Stock marketplace API", version="1"), indent=2) + "\n")
+
+
+@cli.command("portal-size")
+def portal_size(
+    pages: Annotated[list[str] | None, typer.Argument(help="Exported pages (default: the search page)")] = None,
+) -> None:
+    """Print the first-load JavaScript (gzipped) of exported portal pages; build them first (devhost start)."""
+    from devhost.portals import first_load_js
+
+    for page in pages or ["index.html"]:
+        sizes = first_load_js(page)
+        raw, gz = sum(r for r, _ in sizes.values()), sum(g for _, g in sizes.values())
+        typer.echo(f"{page}: {len(sizes)} scripts, {raw / 1000:.1f} kB, {gz / 1000:.1f} kB gzipped")
 
 
 @cli.command("settings-sample")

@@ -35,7 +35,8 @@ class StaticSite:
     def resolve(self, url_path: str) -> Path | None:
         """The file for a URL path, Next's export layout (`/a/` -> a/index.html, `/a` -> a.html), never outside root."""
         relative = url_path.lstrip("/")
-        if "\x00" in relative or any(part == ".." for part in relative.split("/")):
+        # ".." escapes the export; dot-files (the build's source stamp) are not part of the site.
+        if "\x00" in relative or any(part.startswith(".") for part in relative.split("/")):
             return None
         candidates = [self.root / relative / "index.html"] if relative.endswith("/") or not relative else []
         candidates += [self.root / relative, self.root / f"{relative}.html", self.root / relative / "index.html"]

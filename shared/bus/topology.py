@@ -20,6 +20,16 @@ class Subscription:
     max_delivery_count: int = 10
     lock_duration_seconds: int = 60
 
+    @property
+    def sql_filter(self) -> str:
+        """The Service Bus rule that routes like the local transport.
+
+        The subject travels as the message's Label (AMQP `subject`). A dead letter replayed by an admin
+        (shared/bus/servicebus_dead_letters.py) carries replay_to and reaches only that subscription.
+        """
+        subjects = ", ".join(f"'{subject}'" for subject in self.subjects)
+        return f"sys.Label IN ({subjects}) AND (replay_to IS NULL OR replay_to = '{self.name}')"
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -128,6 +138,7 @@ def as_json() -> str:
                     {
                         "name": s.name,
                         "subjects": list(s.subjects),
+                        "sqlFilter": s.sql_filter,
                         "maxDeliveryCount": s.max_delivery_count,
                         "lockDurationSeconds": s.lock_duration_seconds,
                     }

@@ -108,6 +108,20 @@ async def _rate_limit(principal: Principal | None, ip: str) -> None:
         key, limit = f"principal:{principal.sub}", settings.RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE
     else:
         key, limit = _ip_rate_key(ip), settings.RATE_LIMIT_PER_IP_PER_MINUTE
+    await _hit(key, limit)
+
+
+async def _anonymous_route_limit(spec: RouteSpec, principal: Principal | None, ip: str) -> None:
+    """A route's own per-IP budget for anonymous callers (e.g. search), on top of the general one.
+
+    Routes naming the same setting share one budget, so spreading calls over them gains nothing.
+    """
+    if principal is not None or spec.anonymous_limit is None:
+        return
+    await _hit(f"anon:{spec.anonymous_limit}:{_ip_rate_key(ip)}", getattr(_settings(), spec.anonymous_limit))
+
+
+async def _hit(key: str, limit: int) -> None:
     decision = await _limiter().hit(key, limit=limit, period=RATE_PERIOD_SECONDS)
     if not decision.allowed:
         raise Problem(

@@ -18,7 +18,8 @@ from pydantic import BaseModel
 from shared.auth import (
     KeySourceUnavailable,
 )
-from shared.http.access import _authenticate, _authorize, _rate_limit, client_ip
+from shared.config import Settings
+from shared.http.access import _anonymous_route_limit, _authenticate, _authorize, _rate_limit, client_ip
 from shared.http.context import _settings
 from shared.http.openapi import _ERROR_RESPONSES
 from shared.http.parsing import _parse_body, _parse_query
@@ -31,12 +32,14 @@ from shared.http.security import (
     is_preflight,
     preflight_headers,
 )
+from shared.outages import is_dependency_outage
 from shared.telemetry import context_from, tracer
 
 log = structlog.get_logger(__name__)
 
 CORRELATION_HEADER: Final = "x-correlation-id"
 AUTH_RETRY_AFTER_SECONDS: Final = 30
+OUTAGE_RETRY_AFTER_SECONDS: Final = 5  # a restarting database or storage is usually back within seconds
 _CORRELATION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _TRACEPARENT_RE = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
@@ -55,6 +58,7 @@ def api(
     status: int = 200,
     tags: Iterable[str] | None = None,
     rate_limited: bool = True,
+    anonymous_limit: str | None = None,
     required_headers: Iterable[str] = (),
     errors: Iterable[int] = (),
     raw_body: Iterable[str] = (),
@@ -77,6 +81,12 @@ def api(
     unknown = [code for code in errors if str(code) not in _ERROR_RESPONSES]
     if unknown:
         raise ValueError(f"undocumentable error statuses {unknown}; known: {sorted(_ERROR_RESPONSES)}")
+    if anonymous_limit is not None:
+        field = Settings.model_fields.get(anonymous_limit)
+        if field is None or field.annotation is not int:
+            raise ValueError(f"anonymous_limit names an int setting of shared.config.Settings; got {anonymous_limit!r}")
+        if not rate_limited:
+            raise ValueError("a route with an anonymous_limit is rate limited")
     for model in (query_model, body_model, response_model):
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise TypeError(f"{model!r} must be a pydantic BaseModel subclass")
@@ -96,6 +106,7 @@ def api(
             status=status,
             tags=tuple(tags or ()),
             rate_limited=rate_limited,
+            anonymous_limit=anonymous_limit,
             required_headers=tuple(required_headers),
             errors=errors,
             raw_body=tuple(raw_body),
@@ -160,15 +171,27 @@ async def _serve(spec: RouteSpec, handler: Handler, req: func.HttpRequest) -> fu
                 "The identity provider's keys could not be fetched; try again shortly.",
                 headers={"Retry-After": str(AUTH_RETRY_AFTER_SECONDS)},
             ).to_response(instance=instance, correlation_id=correlation_id)
-        except Exception:
-            # Log the stack with the correlation id; tell the caller only that id.
-            log.exception("http.unhandled_error")
-            response = Problem(
-                500,
-                "internal-error",
-                "Internal server error",
-                "An unexpected error occurred. Quote the correlation_id when reporting it.",
-            ).to_response(instance=instance, correlation_id=correlation_id)
+        except Exception as exc:
+            if is_dependency_outage(exc):
+                # The database or storage is restarting or unreachable: "try again", so clients
+                # (and Stripe, for webhooks) retry instead of reporting a bug.
+                log.warning("http.dependency_unavailable", error=f"{type(exc).__name__}: {exc}"[:500])
+                response = Problem(
+                    503,
+                    "service-unavailable",
+                    "Temporarily unavailable",
+                    "A service this request needs is unreachable; try again in a few seconds.",
+                    headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
+                ).to_response(instance=instance, correlation_id=correlation_id)
+            else:
+                # Log the stack with the correlation id; tell the caller only that id.
+                log.exception("http.unhandled_error")
+                response = Problem(
+                    500,
+                    "internal-error",
+                    "Internal server error",
+                    "An unexpected error occurred. Quote the correlation_id when reporting it.",
+                ).to_response(instance=instance, correlation_id=correlation_id)
         _finish(response, req, correlation_id)
         span.set_attribute("http.response.status_code", response.status_code)
         if response.status_code >= 500:
@@ -191,6 +214,7 @@ async def _dispatch(spec: RouteSpec, handler: Handler, req: func.HttpRequest, co
     # Limit before reporting a bad token, so guessing tokens is throttled per IP too.
     if spec.rate_limited:
         await _rate_limit(principal, ip)
+        await _anonymous_route_limit(spec, principal, ip)
     if auth_problem is not None:
         raise auth_problem
     _authorize(spec, principal)

@@ -59,7 +59,7 @@ _PROBLEM_SCHEMA = {
 
 
 def _error_codes(spec: RouteSpec) -> list[str]:
-    codes = ["401", "500"]  # a bad token is refused on every route
+    codes = ["401", "500", "503"]  # a bad token is refused on every route; any may meet an outage
     if spec.query_model or spec.body_model or spec.required_headers:
         codes.append("400")
     if _ROUTE_PARAM_RE.search(spec.route):

@@ -79,6 +79,8 @@ class RouteSpec:
     status: int = 200
     tags: tuple[str, ...] = ()
     rate_limited: bool = True
+    # Name of the int setting giving anonymous callers' requests per IP per minute on this route.
+    anonymous_limit: str | None = None
     # Request headers the route cannot work without (documented; a request lacking one gets 400).
     required_headers: tuple[str, ...] = ()
     # Problem statuses the handler itself raises (404, 409, ...), documented in OpenAPI.

@@ -150,9 +150,10 @@ def _origin(url: str | None) -> str | None:
 
 
 def portal_sources(settings: Settings, *, blob_origin: str | None = None) -> dict[str, list[str]]:
-    """Where a portal page may load from besides itself: images from public blob storage, sign-in at the issuer."""
+    """Where a portal page may load from besides itself: images from public blob storage, sign-in at the issuer,
+    and uploads, which the studio PUTs straight to blob storage with the ticket's SAS URL."""
     images = [o for o in (blob_origin, _origin(settings.STORAGE_PUBLIC_BASE_URL)) if o]
-    connect = [o for o in (_origin(settings.AUTH_ISSUER),) if o]
+    connect = [o for o in (_origin(settings.AUTH_ISSUER), _origin(settings.PORTAL_OIDC_AUTHORITY), blob_origin) if o]
     return {"img": list(dict.fromkeys(images)), "connect": list(dict.fromkeys(connect))}
 
 
@@ -165,9 +166,27 @@ def portal_csp(
 ) -> str:
     """The Content-Security-Policy of one exported portal page."""
     scripts, styles = inline_hashes(html)
+    return portal_csp_from_hashes(
+        scripts,
+        styles,
+        img_sources=img_sources,
+        connect_sources=connect_sources,
+        upgrade_insecure=settings.APP_ENV == "azure",
+    )
+
+
+def portal_csp_from_hashes(
+    scripts: Iterable[str],
+    styles: Iterable[str],
+    *,
+    img_sources: Iterable[str] = (),
+    connect_sources: Iterable[str] = (),
+    upgrade_insecure: bool = False,
+) -> str:
+    """A portal CSP allowing the given inline-script and <style> hashes (one page, or a whole export)."""
     directives = {
         "default-src": ["'self'"],
-        # Chunks come from /_next/static on our origin; inline code only as hashed from this very page.
+        # Chunks come from /_next/static on our origin; inline code only as hashed from the build itself.
         "script-src": ["'self'", *scripts],
         "style-src": ["'self'", *styles],
         # React writes style="" attributes (style props); attributes cannot run script, so they are allowed
@@ -183,7 +202,7 @@ def portal_csp(
         "frame-ancestors": ["'none'"],
     }
     policy = "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
-    if settings.APP_ENV == "azure":
+    if upgrade_insecure:
         policy += "; upgrade-insecure-requests"
     return policy
 

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Sequence
 from datetime import datetime
-from typing import Final, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -62,6 +62,9 @@ from shared.bus.events import Orientation, Usage
 # dimension (settings.ML_EMBEDDING_DIM, which the model loaders check against the model files).
 EMBEDDING_DIM: Final = 384
 RRF_K: Final = 60
+# AI keywords (the image model's tags) are indexed only at or above this confidence, and below the
+# contributor's own words: an unsure guess must not find an image as if the contributor had typed it.
+AI_KEYWORD_MIN_CONFIDENCE: Final = 0.3
 FACET_FIELDS: Final = ("category", "orientation", "colors", "usage")
 
 Mode = Literal["hybrid", "keyword", "semantic"]
@@ -176,9 +179,10 @@ class SearchIndex(Protocol):
         """Create the index if it does not exist (idempotent)."""
         ...
 
-    async def upsert(self, documents: Sequence[IndexDocument]) -> None: ...
+    # `within`: the caller's database transaction, which an index kept in the same database joins.
+    async def upsert(self, documents: Sequence[IndexDocument], *, within: Any = None) -> None: ...
 
-    async def delete(self, image_ids: Sequence[UUID]) -> None: ...
+    async def delete(self, image_ids: Sequence[UUID], *, within: Any = None) -> None: ...
 
     async def get(self, image_id: UUID) -> IndexDocument | None: ...
 

@@ -1,7 +1,7 @@
 """The local serving index: pgvector HNSW + weighted Postgres full text, fused by RRF (k=60).
 
 One table, `search.serving_index`, holds the public documents:
-- `tsv`: title (weight A), keywords and ML tags (B), description (C); GIN-indexed and
+- `tsv`: title (weight A), contributor keywords (B), description (C), AI tags (D); GIN-indexed and
   queried with `websearch_to_tsquery('english', q)` so quotes, OR and -exclusion work;
 - `embedding halfvec(D)`: D is the embedding model's dimension (ML_EMBEDDING_DIM, checked against the
   model at load), never a constant: a table of another dimension is refused at start-up and replaced by
@@ -18,7 +18,8 @@ form the matching set; `total` and facets count that set, and the page is ranked
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Final
 from uuid import UUID
 
@@ -42,6 +43,15 @@ from shared.search.port import (
 TABLE: Final = "serving_index"
 _COLUMNS: Final = HIT_FIELDS
 _SELECT_DOC: Final = ", ".join(f"s.{c}" for c in _COLUMNS)
+
+
+@asynccontextmanager
+async def _connection(db: Database, within: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
+    if within is not None:
+        yield within
+    else:
+        async with db.connection() as conn:
+            yield conn
 
 
 def _ddl(table: str, dimension: int) -> str:
@@ -87,10 +97,12 @@ def _indexes(table: str) -> list[str]:
 
 
 # The weighted text vector, computed from the inserted row (`r`).
+# AI keywords (tags) weigh least (D): the contributor's words outrank the model's guesses.
 _TSV: Final = (
     "setweight(to_tsvector('english', r.title), 'A')"
-    " || setweight(to_tsvector('english', array_to_string(r.keywords || r.tags, ' ')), 'B')"
+    " || setweight(to_tsvector('english', array_to_string(r.keywords, ' ')), 'B')"
     " || setweight(to_tsvector('english', r.description), 'C')"
+    " || setweight(to_tsvector('english', array_to_string(r.tags, ' ')), 'D')"
 )
 _RECORD: Final = (
     "image_id uuid, contributor_id text, revision integer, title text, description text, keywords text[],"
@@ -218,14 +230,16 @@ class PostgresSearchIndex:
         async with self.db.connection() as own:
             return await own.fetchval(sql, f"search.{TABLE}")
 
-    async def upsert(self, documents: Sequence[IndexDocument]) -> None:
+    async def upsert(self, documents: Sequence[IndexDocument], *, within: asyncpg.Connection | None = None) -> None:
+        """`within`: the caller's transaction, so the index changes with the read model (and a caller
+        holding a transaction never waits for a second pool connection, which could deadlock the pool)."""
         if documents:
-            async with self.db.connection() as conn:
+            async with _connection(self.db, within) as conn:
                 await conn.execute(_insert_sql(TABLE, upsert=True), _records(documents, self.dimension))
 
-    async def delete(self, image_ids: Sequence[UUID]) -> None:
+    async def delete(self, image_ids: Sequence[UUID], *, within: asyncpg.Connection | None = None) -> None:
         if image_ids:
-            async with self.db.connection() as conn:
+            async with _connection(self.db, within) as conn:
                 await conn.execute(f"delete from search.{TABLE} where image_id = any($1::uuid[])", list(image_ids))
 
     async def get(self, image_id: UUID) -> IndexDocument | None:

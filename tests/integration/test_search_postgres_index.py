@@ -236,3 +236,14 @@ async def test_the_vector_column_takes_the_models_dimension_and_a_model_switch_i
     assert ids(result) == [new.image_id, old.image_id]
     with pytest.raises(ValueError, match="8 dimensions"):
         await switched.search(SearchQuery(vector=topic_vector("harbour"), mode="semantic"))
+
+
+async def test_ai_keywords_weigh_less_than_the_contributors_own_words(pg_search_index):
+    guessed = document(listing(title="Coast at dusk", tags=["lighthouse"]), minutes=2)  # newer, so ties go to it
+    typed = document(listing(title="Coast at dawn", keywords=["lighthouse"]), minutes=1)
+    described = document(listing(title="Forest path", description="a lighthouse far away"))
+    await pg_search_index.upsert([guessed, typed, described])
+
+    result = await pg_search_index.search(SearchQuery(text="lighthouse", mode="keyword"))
+
+    assert ids(result) == [typed.image_id, described.image_id, guessed.image_id]

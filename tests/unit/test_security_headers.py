@@ -11,7 +11,7 @@ import azure.functions as func
 import pytest
 
 from devhost.http_server import FunctionsAsgiApp
-from devhost.static_site import StaticSite
+from devhost.portals import PortalSite
 from shared.auth import InMemoryRateLimiter, LocalIssuer
 from shared.config import ConfigError, load_settings
 from shared.http import ANYONE, ROUTES, ApiRequest, api, configure_http, cors_preflight, reset_http
@@ -24,10 +24,13 @@ SHOP = "https://shop.example.com"
 AZURE_REQUIRED = {
     "APP_ENV": "azure",
     "DATABASE_URL": "postgresql://app@db.example:5432/market",
+    "DATABASE_AUTH": "entra",
+    "PAYOUT_TIN_KEY_ID": "https://kv.vault.azure.net/keys/payout-tin/1",
     "AUTH_JWKS_URL": "https://login.example/keys",
     "AUTH_ISSUER": "https://login.example/tenant/v2.0",
     "STRIPE_SECRET_KEY": "sk_live_x",
     "STRIPE_WEBHOOK_SECRET": "whsec_real",
+    "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_connect_real",
 }
 
 
@@ -146,11 +149,10 @@ def test_the_allow_list_takes_exact_origins_only(tmp_path):
 
 
 def test_the_preflight_is_registered_for_the_real_app():
-    import function_app
+    from devhost.app_loader import load_app  # re-entrant, unlike a second app.get_functions()
 
-    bindings = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    trigger = bindings["cors_preflight"].get_bindings()[0]
-    assert (trigger.route, [str(m) for m in trigger.methods]) == ("{*path}", ["OPTIONS"])
+    preflight = {f.name: f for f in load_app().http}["cors_preflight"]
+    assert (preflight.route, sorted(preflight.methods)) == ("{*path}", ["OPTIONS"])
 
 
 # --- the portals' CSP ------------------------------------------------------------------------
@@ -206,6 +208,7 @@ def test_the_page_may_load_public_images_and_talk_to_the_issuer(tmp_path):
     policy = _directives(headers["Content-Security-Policy"])
     assert {"https://cdn.example.net", "http://127.0.0.1:10000"} <= set(policy["img-src"])
     assert "http://localhost:7071" in policy["connect-src"]  # the issuer's origin (sign-in, token refresh)
+    assert "http://127.0.0.1:10000" in policy["connect-src"]  # uploads PUT to blob storage
     assert "evil" not in headers["Content-Security-Policy"]
 
 
@@ -234,11 +237,15 @@ async def _get(app: FunctionsAsgiApp, path: str, method: str = "GET") -> tuple[i
 
 async def test_devhost_serves_each_page_with_a_policy_made_from_it(export, tmp_path):
     settings = _settings(tmp_path)
-    app = FunctionsAsgiApp([], site=StaticSite(export, settings, blob_origin="http://127.0.0.1:10000"))
+    app = FunctionsAsgiApp([], site=PortalSite(settings, None, export, blob_origin="http://127.0.0.1:10000"))
     status, headers, body = await _get(app, "/")
     assert status == 200 and body.decode() == NEXT_PAGE
     assert headers["content-security-policy"] == portal_csp(
-        NEXT_PAGE, settings, img_sources=["http://127.0.0.1:10000"], connect_sources=["http://localhost:7071"]
+        NEXT_PAGE,
+        settings,
+        img_sources=["http://127.0.0.1:10000"],
+        # sign-in at the issuer, and uploads PUT straight to blob storage
+        connect_sources=["http://localhost:7071", "http://127.0.0.1:10000"],
     )
     assert headers["x-content-type-options"] == "nosniff" and headers["cache-control"] == "no-cache"
     status, headers, _ = await _get(app, "/contributor/")
@@ -253,7 +260,7 @@ def _inline_hash(code: str) -> str:
 
 
 async def test_devhost_never_serves_outside_the_export_and_answers_unknown_paths_404(export, tmp_path):
-    app = FunctionsAsgiApp([], site=StaticSite(export, _settings(tmp_path)))
+    app = FunctionsAsgiApp([], site=PortalSite(_settings(tmp_path), None, export))
     for path in ("/../secret.txt", "/contributor/../../secret.txt", "/nothing-here"):
         status, headers, body = await _get(app, path)
         assert status == 404 and b"outside" not in body
@@ -266,3 +273,22 @@ async def test_devhost_own_problems_carry_the_security_headers(tmp_path):
     assert status == 404
     assert headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
+
+
+def test_the_static_web_app_config_allows_exactly_the_exports_inline_scripts(export):
+    from shared.http.portal_config import static_web_app_config
+
+    config = static_web_app_config(
+        export,
+        issuer="https://tenant.ciamlogin.com/tid/v2.0",
+        blob_endpoint="https://stabc.blob.core.windows.net/",
+        front_door_id="fd-guid",
+    )
+    headers = config["globalHeaders"]
+    policy = _directives(headers["Content-Security-Policy"])
+    expected = {*_executable_inline_scripts(NEXT_PAGE), _inline_hash("self.__next_f=[]")}
+    assert set(policy["script-src"]) == {"'self'", *expected}
+    assert policy["frame-ancestors"] == ["'none'"] and "https://tenant.ciamlogin.com" in policy["connect-src"]
+    assert "https://stabc.blob.core.windows.net" in policy["connect-src"]  # the studio PUTs uploads there
+    assert headers["Strict-Transport-Security"] == HSTS_VALUE and headers["X-Content-Type-Options"] == "nosniff"
+    assert config["forwardingGateway"]["requiredHeaders"] == {"X-Azure-FDID": "fd-guid"}
