@@ -7,6 +7,7 @@ bench/migration.py runs the same on a large tree and prints the rates.
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from shared.config import AZURITE_ACCOUNT, AZURITE_KEY
@@ -43,5 +44,10 @@ async def test_a_migration_killed_twice_resumes_to_exactly_once(tmp_path):
         finally:
             await store.close()
         assert await verify(migration, originals) == []
+        conn = await asyncpg.connect(dsn)
+        try:  # devhost left processing out, as asked: its messages wait on the bus
+            assert await conn.fetchval("select count(*) from processing.results") == 0
+        finally:
+            await conn.close()
     finally:
         assert stop_devhost(proc) == 0
