@@ -7,24 +7,31 @@ HTTP. Stop order is the reverse, on Ctrl-C or SIGTERM, so nothing is left runnin
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 import uvicorn
 
-from devhost.app_loader import load_app
+from devhost.app_loader import LoadedApp, load_app
 from devhost.http_server import FunctionsAsgiApp
+from devhost.local_oidc import LocalOidcApp
+from devhost.portals import PortalBuild, PortalSite
 from devhost.settings_file import load_into_environment
 from devhost.stripe_standin import StripeStandin
 from devhost.triggers import BlobWatcher, TimerDriver, resolve_schedule, topic_consumer
+from shared.auth.local_oidc import LocalOidcProvider
 from shared.config import PROJECT_ROOT, Settings, get_settings
-from shared.runtime import build_runtime, set_runtime
+from shared.runtime import Runtime, build_runtime, set_runtime
 from shared.storage.azurite import AzuriteServer
+from shared.storage.port import THUMBNAILS
 from shared.telemetry import configure_telemetry
 
 log = structlog.get_logger()
@@ -38,6 +45,17 @@ def _needs_stripe_standin(settings: Settings) -> bool:
     return settings.APP_ENV == "local" and not settings.STRIPE_API_BASE
 
 
+def uses_local_issuer(settings: Settings) -> bool:
+    """Tokens come from the local issuer (no AUTH_JWKS_URL): devhost serves its OIDC endpoints at /auth."""
+    return settings.APP_ENV != "azure" and not settings.AUTH_JWKS_URL
+
+
+def browser_origins(settings: Settings, port: int | None) -> list[str]:
+    """Origins the portals are opened from locally: the public base URL and devhost's own address."""
+    port = port or settings.DEVHOST_PORT
+    return [settings.PUBLIC_BASE_URL.rstrip("/"), f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+
+
 def _needs_azurite(settings: Settings) -> bool:
     """No storage configured, or the emulator shorthand: devhost provides Azurite."""
     value = (settings.STORAGE_CONNECTION_STRING or "").replace(" ", "").lower()
@@ -45,9 +63,10 @@ def _needs_azurite(settings: Settings) -> bool:
 
 
 class DevHost:
-    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1", without: Sequence[str] = ()) -> None:
         self.port = port
         self.host = host
+        self.without = tuple(without)
         self.stop_event = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -58,6 +77,8 @@ class DevHost:
         settings = get_settings()  # validates every setting before anything starts
         configure_telemetry(settings, service="devhost", own_log_handler=True)
         log.info("settings loaded", source=str(source))
+        # The portal build (when their sources changed) overlaps the rest of the start-up.
+        portal_build = PortalBuild().start() if settings.DEVHOST_PORTALS else None
         azurite = None
         stripe_standin = None
         runtime = None
@@ -76,7 +97,11 @@ class DevHost:
             if _needs_stripe_standin(settings):
                 webhook_host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
                 webhook_url = f"http://{webhook_host}:{self.port or settings.DEVHOST_PORT}/api/webhooks/stripe"
-                stripe_standin = StripeStandin.from_settings(settings, webhook_url=webhook_url)
+                # Connected accounts' events (account.updated) go to their own endpoint, as Stripe's Connect
+                # endpoints do, signed with STRIPE_CONNECT_WEBHOOK_SECRET.
+                stripe_standin = StripeStandin.from_settings(
+                    settings, webhook_url=webhook_url, connect_webhook_url=f"{webhook_url}-connect"
+                )
                 os.environ["STRIPE_API_BASE"] = stripe_standin.start(any_port_if_taken=True)
                 get_settings.cache_clear()
                 settings = get_settings()
@@ -85,7 +110,13 @@ class DevHost:
             set_runtime(runtime)
             runtime.start_outbox_relay()
             await runtime.storage.ensure_containers()
+            if azurite is not None:
+                # The portals PUT uploads straight to Azurite from the devhost origin (infra/ does it in Azure).
+                await runtime.storage.allow_browser_uploads(browser_origins(settings, self.port))
             loaded = load_app()
+            if self.without:
+                loaded = without_functions(loaded, self.without)
+                log.info("devhost leaves functions out", patterns=list(self.without))
 
             concurrency = host_concurrency()
             for fn in loaded.topics:
@@ -99,8 +130,11 @@ class DevHost:
                 tasks.append(asyncio.create_task(driver.run(self.stop_event)))
 
             port = self.port or settings.DEVHOST_PORT
+            app = FunctionsAsgiApp(loaded.http, site=_portal_site(settings, runtime, portal_build))
+            if uses_local_issuer(settings):
+                app = LocalOidcApp(LocalOidcProvider.from_settings(settings), fallback=app)
             config = uvicorn.Config(
-                FunctionsAsgiApp(loaded.http),
+                app,
                 host=self.host,
                 port=port,
                 log_level="warning",
@@ -116,9 +150,12 @@ class DevHost:
                     await serve  # raises the bind error
                     raise RuntimeError("HTTP server stopped during start-up")
                 await asyncio.sleep(0.05)
+            if portal_build is not None:
+                await asyncio.to_thread(portal_build.wait)
             log.info(
                 "devhost ready",
-                url=f"http://{self.host}:{port}/api/health",
+                url=f"http://{'localhost' if self.host == '127.0.0.1' else self.host}:{port}/",
+                api=f"http://{self.host}:{port}/api/health",
                 http_functions=len(loaded.http),
                 topic_functions=len(loaded.topics),
                 blob_functions=len(loaded.blobs),
@@ -154,9 +191,26 @@ class DevHost:
         self.stop_event.set()
 
 
-def serve(port: int | None = None, host: str = "127.0.0.1") -> None:
+def _portal_site(settings: Settings, runtime: Runtime, build: PortalBuild | None) -> PortalSite | None:
+    """The portals (built in the background when their sources changed); public renditions come from Azurite here."""
+    if not settings.DEVHOST_PORTALS:
+        return None
+    parts = urlsplit(runtime.storage.public_url(THUMBNAILS, "x"))
+    return PortalSite(settings, build, blob_origin=f"{parts.scheme}://{parts.netloc}")
+
+
+def without_functions(loaded: LoadedApp, patterns: Sequence[str]) -> LoadedApp:
+    """The app less the functions whose names match any of `patterns` (fnmatch), e.g. to measure one stage."""
+
+    def keep(fns: list) -> list:
+        return [fn for fn in fns if not any(fnmatch.fnmatchcase(fn.name, p) for p in patterns)]
+
+    return LoadedApp(loaded.app, keep(loaded.http), keep(loaded.topics), keep(loaded.blobs), keep(loaded.timers))
+
+
+def serve(port: int | None = None, host: str = "127.0.0.1", without: Sequence[str] = ()) -> None:
     async def main() -> None:
-        devhost = DevHost(port=port, host=host)
+        devhost = DevHost(port=port, host=host, without=without)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, devhost.request_stop)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 from uuid import uuid4
 
@@ -10,7 +11,12 @@ import azure.functions as func
 import structlog
 
 from devhost.app_loader import HttpFunction, invoke
+from shared.config import get_settings
 from shared.http import Problem
+from shared.http.security import apply_security_headers
+
+if TYPE_CHECKING:
+    from devhost.portals import PortalSite
 
 log = structlog.get_logger()
 MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
@@ -18,15 +24,20 @@ MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
 
 def _problem(status: int, slug: str, title: str, detail: str, path: str, headers: dict[str, str] | None = None):
     """The host's own answers (no function matched, body too large), in the app's problem+json shape."""
-    return _to_asgi(
-        Problem(status, slug, title, detail, headers=headers).to_response(instance=path, correlation_id=str(uuid4()))
+    response = Problem(status, slug, title, detail, headers=headers).to_response(
+        instance=path, correlation_id=str(uuid4())
     )
+    apply_security_headers(response.headers, get_settings())
+    return _to_asgi(response)
 
 
 class FunctionsAsgiApp:
-    def __init__(self, functions: list[HttpFunction], route_prefix: str = "api") -> None:
+    def __init__(
+        self, functions: list[HttpFunction], route_prefix: str = "api", site: PortalSite | None = None
+    ) -> None:
         self.functions = functions
         self.prefix = "/" + route_prefix.strip("/") + "/"
+        self.site = site  # the portals' static pages, on the same origin as the API
 
     def match(self, method: str, path: str) -> tuple[HttpFunction | None, dict[str, str], frozenset[str]]:
         """The function for a path, its route params, and every method the path answers to (for 405)."""
@@ -53,6 +64,9 @@ class FunctionsAsgiApp:
     async def _handle(self, scope: dict[str, Any], receive: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         method = scope["method"].upper()
         path = scope["path"]
+        if self.site is not None and not (path + "/").startswith(self.prefix):
+            host = dict(scope["headers"]).get(b"host", b"localhost").decode("latin-1")
+            return await asyncio.to_thread(self.site.serve, method, path, host)
         fn, route_params, allowed = self.match(method, path)
         if fn is None:
             if allowed:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything a local run or the tests need, from the project's own files:
-# the Python venv, Azurite (npm, project-local) and the Functions worker indexer wheel.
+# the Python venv, Azurite (npm, project-local), the portals' npm packages, the Functions worker
+# indexer wheel, and Debian's Chromium for the browser tests (when run as root and it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# checkov (infra checks in the test suite) lives in its own venv: its pins (packaging 23.2, networkx 2.x,
+# cyclonedx-python-lib 7.x, boto3) conflict with the app's venv. See requirements-checkov.txt.
+checkov_venv=var/venvs/checkov
+checkov_stamp=$checkov_venv/.requirements.sha
+checkov_want=$(sha256sum requirements-checkov.txt | cut -d' ' -f1)
+if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_want" ]; then
+  [ -x "$checkov_venv/bin/python" ] || "$PYTHON" -m venv "$checkov_venv"
+  "$checkov_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+  echo "$checkov_want" > "$checkov_stamp"
+fi
+
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || {
   echo "Node.js 20+ with npm is required for Azurite (https://nodejs.org, or your package manager)" >&2; exit 1; }
 node_major=$(node -p 'process.versions.node.split(".")[0]')
@@ -28,6 +40,23 @@ npm_want=$(sha256sum tools/package-lock.json | cut -d' ' -f1)
 if [ ! -x tools/node_modules/.bin/azurite-blob ] || [ "$(cat "$npm_stamp" 2>/dev/null)" != "$npm_want" ]; then
   npm ci --prefix tools --no-audit --no-fund --loglevel=error
   echo "$npm_want" > "$npm_stamp"
+fi
+
+# The portals (Next.js, built by devhost start): npm ci again only when the lock file changed.
+portals_stamp=portals/node_modules/.lock.sha
+portals_want=$(sha256sum portals/package-lock.json | cut -d' ' -f1)
+if [ ! -x portals/node_modules/.bin/next ] || [ "$(cat "$portals_stamp" 2>/dev/null)" != "$portals_want" ]; then
+  npm ci --prefix portals --no-audit --no-fund --loglevel=error
+  echo "$portals_want" > "$portals_stamp"
+fi
+
+# The browser tests drive Debian's Chromium (no browser can be downloaded by the test tools here).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+  else
+    echo "note: /usr/bin/chromium is missing; the browser tests need it (sudo apt-get install chromium)" >&2
+  fi
 fi
 
 # The Functions Python worker's indexer declares Python >= 3.13 but is pure Python: the app-indexing

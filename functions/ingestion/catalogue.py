@@ -78,6 +78,8 @@ def _changes(event: Event, row: asyncpg.Record) -> dict[str, Any] | None:
         changes |= {"state": "processed", "listing": _listing(event.listing), "reason_code": None, "reason": None}
     elif isinstance(event, ImageFlagged):
         changes |= {"state": "flagged", "moderation_reasons": list(event.reasons)}
+        if event.listing is not None:
+            changes["listing"] = _listing(event.listing)
     elif isinstance(event, ImageApproved):
         changes |= {"state": "approved", "listing": _listing(event.listing), "reason_code": None, "reason": None}
     elif isinstance(event, ImageRejected):

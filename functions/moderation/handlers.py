@@ -357,9 +357,15 @@ async def moderate_in_bulk(db: Database, request: BulkModerateIn, actor: Actor) 
 
 
 async def edit_image(
-    db: Database, image_id: uuid.UUID, patch: ImagePatch, actor: Actor, policy: ModerationPolicy
+    db: Database,
+    image_id: uuid.UUID,
+    patch: ImagePatch,
+    actor: Actor,
+    policy: ModerationPolicy,
+    *,
+    owner: str | None = None,
 ) -> dict[str, Any]:
-    """Change title, keywords or category.
+    """Change title, description, keywords or category; with `owner`, only that contributor's image.
 
     A live image announces its new listing (image.updated). A pending one is re-checked by the policy
     and announces its new reasons (image.flagged), so the contributor sees e.g. missing_keywords go;
@@ -368,6 +374,9 @@ async def edit_image(
     changes = patch.model_dump(include=patch.model_fields_set)
     async with db.transaction() as conn:
         row = await _locked_image(conn, image_id)
+        if owner is not None and row["contributor_id"] != owner:
+            # Someone else's image answers exactly like a missing one.
+            raise NotFound(f"no image {image_id} in moderation")
         _require_state(row, ("pending", "approved"), "edited")
         if changes.get("category") is not None:
             active = await conn.fetchval(
@@ -396,7 +405,11 @@ async def edit_image(
             )
         else:
             event = ImageFlagged(
-                image_id=image_id, contributor_id=row["contributor_id"], revision=revision, reasons=reasons
+                image_id=image_id,
+                contributor_id=row["contributor_id"],
+                revision=revision,
+                reasons=reasons,
+                listing=new_listing,
             )
         await add_to_outbox(conn, event)
         await audit(conn, actor, "image.edit", "image", str(image_id), before, changes)
@@ -535,16 +548,17 @@ _AUDIT_FILTER = """
       and ($3::text is null or target_id = $3)
       and ($4::timestamptz is null or at >= $4)
       and ($5::timestamptz is null or at < $5)
+      and ($6::text is null or service = $6)
 """
 
 
 async def read_audit_log(db: Database, query: AuditQuery) -> dict[str, Any]:
-    """Newest first, filtered, one page and the total."""
-    filters = (query.actor, query.action, query.target, query.since, query.until)
+    """Newest first, filtered, one page and the total; every service's entries (see audit_trail.py)."""
+    filters = (query.actor, query.action, query.target, query.since, query.until, query.service)
     async with db.connection() as conn:
         rows = await conn.fetch(
-            "select id, at, actor, action, target_type, target_id, before, after, correlation_id, "
-            f"count(*) over () as total {_AUDIT_FILTER} order by at desc, id desc limit $6 offset $7",
+            "select id, at, service, actor, action, target_type, target_id, before, after, correlation_id, "
+            f"count(*) over () as total {_AUDIT_FILTER} order by at desc, id desc limit $7 offset $8",
             *filters,
             query.per_page,
             (query.page - 1) * query.per_page,

@@ -40,6 +40,7 @@ _TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_TEXT)]
 Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000, pattern=_TEXT)]
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=_TEXT)]
+Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000, pattern=r"^[^\x00]*$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", min_length=1, max_length=64)]
 CategoryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=_TEXT)]
 
@@ -189,6 +190,7 @@ class ImagePatch(_Input):
 
     # Optional, but not null: an image always has a title and a keyword list.
     title: Title = None
+    description: Description = Field(None, description="May be empty: an image needs no description.")
     keywords: list[Keyword] = Field(None, max_length=MAX_KEYWORDS, json_schema_extra={"uniqueItems": True})
     category: Slug | None = Field(None, description="A category slug; null removes the category.")
 
@@ -204,7 +206,7 @@ class ImagePatch(_Input):
     @model_validator(mode="after")
     def _something(self) -> ImagePatch:
         if not self.model_fields_set:
-            raise ValueError("send at least one of title, keywords, category")
+            raise ValueError("send at least one of title, description, keywords, category")
         return self
 
 
@@ -279,6 +281,9 @@ class PricingOut(BaseModel):
 
 
 class AuditQuery(_Input):
+    service: str | None = Field(
+        None, min_length=1, max_length=40, description="Only this service's entries (moderation, checkout, ...)."
+    )
     actor: str | None = Field(None, max_length=200)
     action: str | None = Field(None, max_length=64)
     target: str | None = Field(None, max_length=200, description="The id or slug the action was on.")
@@ -291,6 +296,7 @@ class AuditQuery(_Input):
 class AuditEntry(BaseModel):
     id: int
     at: datetime
+    service: str
     actor: str
     action: str
     target_type: str

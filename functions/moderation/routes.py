@@ -169,6 +169,26 @@ async def edit_image(request: ApiRequest) -> ModerationImage:
 
 @api(
     bp,
+    "PATCH",
+    "contributor/images/{id}",
+    roles={"contributor"},
+    summary="Edit one's own image: title, description, keywords or category (in review or live)",
+    body_model=ImagePatch,
+    response_model=ModerationImage,
+    errors=(404, 409, 422),
+    tags=["contributor"],
+)
+async def edit_own_image(request: ApiRequest) -> ModerationImage:
+    runtime = await get_runtime()
+    policy = ModerationPolicy.from_settings(runtime.settings)
+    actor = _actor(request)
+    with _as_problem():
+        view = await handlers.edit_image(runtime.db, _image_id(request), request.body, actor, policy, owner=actor.sub)
+    return ModerationImage(**view)
+
+
+@api(
+    bp,
     "POST",
     "admin/images/{id:guid}/takedown",
     roles=ADMIN,

@@ -26,6 +26,8 @@ from shared.runtime import get_runtime
 from shared.search.factory import get_search_index
 from shared.search.port import SearchIndex
 
+# Anonymous searches share one per-IP budget: scraping the catalogue must sign in or slow down.
+ANONYMOUS_SEARCH_LIMIT = "SEARCH_ANONYMOUS_PER_IP_PER_MINUTE"
 TAGS = ["search"]
 EXPLAIN_ROLE = "admin"
 
@@ -80,6 +82,7 @@ def _not_found(image_id: UUID) -> Problem:
     "GET",
     "search",
     roles=ANYONE,
+    anonymous_limit=ANONYMOUS_SEARCH_LIMIT,
     summary="Search approved images by words and meaning, with filters, sorting and facets",
     query_model=SearchParams,
     response_model=SearchOut,
@@ -119,6 +122,7 @@ async def image_detail(request: ApiRequest) -> ImageDetail:
     "GET",
     "images/{id:guid}/similar",
     roles=ANYONE,
+    anonymous_limit=ANONYMOUS_SEARCH_LIMIT,
     summary="Nearest neighbours of a public image (not itself, not its exact duplicates)",
     query_model=SimilarParams,
     response_model=SearchOut,
@@ -142,6 +146,7 @@ BY_IMAGE_MAX_PIXELS = 40_000_000
     "POST",
     "search/by-image",
     roles=ANYONE,
+    anonymous_limit=ANONYMOUS_SEARCH_LIMIT,
     summary="Upload a picture (raw body: JPEG, PNG, WebP or TIFF) and get similar images; nothing is stored",
     query_model=ByImageParams,
     raw_body=("image/jpeg", "image/png", "image/webp", "image/tiff"),

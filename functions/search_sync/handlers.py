@@ -68,7 +68,10 @@ async def apply_event(conn: asyncpg.Connection, index: SearchIndex, event: Event
         case ImageProcessed():
             return await _apply_image(conn, index, event, "pending", listing=event.listing)
         case ImageFlagged():
-            return await _apply_image(conn, index, event, "flagged", reason=", ".join(event.reasons))
+            # An edit while in review carries the new listing; the contributor searches their portfolio by it.
+            return await _apply_image(
+                conn, index, event, "flagged", reason=", ".join(event.reasons), listing=event.listing
+            )
         case ImageApproved():
             return await _apply_image(
                 conn, index, event, "approved", listing=event.listing, approved_at=event.approved_at
@@ -142,9 +145,9 @@ async def _apply_image(
     old_words, new_words = suggestion_keywords(before), suggestion_keywords(after)
     await adjust_keyword_counts(conn, sorted(old_words - new_words), sorted(new_words - old_words))
     if after is not None:
-        await index.upsert([after])
+        await index.upsert([after], within=conn)
     elif before is not None or status in ("rejected", "removed"):
-        await index.delete([image_id])
+        await index.delete([image_id], within=conn)
     log.info("search_sync.image_applied", image_id=str(image_id), status=updated["status"], public=after is not None)
     return True
 
@@ -190,5 +193,5 @@ async def _apply_order(conn: asyncpg.Connection, index: SearchIndex, sold: Count
         [row["image_id"] for row in rows],
     )
     documents = [doc for row in rows if (doc := public_document(row, row["licenses"])) is not None]
-    await index.upsert(documents)
+    await index.upsert(documents, within=conn)
     return True

@@ -27,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from functions.search_sync.documents import public_document
 from functions.search_sync.handlers import INDEX_WRITERS_LOCK
+from shared.audit import command_line_operator, record_admin_action
 from shared.db import Database
 from shared.search.port import IndexDocument, SearchIndex
 
@@ -50,15 +51,34 @@ async def public_batches(db: Database, batch_size: int) -> AsyncIterator[list[In
 
 
 async def reindex(
-    db: Database, index: SearchIndex, *, batch_size: int = 1000, progress: Callable[[int], None] | None = None
+    db: Database,
+    index: SearchIndex,
+    *,
+    batch_size: int = 1000,
+    progress: Callable[[int], None] | None = None,
+    actor: str | None = None,
 ) -> int:
-    """Rebuild the serving index; returns how many documents it holds afterwards (before catch-up)."""
+    """Rebuild the serving index; returns how many documents it holds afterwards (before catch-up).
+
+    An operator's action, so it goes to the audit trail (`actor`, default the command line's user): the
+    switch happens in the index, outside any transaction of ours, so the entry is written just after it.
+    """
     async with db.connection() as conn:
         # Margin: a handler transaction that began earlier may commit after our batches read past its row.
         started: datetime = await conn.fetchval("select now() - interval '5 minutes'")
     written = await index.rebuild(public_batches(db, batch_size), progress)
     await wait_for_index_writers(db)
     await catch_up(db, index, since=started, batch_size=batch_size)
+    async with db.transaction() as conn:
+        await record_admin_action(
+            conn,
+            service="search",
+            actor=actor or command_line_operator(),
+            action="search.reindex",
+            target_type="search_index",
+            target_id="images",
+            after={"documents": written, "batch_size": batch_size},
+        )
     return written
 
 
@@ -89,8 +109,8 @@ async def catch_up(db: Database, index: SearchIndex, *, since: datetime, batch_s
             last = rows[-1]["image_id"]
             public = [doc for row in rows if (doc := public_document(row, row["licenses"])) is not None]
             public_ids = {doc.image_id for doc in public}
-            await index.upsert(public)
-            await index.delete([row["image_id"] for row in rows if row["image_id"] not in public_ids])
+            await index.upsert(public, within=conn)
+            await index.delete([row["image_id"] for row in rows if row["image_id"] not in public_ids], within=conn)
 
 
 cli = typer.Typer(add_completion=False, help=__doc__)
@@ -101,16 +121,18 @@ def main(
     batch_size: int = typer.Option(
         None, min=1, max=1000, help="Documents per batch (Azure: at most 1000). Default: SEARCH_REINDEX_BATCH_SIZE."
     ),
+    actor: str = typer.Option(None, help="Who the audit log names (default: cli:<user>@<host>)."),
 ):
     """Rebuild the serving search index from the read model."""
-    asyncio.run(_run(batch_size))
+    asyncio.run(_run(batch_size, actor))
 
 
-async def _run(batch_size: int | None) -> None:
+async def _run(batch_size: int | None, actor: str | None) -> None:
     # Only the database is needed (not the bus or blob storage), so no full runtime.
     from shared.config import get_settings
     from shared.db import connect_database
     from shared.db.embedded import EmbeddedPostgres
+    from shared.db.entra import database_password
     from shared.db.migrate import migrate
     from shared.search.factory import build_search_index
 
@@ -120,8 +142,9 @@ async def _run(batch_size: int | None) -> None:
         embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
         dsn = await asyncio.to_thread(embedded.start)
     try:
-        await migrate(dsn)
-        db = await connect_database(dsn, min_size=1, max_size=2)
+        password = database_password(settings)  # an Entra token source in Azure
+        await migrate(dsn, password=password)
+        db = await connect_database(dsn, min_size=1, max_size=2, password=password)
         try:
             index = build_search_index(settings, db)
             async with db.connection() as conn:
@@ -140,6 +163,7 @@ async def _run(batch_size: int | None) -> None:
                     index,
                     batch_size=batch_size or settings.SEARCH_REINDEX_BATCH_SIZE,
                     progress=lambda n: bar.advance(task, n),
+                    actor=actor,
                 )
             typer.echo(f"reindexed {written} documents")
             await index.close()

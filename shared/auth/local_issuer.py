@@ -86,6 +86,10 @@ class LocalIssuer:
             leeway=settings.AUTH_LEEWAY_SECONDS,
         )
 
+    @property
+    def public_key(self) -> rsa.RSAPublicKey:
+        return self._private_key.public_key()
+
     def jwks(self) -> dict[str, Any]:
         return {"keys": [dict(self._jwk)]}
 
@@ -98,6 +102,7 @@ class LocalIssuer:
         name: str | None = None,
         email: str | None = None,
         extra_claims: Mapping[str, Any] | None = None,
+        audience: str | None = None,
     ) -> str:
         roles = sorted(set(roles))
         unknown = set(roles) - KNOWN_ROLES
@@ -108,7 +113,7 @@ class LocalIssuer:
         claims: dict[str, Any] = {
             **(extra_claims or {}),
             "iss": self.issuer,
-            "aud": self.audience,
+            "aud": audience or self.audience,  # an ID token's audience is the client, not the API
             "sub": sub,
             "roles": roles,
             "iat": now,

@@ -458,10 +458,11 @@ class AzureAISearchIndex:
 
     # -- documents --
 
-    async def upsert(self, documents: Sequence[IndexDocument]) -> None:
+    async def upsert(self, documents: Sequence[IndexDocument], *, within: Any = None) -> None:
+        # `within` (a database transaction) cannot span a call to the service: written at once.
         await self._write(self._docs, [{"@search.action": "upload", **to_search_document(d)} for d in documents])
 
-    async def delete(self, image_ids: Sequence[UUID]) -> None:
+    async def delete(self, image_ids: Sequence[UUID], *, within: Any = None) -> None:
         # Deleting a key the index does not hold succeeds on the service: no special case.
         await self._write(self._docs, [{"@search.action": "delete", "id": str(i)} for i in image_ids])
 

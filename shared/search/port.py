@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Sequence
 from datetime import datetime
-from typing import Final, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -179,9 +179,10 @@ class SearchIndex(Protocol):
         """Create the index if it does not exist (idempotent)."""
         ...
 
-    async def upsert(self, documents: Sequence[IndexDocument]) -> None: ...
+    # `within`: the caller's database transaction, which an index kept in the same database joins.
+    async def upsert(self, documents: Sequence[IndexDocument], *, within: Any = None) -> None: ...
 
-    async def delete(self, image_ids: Sequence[UUID]) -> None: ...
+    async def delete(self, image_ids: Sequence[UUID], *, within: Any = None) -> None: ...
 
     async def get(self, image_id: UUID) -> IndexDocument | None: ...
 

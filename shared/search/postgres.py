@@ -18,7 +18,8 @@ form the matching set; `total` and facets count that set, and the page is ranked
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Final
 from uuid import UUID
 
@@ -42,6 +43,15 @@ from shared.search.port import (
 TABLE: Final = "serving_index"
 _COLUMNS: Final = HIT_FIELDS
 _SELECT_DOC: Final = ", ".join(f"s.{c}" for c in _COLUMNS)
+
+
+@asynccontextmanager
+async def _connection(db: Database, within: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
+    if within is not None:
+        yield within
+    else:
+        async with db.connection() as conn:
+            yield conn
 
 
 def _ddl(table: str, dimension: int) -> str:
@@ -220,14 +230,16 @@ class PostgresSearchIndex:
         async with self.db.connection() as own:
             return await own.fetchval(sql, f"search.{TABLE}")
 
-    async def upsert(self, documents: Sequence[IndexDocument]) -> None:
+    async def upsert(self, documents: Sequence[IndexDocument], *, within: asyncpg.Connection | None = None) -> None:
+        """`within`: the caller's transaction, so the index changes with the read model (and a caller
+        holding a transaction never waits for a second pool connection, which could deadlock the pool)."""
         if documents:
-            async with self.db.connection() as conn:
+            async with _connection(self.db, within) as conn:
                 await conn.execute(_insert_sql(TABLE, upsert=True), _records(documents, self.dimension))
 
-    async def delete(self, image_ids: Sequence[UUID]) -> None:
+    async def delete(self, image_ids: Sequence[UUID], *, within: asyncpg.Connection | None = None) -> None:
         if image_ids:
-            async with self.db.connection() as conn:
+            async with _connection(self.db, within) as conn:
                 await conn.execute(f"delete from search.{TABLE} where image_id = any($1::uuid[])", list(image_ids))
 
     async def get(self, image_id: UUID) -> IndexDocument | None:

@@ -32,10 +32,11 @@ def processes_using(path: Path) -> list[psutil.Process]:
     return found
 
 
-def start_devhost(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def start_devhost(env: dict[str, str], log_path: Path, *options: str) -> subprocess.Popen:
+    """`options`: more `devhost start` options, e.g. ("--without", "process_uploaded_image")."""
     log = log_path.open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "start", "--port", env["DEVHOST_PORT"]],
+        [sys.executable, "-m", "devhost", "start", "--port", env["DEVHOST_PORT"], *options],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=log,
@@ -78,6 +79,7 @@ def devhost_environment(var_dir: Path) -> dict[str, str]:
         "STRIPE_STANDIN_PORT": str(free_port()),
         "OUTBOX_RELAY_SCHEDULE": "*/1 * * * * *",
         "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "DEVHOST_PORTALS": "false",  # API tests need no pages; the browser tests turn it on
     }
     env.pop("STORAGE_CONNECTION_STRING", None)
     env.pop("DATABASE_URL", None)

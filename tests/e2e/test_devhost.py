@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
+import secrets
 import signal
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import httpx
@@ -80,6 +84,44 @@ def test_openapi_document_lists_the_registered_routes(devhost):
     doc = httpx.get(f"{devhost['base']}/openapi.json", timeout=10).json()
     assert doc["openapi"].startswith("3.1")
     assert {"/api/health", "/api/me", "/api/openapi.json", "/api/admin/bus/ping"} <= set(doc["paths"])
+
+
+def test_a_person_signs_in_through_the_local_oidc_provider_and_the_token_works_on_the_api(devhost):
+    origin = devhost["base"].removesuffix("/api")
+    discovery = httpx.get(f"{origin}/auth/.well-known/openid-configuration", timeout=10).json()
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    fields = {
+        "response_type": "code",
+        "client_id": "marketplace-portals",
+        "redirect_uri": f"{origin}/callback/",
+        "scope": "openid offline_access",
+        "state": "s",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    page = httpx.get(discovery["authorization_endpoint"], params=fields, timeout=10)
+    assert page.status_code == 200 and "Sign in" in page.text
+    signed_in = httpx.post(
+        discovery["authorization_endpoint"],
+        data={**fields, "sub": "carol", "role": "contributor", "action": "signin"},
+        timeout=10,
+    )
+    assert signed_in.status_code == 302, signed_in.text
+    code = parse_qs(urlsplit(signed_in.headers["location"]).query)["code"][0]
+    tokens = httpx.post(
+        discovery["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": fields["redirect_uri"],
+            "client_id": "marketplace-portals",
+            "code_verifier": verifier,
+        },
+        timeout=10,
+    ).json()
+    me = httpx.get(f"{devhost['base']}/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10)
+    assert me.status_code == 200 and me.json()["id"] == "carol" and me.json()["roles"] == ["contributor"]
 
 
 def test_unknown_route_is_a_404_problem(devhost):

@@ -246,6 +246,36 @@ async def test_a_write_only_sas_lets_a_client_upload_but_not_read(blob_store: Az
     assert props is not None and props.content_type == "image/jpeg"
 
 
+async def test_a_page_from_an_allowed_origin_may_put_to_an_upload_sas_and_others_may_not(
+    blob_store: AzureBlobStore,
+) -> None:
+    portal = "http://localhost:7071"
+    await blob_store.allow_browser_uploads([portal, portal])
+    url = await blob_store.sas_url(INCOMING, "c1/from-browser.jpg", permissions="cw", expires_in=timedelta(minutes=5))
+    preflight_headers = {
+        "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "x-ms-blob-type,content-type",
+    }
+    async with httpx.AsyncClient() as http:
+        # What a browser asks before a cross-origin PUT with a custom header.
+        allowed = await http.options(url, headers={"Origin": portal, **preflight_headers})
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.headers["access-control-allow-origin"] == portal
+        assert "PUT" in allowed.headers["access-control-allow-methods"]
+        assert "x-ms-blob-type" in allowed.headers["access-control-allow-headers"].lower()
+        put = await http.put(
+            url,
+            content=b"jpeg-bytes",
+            headers={"Origin": portal, "x-ms-blob-type": "BlockBlob", "Content-Type": "image/jpeg"},
+        )
+        assert put.status_code == 201 and put.headers["access-control-allow-origin"] == portal
+
+        stranger = await http.options(url, headers={"Origin": "http://evil.example", **preflight_headers})
+        assert stranger.status_code == 403
+        assert "access-control-allow-origin" not in stranger.headers
+    assert await blob_store.get(INCOMING, "c1/from-browser.jpg") == b"jpeg-bytes"
+
+
 async def test_an_expired_sas_is_refused_by_storage(blob_store: AzureBlobStore) -> None:
     await blob_store.put(ORIGINALS, "old.jpg", b"x")
     # 3 s, not 1: expiry is truncated to whole seconds, and a loaded CI machine must still make the first GET in time.

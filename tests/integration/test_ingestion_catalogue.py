@@ -146,6 +146,21 @@ async def test_every_later_event_moves_the_record(db):
     assert image.moderation_reasons == ["safety score 0.7"]
 
 
+async def test_an_edit_while_in_review_shows_the_new_listing_with_its_new_reasons(db):
+    image_id = await _image(db)
+    assert await apply_image_event(
+        db, _message(ImageProcessed(image_id=image_id, contributor_id="carol", listing=_listing()))
+    )
+    first = ImageFlagged(image_id=image_id, contributor_id="carol", revision=2, reasons=["missing_keywords"])
+    assert await apply_image_event(db, _message(first))
+    edited = ImageFlagged(
+        image_id=image_id, contributor_id="carol", revision=3, reasons=[], listing=_listing("Tabby on a sofa")
+    )
+    assert await apply_image_event(db, _message(edited))
+    image = await get_image(db, "carol", image_id)
+    assert (image.state, image.moderation_reasons, image.listing.title) == ("flagged", [], "Tabby on a sofa")
+
+
 async def test_a_processing_failure_is_shown_with_its_reason_unless_processing_already_succeeded(db):
     failed_id = await _image(db)
     assert await apply_image_event(

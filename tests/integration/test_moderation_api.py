@@ -256,3 +256,29 @@ async def test_admin_routes_answer_403_to_contributors_and_buyers_and_change_not
         _problem(response, 403, "forbidden")
     _problem(await api_app.request("POST", f"admin/images/{image_id}/approve"), 401, "unauthenticated")
     assert await _snapshot(db) == before
+
+
+async def test_a_contributor_edits_their_own_image_and_the_new_reasons_are_announced(db, api_app):
+    image_id = await _pending(db, contributor_id="carol")
+    carol = api_app.token("carol", "contributor")
+    keywords = ["coffee", "espresso", "cup", "cafe", "morning", "table"]
+    edited = await api_app.request(
+        "PATCH",
+        f"contributor/images/{image_id}",
+        token=carol,
+        json_body={"description": "Seen from above.", "keywords": keywords},
+    )
+    assert edited.status == 200, edited.body
+    assert edited.json()["keywords"] == keywords and edited.json()["description"] == "Seen from above."
+    assert "missing_keywords" not in edited.json()["reasons"]
+    flagged = (await outbox(db, "image.flagged"))[-1]
+    assert flagged["image_id"] == image_id and "missing_keywords" not in flagged["reasons"]
+
+
+async def test_a_contributor_cannot_edit_someone_elses_image(db, api_app):
+    image_id = await _pending(db, contributor_id="carol")
+    before = await _snapshot(db)
+    dave = api_app.token("dave", "contributor")
+    response = await api_app.request("PATCH", f"contributor/images/{image_id}", token=dave, json_body={"title": "Mine"})
+    _problem(response, 404, "not-found")
+    assert await _snapshot(db) == before

@@ -223,7 +223,7 @@ async def test_editing_a_live_image_announces_its_new_listing(db):
         "keywords": ["coffee", "espresso", "cup", "cafe", "morning"],
         "category": None,
     }
-    assert entry["after"] == patch.model_dump()
+    assert entry["after"] == patch.model_dump(exclude_unset=True)
 
 
 async def test_editing_a_pending_image_rechecks_its_reasons_and_keeps_it_for_a_human(db):

@@ -150,6 +150,26 @@ async def test_pending_and_flagged_images_are_kept_but_not_public(db, pg_search_
         assert await conn.fetchval("select listing->>'title' from search.documents where image_id = $1", image_id)
 
 
+async def test_an_edit_in_review_renames_the_image_in_the_portfolio_but_keeps_it_private(db, pg_search_index):
+    image_id = uuid.uuid4()
+    processed = ImageProcessed(image_id=image_id, contributor_id="carol", revision=1, listing=listing(title="Volcano"))
+    edited = ImageFlagged(
+        image_id=image_id,
+        contributor_id="carol",
+        revision=2,
+        reasons=["missing_keywords"],
+        listing=listing(title="Erupting volcano at dusk"),
+    )
+    await handle_message(db, pg_search_index, message(processed))
+    await handle_message(db, pg_search_index, message(edited))
+
+    assert await status_of(db, image_id) == ("flagged", 2)
+    assert await found(pg_search_index, "erupting") == []
+    async with db.connection() as conn:
+        title = await conn.fetchval("select listing->>'title' from search.documents where image_id = $1", image_id)
+    assert title == "Erupting volcano at dusk"
+
+
 async def test_sales_raise_popularity_of_public_images(db, pg_search_index):
     a, b = approved(listing(title="Beach a")), approved(listing(title="Beach b"))
     for event in (a, b):
@@ -207,7 +227,7 @@ async def test_pricing_keeps_the_newest_revision(db, pg_search_index):
 
 async def test_a_failing_index_write_rolls_back_so_the_redelivery_applies_it(db, pg_search_index):
     class Unavailable:
-        async def upsert(self, documents):
+        async def upsert(self, documents, *, within=None):
             raise ConnectionError("search service unavailable")
 
     event = approved(listing(title="Glacier"))
@@ -287,3 +307,24 @@ async def test_an_ai_keyword_the_model_is_unsure_of_is_not_indexed_or_suggested(
     async with db.connection() as conn:
         suggested = {r["keyword"] for r in await conn.fetch("select keyword from search.keyword_counts")}
     assert "missile" not in suggested and "lighthouse" in suggested
+
+
+async def test_a_handler_writes_the_index_in_its_own_transaction_so_a_busy_pool_cannot_deadlock_it(database_dsn):
+    # Every handler holding its transaction while waiting for a second pool connection starves the pool:
+    # with one connection, a handler that needed two would wait forever.
+    import asyncio
+
+    from shared.db import connect_database
+    from shared.search.postgres import PostgresSearchIndex
+
+    db = await connect_database(database_dsn, min_size=1, max_size=1)
+    try:
+        index = PostgresSearchIndex(db)
+        await index.ensure_ready()
+        event = approved(listing(title="Lighthouse", keywords=["coast"]))
+
+        assert await asyncio.wait_for(handle_message(db, index, message(event)), timeout=20)
+
+        assert await found(index, "lighthouse") == [event.image_id]
+    finally:
+        await db.close()

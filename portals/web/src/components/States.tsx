@@ -1,0 +1,47 @@
+"use client";
+import type { ReactNode } from "react";
+import { ApiProblem, messageOf } from "@/lib/api";
+import { signIn } from "@/lib/auth";
+
+export function ErrorState({ error, retry, title }: { error: unknown; retry?: () => void; title?: string }) {
+  const status = error instanceof ApiProblem ? error.status : 0;
+  const heading = title ?? (status === 401 ? "Please sign in" : status === 403 ? "Not available to you" : "That did not work");
+  return (
+    <div className="state error" role="alert">
+      <h2>{heading}</h2>
+      <p>{messageOf(error)}</p>
+      <div className="row">
+        {status === 401 && (
+          <button type="button" className="button" onClick={() => void signIn()}>
+            Sign in
+          </button>
+        )}
+        {retry && status !== 401 && status !== 403 && (
+          <button type="button" className="button secondary" onClick={retry}>
+            Try again
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+export function EmptyState({ title, children, actions }: { title: string; children?: ReactNode; actions?: ReactNode }) {
+  return (
+    <div className="state">
+      <h2>{title}</h2>
+      {children}
+      {actions && <div className="row">{actions}</div>}
+    </div>
+  );
+}
+
+export function LinesSkeleton({ lines = 3 }: { lines?: number }) {
+  return (
+    <div aria-busy="true" aria-label="Loading">
+      {Array.from({ length: lines }, (_, i) => (
+        <div key={i} className="skeleton skeleton-line" style={{ width: `${90 - i * 15}%` }} />
+      ))}
+    </div>
+  );
+}

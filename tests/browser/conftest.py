@@ -1,0 +1,84 @@
+"""Fixtures for browser journeys: one devhost on the real embedded stack with the portals, one Chromium."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.browser.harness import SCREENSHOTS, AxeReport, launch_chromium
+from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
+
+
+@pytest.fixture(scope="session")
+def portal(tmp_path_factory):
+    """devhost with the portals served at / (built first if their sources changed)."""
+    var_dir = tmp_path_factory.mktemp("browser-var")
+    env = devhost_environment(var_dir)
+    env.pop("STRIPE_API_BASE", None)  # devhost starts the Stripe stand-in
+    origin = f"http://127.0.0.1:{env['DEVHOST_PORT']}"
+    env["PUBLIC_BASE_URL"] = origin  # Stripe's hosted page returns the buyer here
+    env["DEVHOST_PORTALS"] = "true"
+    log_path = var_dir.parent / f"devhost-browser-{env['DEVHOST_PORT']}.log"
+    proc = start_devhost(env, log_path)
+    try:
+        deadline = time.monotonic() + 600  # a first build of the portals takes a minute or two
+        while httpx.get(f"{origin}/", timeout=620).status_code != 200:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the portal never answered at {origin}/:\n{log_path.read_text()[-4000:]}")
+            time.sleep(1)
+        yield {"origin": origin, "api": f"{origin}/api", "env": env, "log": log_path}
+    finally:
+        stop_devhost(proc)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="session")
+def axe_report():
+    return AxeReport(SCREENSHOTS / "axe.json")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.browser_failed = report.failed
+    return report
+
+
+@pytest.fixture
+def new_page(request, chromium, portal):
+    """A fresh browser context (its own sessionStorage and cookies) per call; console errors collected.
+
+    When the test fails, each page's last state is saved as var/screenshots/failed/<test>-<n>.png.
+    """
+    contexts = []
+
+    def make(**options):
+        context = chromium.new_context(base_url=portal["origin"], viewport={"width": 1440, "height": 900}, **options)
+        context.set_default_timeout(20_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.errors = []
+        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        return page
+
+    yield make
+    for n, context in enumerate(contexts):
+        if getattr(request.node, "browser_failed", False):
+            for page in context.pages:
+                SCREENSHOTS.joinpath("failed").mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / "failed" / f"{request.node.name}-{n}.png"), full_page=True)
+        context.close()
