@@ -130,6 +130,25 @@ async def run(admin_dsn: str, split_shown: str) -> dict:
                 rank = next((i for i, p in enumerate(found, 1) if p is photo), None)
                 outcomes.append(Outcome(photo, query, mode, rank, total))
     nonsense = {(q, mode): (await ask(q, mode))[1] for q in NONSENSE for mode in MODES}
+
+    # The floor's trade-off on this set: labelled queries whose photo is still returned (semantic leg)
+    # against results for nonsense, at the configured floor and around it.
+    sweep = []
+    for floor in sorted({0.5, 0.55, 0.6, 0.65, 0.7, 0.75, settings.SEARCH_MAX_VECTOR_DISTANCE}):
+        tuning_at = SearchTuning(
+            candidates=tuning.candidates, max_vector_distance=floor, safe_max_score=tuning.safe_max_score
+        )
+        kept = junk = 0
+        for photo in photos:
+            for query in photo.queries:
+                out = await search_images(
+                    index, embedder, prices, tuning_at, SearchParams(q=query, mode="semantic", per_page=100)
+                )
+                kept += any(ids[item.id] is photo for item in out.items)
+        for q in NONSENSE:
+            out = await search_images(index, embedder, prices, tuning_at, SearchParams(q=q, mode="semantic"))
+            junk += out.total
+        sweep.append((floor, kept, junk))
     await db.close()
 
     summary = {}
@@ -165,7 +184,13 @@ async def run(admin_dsn: str, split_shown: str) -> dict:
     print(f"  labelled queries returning nothing in hybrid: {len(dropped)} {'OK' if not dropped else 'FAIL'}")
     for o in dropped + absent:
         print(f"    {o.photo.name!r} <- {o.query!r} (total {o.total})")
-    return {"summary": summary, "nonsense": nonsense, "dropped": len(dropped)}
+    n_queries = len(outcomes) // len(MODES)
+    print("\nfloor sweep (semantic leg): max cosine distance -> labelled queries still returning their photo; "
+          "results for the nonsense queries")  # fmt: skip
+    for floor, kept, junk in sweep:
+        mark = "  <- configured" if floor == settings.SEARCH_MAX_VECTOR_DISTANCE else ""
+        print(f"  {floor:.2f}: {kept}/{n_queries} kept; {junk} nonsense results{mark}")
+    return {"summary": summary, "nonsense": nonsense, "dropped": len(dropped), "sweep": sweep}
 
 
 def main() -> None:

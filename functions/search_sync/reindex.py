@@ -109,8 +109,8 @@ async def catch_up(db: Database, index: SearchIndex, *, since: datetime, batch_s
             last = rows[-1]["image_id"]
             public = [doc for row in rows if (doc := public_document(row, row["licenses"])) is not None]
             public_ids = {doc.image_id for doc in public}
-            await index.upsert(public)
-            await index.delete([row["image_id"] for row in rows if row["image_id"] not in public_ids])
+            await index.upsert(public, within=conn)
+            await index.delete([row["image_id"] for row in rows if row["image_id"] not in public_ids], within=conn)
 
 
 cli = typer.Typer(add_completion=False, help=__doc__)

@@ -87,7 +87,17 @@ def build_image_analyzer(settings: Settings, text_encoder: TextEncoder) -> Image
     vectors = label_embeddings(
         text_encoder, [label.prompt for label in labels], fingerprint=fingerprint, cache_dir=_cache_dir(settings)
     )
-    log.info("ml.image_analyzer_loaded", classifier=str(classifier_path), labels=len(labels))
+    from shared.ml.scenes import scene_concepts
+
+    concepts = scene_concepts(len(labels))
+    concept_vectors = (
+        label_embeddings(
+            text_encoder, [c.prompt for c in concepts], fingerprint=fingerprint, cache_dir=_cache_dir(settings)
+        )
+        if concepts
+        else None
+    )
+    log.info("ml.image_analyzer_loaded", classifier=str(classifier_path), labels=len(labels), scenes=len(concepts))
     return FallbackImageAnalyzer(
         classifier,
         safety,
@@ -96,4 +106,6 @@ def build_image_analyzer(settings: Settings, text_encoder: TextEncoder) -> Image
         max_batch=settings.ML_MAX_BATCH,
         max_tags=settings.ML_MAX_TAGS,
         min_tag_confidence=settings.ML_MIN_TAG_CONFIDENCE,
+        concepts=concepts,
+        concept_vectors=concept_vectors,
     )

@@ -144,8 +144,8 @@ async def test_the_reindex_barrier_waits_for_a_handler_transaction_still_writing
         def __getattr__(self, name: str):
             return getattr(pg_search_index, name)
 
-        async def upsert(self, documents):
-            await pg_search_index.upsert(documents)
+        async def upsert(self, documents, **options):
+            await pg_search_index.upsert(documents, **options)
             written.set()
             await release.wait()
 

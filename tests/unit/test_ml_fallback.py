@@ -229,3 +229,41 @@ def test_the_safety_scorer_takes_images_of_any_size(tmp_path: Path) -> None:
 
     assert scores.shape == (2,)
     assert scores[0] > 0.9 > 0.1 > scores[1]
+
+
+def test_a_scene_concept_evidenced_by_its_classes_is_tagged_and_pulls_the_vector_towards_it(
+    fake_models, encoder: TextEncoder
+) -> None:
+    from shared.ml.fallback import FallbackImageAnalyzer
+    from shared.ml.labels import load_labels
+    from shared.ml.scenes import SceneConcept
+
+    labels = load_labels(fake_models["labels"])
+    red = next(label.index for label in labels if label.tag == "red")
+    warm = SceneConcept("warm colours", "warm thing", frozenset({red}))
+    build = dict(
+        classifier=ImageClassifier(fake_models["classifier"], classes=len(labels)),
+        safety=SafetyScorer(fake_models["safety"]),
+        labels=labels,
+        label_vectors=encoder.encode([label.prompt for label in labels]),
+    )
+    plain = FallbackImageAnalyzer(**build)
+    with_scene = FallbackImageAnalyzer(**build, concepts=[warm], concept_vectors=encoder.encode(["warm thing"]))
+    [warm_text] = encoder.encode(["warm thing"])
+
+    [before] = plain.analyze([solid(RED)])
+    [after] = with_scene.analyze([solid(RED)])
+    [blue] = with_scene.analyze([solid(BLUE)])
+
+    assert dict(after.tags)["warm colours"] > 0.99 and "warm colours" not in dict(blue.tags)
+    assert float(after.embedding @ warm_text) > float(before.embedding @ warm_text)
+    assert float(np.linalg.norm(after.embedding)) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_scene_concepts_name_real_imagenet_classes_and_only_apply_to_imagenet() -> None:
+    from shared.ml.labels import load_labels
+    from shared.ml.scenes import scene_concepts
+
+    concepts = scene_concepts(1000)
+    assert concepts and all(c.members and max(c.members) < len(load_labels()) for c in concepts)
+    assert scene_concepts(4) == []
