@@ -268,6 +268,7 @@ module search 'search/search.bicep' = {
     location: location
     tags: tags
     principalId: identity.properties.principalId
+    workspaceId: logs.id
   }
 }
 

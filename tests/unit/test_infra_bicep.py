@@ -273,7 +273,16 @@ def test_every_diagnostic_setting_goes_to_the_log_analytics_workspace(bicep):
                     )
                 )
     scopes = {scope if isinstance(scope, str) else json.dumps(scope) for _, scope in found}
-    for expected in ("functionApp", "postgres", "blobService", "storageEvents", "vault", "namespace", "profile"):
+    for expected in (
+        "functionApp",
+        "postgres",
+        "blobService",
+        "storageEvents",
+        "vault",
+        "namespace",
+        "profile",
+        "search",
+    ):
         assert expected in scopes, f"no diagnostic setting for {expected}"
 
 
