@@ -185,7 +185,6 @@ _RESOLVED = {
     "STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_connect_from_key_vault",
     "PAYOUT_TIN_KEY_ID": "https://kv-abc.vault.azure.net/keys/payout-tin-kek/0123456789abcdef0123456789abcdef",
     "AZURE_SEARCH_ENDPOINT": "https://srch-abc.search.windows.net",
-    "DATABASE_POOL_MAX": "4",
     "PUBLIC_BASE_URL": "https://ep-abc.azurefd.net",
     "STORAGE_PUBLIC_BASE_URL": "https://ep-abc.azurefd.net",
     "PAYOUT_ONBOARDING_RETURN_URL": "https://ep-abc.azurefd.net/api/contributor/payout-account",
