@@ -37,7 +37,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   tags: tags
   properties: {
     tenantId: subscription().tenantId
-    sku: { family: 'A', name: 'standard' }
+    // Premium: HSM-protected keys for the key that wraps tax ids.
+    sku: { family: 'A', name: 'premium' }
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
@@ -71,7 +72,7 @@ resource tinKey 'Microsoft.KeyVault/vaults/keys@2023-07-01' = {
   parent: vault
   name: tinKeyName
   properties: {
-    kty: 'RSA-HSM'
+    kty: 'RSA-HSM' // the tax-id key never leaves the HSM (hence the Premium vault)
     keySize: 3072
     keyOps: [ 'wrapKey', 'unwrapKey' ]
     rotationPolicy: {

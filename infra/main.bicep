@@ -268,6 +268,7 @@ module search 'search/search.bicep' = {
     location: location
     tags: tags
     principalId: identity.properties.principalId
+    workspaceId: logs.id
   }
 }
 
@@ -537,15 +538,18 @@ module keyVault 'keyvault.bicep' = {
   }
 }
 
-// The portals: Next.js static export (portals/web/out), deployed by azd; Front Door serves them at /.
-resource portals 'Microsoft.Web/staticSites@2023-12-01' = {
-  name: 'stapp-${suffix}'
-  location: portalsLocation
-  tags: union(tags, { 'azd-service-name': 'portals' })
-  sku: { name: 'Standard', tier: 'Standard' }
-  properties: {
-    stagingEnvironmentPolicy: 'Disabled'
-    allowConfigFileUpdates: true
+// The portals: Next.js static export (portals/web/out) on Static Web Apps (portals.bicep), deployed by azd;
+// Front Door serves them at /. Deployed whether or not the sign-in client exists yet, so Front Door has its
+// origin; the portals sign in once portalClientId is set.
+module portals 'portals.bicep' = {
+  name: 'portals'
+  params: {
+    name: 'swa-${suffix}'
+    location: portalsLocation
+    tags: union(tags, { 'azd-service-name': 'portals' })
+    oidcAuthority: authIssuer // Entra's v2.0 issuer is its OIDC authority
+    oidcClientId: portalClientId
+    oidcScope: portalScope
   }
 }
 
@@ -555,7 +559,7 @@ module frontDoor 'frontdoor.bicep' = {
     profileName: 'afd-${suffix}'
     tags: tags
     apiHostName: '${functionAppName}.azurewebsites.net'
-    portalsHostName: portals.properties.defaultHostname
+    portalsHostName: portals.outputs.hostName
     blobHostName: '${storage.name}.blob.${environment().suffixes.storage}'
     workspaceId: logs.id
   }
@@ -611,20 +615,6 @@ resource incomingBlobCreated 'Microsoft.EventGrid/systemTopics/eventSubscription
   dependsOn: [ appSettings ]
 }
 
-// The portals' static export on Static Web Apps (Front Door edge), with this Function App as /api.
-module portals 'portals.bicep' = if (!empty(portalClientId)) {
-  name: 'portals'
-  params: {
-    name: 'swa-${suffix}'
-    location: location
-    tags: tags
-    functionAppId: functionApp.id
-    oidcAuthority: authIssuer // Entra's v2.0 issuer is its OIDC authority
-    oidcClientId: portalClientId
-    oidcScope: portalScope
-  }
-}
-
 output functionAppName string = functionApp.name
 output publicUrl string = 'https://${frontDoor.outputs.hostName}'
 // Read by the portals' packaging hook (shared/http/portal_config.py): CSP connect-src, and the header
@@ -639,6 +629,7 @@ output storageAccountName string = storage.name
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output postgresHost string = postgres.properties.fullyQualifiedDomainName
 output managedIdentityClientId string = identity.properties.clientId
-output portalsOrigin string = empty(portalClientId) ? '' : portals.outputs.origin
+// Where people open the portals (and the redirect URI's origin of the SPA registration): Front Door.
+output portalsOrigin string = 'https://${frontDoor.outputs.hostName}'
 // Written as portal-config.json beside the uploaded export (portals/README.md).
-output portalConfig object = empty(portalClientId) ? {} : portals.outputs.portalConfig
+output portalConfig object = portals.outputs.portalConfig

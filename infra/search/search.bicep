@@ -42,6 +42,9 @@ param disableLocalAuth bool = true
 var searchIndexDataContributor = '8ebe5a00-799e-43f5-93ac-243d3dce84a7' // documents: upload, delete, query
 var searchServiceContributor = '7ca78c08-252a-4471-8644-bb5ff32d4ba0' // indexes and aliases: create, swap, drop
 
+@description('Log Analytics workspace for the service\'s logs and metrics; empty: none.')
+param workspaceId string = ''
+
 resource search 'Microsoft.Search/searchServices@2023-11-01' = {
   name: serviceName
   location: location
@@ -77,6 +80,16 @@ resource serviceContributor 'Microsoft.Authorization/roleAssignments@2022-04-01'
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', searchServiceContributor)
     principalId: principalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = if (!empty(workspaceId)) {
+  name: 'to-log-analytics'
+  scope: search
+  properties: {
+    workspaceId: workspaceId
+    logs: [ { categoryGroup: 'allLogs', enabled: true } ]
+    metrics: [ { category: 'AllMetrics', enabled: true } ]
   }
 }
 

@@ -1,5 +1,5 @@
-"""Write the portals' `staticwebapp.config.json` for Azure Static Web Apps: the same security headers devhost
-sends, with one CSP for the whole export.
+"""Complete the portals' `staticwebapp.config.json` for Azure Static Web Apps with the same security headers
+devhost sends, one CSP for the whole export, and the Front Door-only gate; and write `portal-config.json`.
 
 Static Web Apps sets headers per route pattern, not per file, so the policy allows the union of the inline
 scripts of every exported page: still only what this build wrote, never anything added later. Run after
@@ -33,26 +33,30 @@ def export_hashes(out_dir: Path) -> tuple[list[str], list[str]]:
 def static_web_app_config(
     out_dir: Path, *, issuer: str | None = None, blob_endpoint: str | None = None, front_door_id: str | None = None
 ) -> dict:
+    """The export's staticwebapp.config.json (the portals' own, from public/) with the security headers added."""
+    existing = out_dir / CONFIG_NAME
+    config: dict = json.loads(existing.read_text(encoding="utf-8")) if existing.exists() else {}
     scripts, styles = export_hashes(out_dir)
     # Images come through Front Door on the same origin ('self'); sign-in talks to the issuer, and the studio
     # PUTs uploads straight to the storage account with the ticket's SAS URL.
     connect = _origins([url for url in (issuer, blob_endpoint) if url])
     csp = portal_csp_from_hashes(scripts, styles, connect_sources=connect, upgrade_insecure=True)
-    config: dict = {
-        "globalHeaders": {
-            "Content-Security-Policy": csp,
-            "Strict-Transport-Security": HSTS_VALUE,
-            "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "strict-origin-when-cross-origin",
-            "X-Frame-Options": "DENY",
-            "Cross-Origin-Opener-Policy": "same-origin",
-        },
-        "routes": [
-            # Next fingerprints everything under /_next/static; pages are revalidated to pick up a new build.
-            {"route": "/_next/static/*", "headers": {"Cache-Control": "public, max-age=31536000, immutable"}},
-        ],
-        "responseOverrides": {"404": {"rewrite": "/404.html"}},
+    ours = {
+        "Content-Security-Policy": csp,
+        "Strict-Transport-Security": HSTS_VALUE,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
     }
+    kept = {k: v for k, v in config.get("globalHeaders", {}).items() if k.lower() not in {n.lower() for n in ours}}
+    config["globalHeaders"] = {**kept, **ours}
+    config.setdefault(
+        "routes",
+        # Next fingerprints everything under /_next/static; pages are revalidated to pick up a new build.
+        [{"route": "/_next/static/*", "headers": {"cache-control": "public, max-age=31536000, immutable"}}],
+    )
+    config.setdefault("responseOverrides", {"404": {"rewrite": "/404.html", "statusCode": 404}})
     if front_door_id:
         # Only our Front Door may fetch the pages, so its WAF cannot be bypassed by the *.azurestaticapps.net name.
         config["forwardingGateway"] = {"requiredHeaders": {"X-Azure-FDID": front_door_id}}
@@ -78,6 +82,10 @@ def main(argv: list[str]) -> int:
         front_door_id=os.environ.get("FRONTDOORID"),
     )
     (out_dir / CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    if os.environ.get("PORTALCONFIG"):
+        # The portals read their sign-in settings from /portal-config.json (portals/README.md); infra's
+        # `portalConfig` output holds Entra's authority, the SPA client id and the scopes.
+        (out_dir / "portal-config.json").write_text(os.environ["PORTALCONFIG"] + "\n", encoding="utf-8")
     sys.stdout.write(f"wrote {out_dir / CONFIG_NAME}\n")
     return 0
 

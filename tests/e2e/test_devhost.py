@@ -19,12 +19,14 @@ from shared.db.embedded import EmbeddedPostgres
 from tests.e2e.devhost_process import devhost_environment, processes_using, start_devhost, stop_devhost, token
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("devhost")]
+SHOP = "https://shop.example.com"
 
 
 @pytest.fixture(scope="module")
 def devhost(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("devhost-var")
     env = devhost_environment(var_dir)
+    env["CORS_ALLOWED_ORIGINS"] = SHOP
     log_path = var_dir.parent / f"devhost-{env['DEVHOST_PORT']}.log"
     state = {"base": f"http://127.0.0.1:{env['DEVHOST_PORT']}/api", "env": env, "var_dir": var_dir, "log": log_path}
     state["proc"] = start_devhost(env, log_path)
@@ -47,6 +49,32 @@ def test_health_reports_database_storage_and_bus(devhost):
     assert body["checks"]["database"]["pgvector"]
     assert body["checks"]["bus"]["transport"] == "postgres"
     assert response.headers["x-correlation-id"]
+
+
+def test_every_answer_carries_the_security_headers_and_cors_follows_the_allow_list(devhost):
+    ok = httpx.get(f"{devhost['base']}/health", headers={"Origin": SHOP}, timeout=10)
+    missing = httpx.get(f"{devhost['base']}/no-such-route", headers={"Origin": SHOP}, timeout=10)
+    for response in (ok, missing):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+        assert "strict-transport-security" not in response.headers  # plain http locally
+    assert ok.headers["access-control-allow-origin"] == SHOP
+    other = httpx.get(f"{devhost['base']}/health", headers={"Origin": "https://evil.example"}, timeout=10)
+    assert "access-control-allow-origin" not in other.headers
+
+    preflight = httpx.options(
+        f"{devhost['base']}/me",
+        headers={
+            "Origin": SHOP,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+        timeout=10,
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == SHOP
+    assert "authorization" in preflight.headers["access-control-allow-headers"]
 
 
 def test_me_answers_with_a_local_token_and_401_problem_without(devhost):

@@ -273,7 +273,16 @@ def test_every_diagnostic_setting_goes_to_the_log_analytics_workspace(bicep):
                     )
                 )
     scopes = {scope if isinstance(scope, str) else json.dumps(scope) for _, scope in found}
-    for expected in ("functionApp", "postgres", "blobService", "storageEvents", "vault", "namespace", "profile"):
+    for expected in (
+        "functionApp",
+        "postgres",
+        "blobService",
+        "storageEvents",
+        "vault",
+        "namespace",
+        "profile",
+        "search",
+    ):
         assert expected in scopes, f"no diagnostic setting for {expected}"
 
 
@@ -285,15 +294,26 @@ def test_azure_yaml_deploys_each_service_to_the_resource_bicep_tags_for_it(bicep
 
     project = yaml.safe_load((INFRA.parent / "azure.yaml").read_text(encoding="utf-8"))
     assert (INFRA.parent / project["infra"]["path"] / f"{project['infra']['module']}.bicep").exists()
-    tagged = {}
-    for resource in bicep["main.bicep"]["resources"].values():
-        tags = _body(resource).get("tags")
-        if isinstance(tags, dict) and tags.get("function", {}).get("type") == "union":  # union(tags, {...})
+
+    def service_name(tags: Any) -> str | None:  # union(tags, {'azd-service-name': ...})
+        if isinstance(tags, dict) and tags.get("function", {}).get("type") == "union":
             for extra in tags["function"]["parameters"].values():
                 if isinstance(extra, dict):
                     names = {k.strip("'"): v for k, v in extra.items()}
                     if "azd-service-name" in names:
-                        tagged[names["azd-service-name"]] = resource["type"]
+                        return names["azd-service-name"]
+        return None
+
+    main = bicep["main.bicep"]
+    tagged = {}
+    for resource in main["resources"].values():
+        if name := service_name(_body(resource).get("tags")):
+            tagged[name] = resource["type"]
+    for module in main["modules"].values():
+        if name := service_name(_body(module)["params"].get("tags")):
+            # The module must put those tags on its resource of that kind.
+            inner = bicep[module["detail"]["path"]]["resources"].values()
+            tagged[name] = next(r["type"] for r in inner if _body(r).get("tags") == "tags")
     hosts = {"function": "Microsoft.Web/sites", "staticwebapp": "Microsoft.Web/staticSites"}
     for name, service in project["services"].items():
         assert (INFRA.parent / service["project"]).resolve().is_relative_to(INFRA.parent)

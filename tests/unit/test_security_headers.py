@@ -278,6 +278,12 @@ async def test_devhost_own_problems_carry_the_security_headers(tmp_path):
 def test_the_static_web_app_config_allows_exactly_the_exports_inline_scripts(export):
     from shared.http.portal_config import static_web_app_config
 
+    # The portals' own config (from public/) keeps its routes and fallback; the headers are added to it.
+    (export / "staticwebapp.config.json").write_text(
+        '{"navigationFallback": {"rewrite": "/404.html"}, "routes": [{"route": "/portal-config.json"}],'
+        ' "globalHeaders": {"x-content-type-options": "nosniff", "x-custom": "kept"}}'
+    )
+
     config = static_web_app_config(
         export,
         issuer="https://tenant.ciamlogin.com/tid/v2.0",
@@ -292,3 +298,6 @@ def test_the_static_web_app_config_allows_exactly_the_exports_inline_scripts(exp
     assert "https://stabc.blob.core.windows.net" in policy["connect-src"]  # the studio PUTs uploads there
     assert headers["Strict-Transport-Security"] == HSTS_VALUE and headers["X-Content-Type-Options"] == "nosniff"
     assert config["forwardingGateway"]["requiredHeaders"] == {"X-Azure-FDID": "fd-guid"}
+    assert config["navigationFallback"] == {"rewrite": "/404.html"}
+    assert config["routes"] == [{"route": "/portal-config.json"}] and headers["x-custom"] == "kept"
+    assert [k for k in headers if k.lower() == "x-content-type-options"] == ["X-Content-Type-Options"]
