@@ -41,6 +41,7 @@ from shared.storage.port import INCOMING, ORIGINALS, THUMBNAILS, WATERMARKED
 from tests.e2e.devhost_process import devhost_environment, free_port, start_devhost, token
 
 DONE_STATES = ("processed", "approved", "flagged")
+STRIPE_WEBHOOK_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 60.0)  # about 3 minutes in all
 KEYWORDS = ("abstract", "pattern", "colour", "texture", "background", "design")
 
 
@@ -207,6 +208,9 @@ def _stripe_standin(env: dict[str, str], var_dir: Path, *, port: int) -> StripeS
         webhook_urls=[f"http://127.0.0.1:{env['DEVHOST_PORT']}/api/webhooks/stripe"],
         port=port,
         state_path=var_dir / "stripe_standin" / "state.json",  # its objects outlive a restart, as Stripe's do
+        # Stripe keeps retrying a webhook for days; the stand-in's default few seconds would give up on
+        # a host that takes longer than that to restart.
+        retry_delays=STRIPE_WEBHOOK_RETRY_DELAYS,
     )
     standin.start()
     return standin
