@@ -24,10 +24,21 @@ from shared.runtime import get_runtime
 log = structlog.get_logger()
 
 
-@cache
-def _analyzer() -> BatchingAnalyzer:
-    """One per worker process: the models load once, and concurrent messages share inference batches."""
-    return BatchingAnalyzer(get_image_analyzer(), max_batch=get_settings().PROCESSING_ML_BATCH)
+_batching: BatchingAnalyzer | None = None
+
+
+async def _analyzer() -> BatchingAnalyzer:
+    """One per worker process: the models load once, and concurrent messages share inference batches.
+
+    Loading takes seconds (tens on a busy machine: the label embeddings are computed when not cached), so
+    it runs on a thread: the event loop keeps serving HTTP and the other triggers meanwhile.
+    """
+    global _batching
+    if _batching is None:
+        analyzer = await asyncio.to_thread(get_image_analyzer)  # thread-safe, builds once
+        if _batching is None:
+            _batching = BatchingAnalyzer(analyzer, max_batch=get_settings().PROCESSING_ML_BATCH)
+    return _batching
 
 
 def _threads() -> int:
@@ -60,7 +71,7 @@ async def process_uploaded(msg: func.ServiceBusMessage) -> None:
             message,
             db=runtime.db,
             storage=runtime.storage,
-            analyzer=_analyzer(),
+            analyzer=await _analyzer(),
             options=ProcessingOptions.from_settings(runtime.settings),
             max_deliveries=runtime.settings.BUS_MAX_DELIVERY_COUNT
             or topic("images").subscription(SUBSCRIPTION).max_delivery_count,

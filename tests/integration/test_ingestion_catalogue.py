@@ -26,7 +26,10 @@ from shared.bus.port import ReceivedMessage
 
 
 class _SasOnlyStore:
-    """register_upload needs only a SAS URL from storage here."""
+    """register_upload needs only a reachable store and a SAS URL from storage here."""
+
+    async def ping(self) -> bool:
+        return True
 
     async def sas_url(self, container, name, *, permissions="r", expires_in=None, content_disposition=None):
         return f"https://storage.test/{container}/{name}?sp={permissions}"
