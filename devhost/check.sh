@@ -7,4 +7,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 ruff check .
 ruff format --check .
 lint-imports
+# The portals: TypeScript strict and the vitest specs of their logic (the browser journeys run in pytest).
+npm run --silent typecheck --prefix portals
+npm run --silent test --prefix portals -- --reporter=dot
 pytest -n "${PYTEST_WORKERS:-auto}" "$@"

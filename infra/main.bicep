@@ -54,6 +54,9 @@ param portalClientId string = ''
 @description('Scopes the portals ask for: OpenID ones plus the API\'s (e.g. api://stock-marketplace/access).')
 param portalScope string = 'openid profile offline_access'
 
+@description('Region of the portals\' Static Web App (offered in fewer regions than the rest).')
+param portalsLocation string = 'westeurope'
+
 var suffix = toLower(uniqueString(resourceGroup().id, environmentName))
 var tags = { 'azd-env-name': environmentName }
 var databaseName = 'marketplace'
@@ -428,9 +431,10 @@ module portals 'portals.bicep' = if (!empty(portalClientId)) {
   name: 'portals'
   params: {
     name: 'swa-${suffix}'
-    location: location
+    location: portalsLocation
     tags: tags
     functionAppId: functionApp.id
+    functionAppLocation: location
     oidcAuthority: authIssuer // Entra's v2.0 issuer is its OIDC authority
     oidcClientId: portalClientId
     oidcScope: portalScope

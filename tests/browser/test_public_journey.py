@@ -68,6 +68,17 @@ def test_a_guest_finds_an_image_signs_in_buys_two_licences_and_downloads_the_ori
     page.get_by_role("list", name="Newest images").get_by_role("listitem").first.wait_for()
     at_both_widths(page, "home", shots, axe_report)
 
+    # Searches by image: drops (chooses) a small photo of a cup; the espresso comes back.
+    cup = jpeg_bytes(photo("coffee"))
+    page.get_by_label("Choose a picture to search by").set_input_files(
+        files=[{"name": "cup.jpg", "mimeType": "image/jpeg", "buffer": cup}]
+    )
+    page.get_by_role("heading", name="Images like “cup.jpg”").wait_for()
+    by_image = page.get_by_role("list", name="Similar images")
+    by_image.get_by_role("link", name=catalogue["espresso"]["title"]).wait_for()
+    at_both_widths(page, "by-image", shots, axe_report)
+    page.get_by_role("button", name="Clear picture").click()
+
     # Types a word: keyword suggestions appear; the search keeps the words in the box and the URL.
     box = page.get_by_role("combobox", name="Search images")
     box.fill("morn")
@@ -87,6 +98,13 @@ def test_a_guest_finds_an_image_signs_in_buys_two_licences_and_downloads_the_ori
     expect(results.get_by_role("listitem")).to_have_count(2)
     expect(results.get_by_role("link", name=catalogue["astronaut"]["title"])).to_have_count(0)  # the square one
     at_both_widths(page, "results-filtered", shots, axe_report)
+
+    # A search with no match says what to do instead of showing an empty grid.
+    page.goto("/?q=xyzzy")
+    page.get_by_role("heading", name="No images for “xyzzy”").wait_for()
+    at_both_widths(page, "no-results", shots, axe_report)
+    page.go_back()
+    expect(results.get_by_role("listitem")).to_have_count(2)
 
     # Opens the espresso image: watermarked preview, licences with prices, keywords, similar images.
     results.get_by_role("link", name=catalogue["espresso"]["title"]).click()
@@ -138,6 +156,12 @@ def test_a_guest_finds_an_image_signs_in_buys_two_licences_and_downloads_the_ori
     with open(download.path(), "rb") as fh:
         assert fh.read() == catalogue["espresso"]["original"]
     assert download.suggested_filename == "espresso.jpg"
+
+    # An API error shows the problem's detail, here for an image that does not exist.
+    page.goto("/image/?id=00000000-0000-4000-8000-000000000000")
+    alert = page.get_by_role("alert").filter(has=page.get_by_role("heading", name="Not found"))
+    expect(alert).to_contain_text("Image 00000000-0000-4000-8000-000000000000 is not in the public catalogue.")
+    at_both_widths(page, "image-not-found", shots, axe_report)
 
     # The account keeps the orders, the licences with their download buttons and the plans.
     page.goto("/account/")

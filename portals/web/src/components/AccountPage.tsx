@@ -38,11 +38,13 @@ function Orders() {
           <tr key={order.id}>
             <td data-label="Date">{formatDate(order.created_at)}</td>
             <td data-label="Images">
-              {order.lines.map((l) => (
-                <div key={l.image_id}>
-                  {l.title} <span className="muted">({LICENSE_INFO[l.license_type].name})</span>
-                </div>
-              ))}
+              <ul style={{ listStyle: "none", margin: 0, padding: 0 }}>
+                {order.lines.map((l) => (
+                  <li key={l.image_id}>
+                    {l.title} <span className="muted">({LICENSE_INFO[l.license_type].name})</span>
+                  </li>
+                ))}
+              </ul>
             </td>
             <td data-label="Status">
               <span className={`status ${order.status}`}>{order.status}</span>
