@@ -1,7 +1,8 @@
 "use client";
 import Link from "next/link";
 import { useState } from "react";
-import { api, ApiProblem, call, messageOf, type Schemas } from "@/lib/api";
+import { api, ApiProblem, call, messageOf } from "@/lib/api";
+import { signOut } from "@/lib/auth";
 import { LICENSE_INFO } from "@/lib/licenses";
 import { formatCount, formatDate, formatMoney } from "@/lib/money";
 import { useLoad } from "@/lib/useLoad";
@@ -154,7 +155,13 @@ export function AccountPage({ subscription }: { subscription: string | null }) {
   return (
     <RoleGuard role="buyer">
       <div className="stack">
-        <h1>Your account</h1>
+        <div className="row">
+          <h1 style={{ margin: 0 }}>Your account</h1>
+          <span className="spacer" />
+          <button type="button" className="button quiet small" onClick={() => void signOut()}>
+            Sign out
+          </button>
+        </div>
         <nav aria-label="Account sections" className="row">
           <a href="#licences">Licences</a>
           <a href="#orders">Orders</a>
