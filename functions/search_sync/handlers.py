@@ -59,7 +59,10 @@ async def apply_event(conn: asyncpg.Connection, index: SearchIndex, event: Event
         case ImageProcessed():
             return await _apply_image(conn, index, event, "pending", listing=event.listing)
         case ImageFlagged():
-            return await _apply_image(conn, index, event, "flagged", reason=", ".join(event.reasons))
+            # An edit while in review carries the new listing; the contributor searches their portfolio by it.
+            return await _apply_image(
+                conn, index, event, "flagged", reason=", ".join(event.reasons), listing=event.listing
+            )
         case ImageApproved():
             return await _apply_image(
                 conn, index, event, "approved", listing=event.listing, approved_at=event.approved_at

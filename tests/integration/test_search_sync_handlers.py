@@ -150,6 +150,26 @@ async def test_pending_and_flagged_images_are_kept_but_not_public(db, pg_search_
         assert await conn.fetchval("select listing->>'title' from search.documents where image_id = $1", image_id)
 
 
+async def test_an_edit_in_review_renames_the_image_in_the_portfolio_but_keeps_it_private(db, pg_search_index):
+    image_id = uuid.uuid4()
+    processed = ImageProcessed(image_id=image_id, contributor_id="carol", revision=1, listing=listing(title="Volcano"))
+    edited = ImageFlagged(
+        image_id=image_id,
+        contributor_id="carol",
+        revision=2,
+        reasons=["missing_keywords"],
+        listing=listing(title="Erupting volcano at dusk"),
+    )
+    await handle_message(db, pg_search_index, message(processed))
+    await handle_message(db, pg_search_index, message(edited))
+
+    assert await status_of(db, image_id) == ("flagged", 2)
+    assert await found(pg_search_index, "erupting") == []
+    async with db.connection() as conn:
+        title = await conn.fetchval("select listing->>'title' from search.documents where image_id = $1", image_id)
+    assert title == "Erupting volcano at dusk"
+
+
 async def test_sales_raise_popularity_of_public_images(db, pg_search_index):
     a, b = approved(listing(title="Beach a")), approved(listing(title="Beach b"))
     for event in (a, b):

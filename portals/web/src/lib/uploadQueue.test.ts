@@ -114,14 +114,19 @@ describe("the upload queue", () => {
         { imageId: "id-a", ...server("processing") },
         {
           imageId: "id-b",
-          ...server("quarantined", { reasonCode: "duplicate", reason: "This file is identical to your image 1." }),
+          ...server("quarantined", {
+            reasonCode: "duplicate",
+            reason: "This file is identical to your image 7b03d793-2d4b-4f50-aefe-64b1f9783fc3, already on the platform.",
+          }),
         },
         { imageId: "id-c", ...server("quarantined", { reasonCode: "too-small", reason: "The image is 0.3 MP." }) },
       ],
     });
     expect(stageOf(only(items, "a")).label).toBe("Validated · processing");
     expect(stageOf(only(items, "b"))).toMatchObject({ label: "Not accepted", tone: "danger" });
-    expect(stageOf(only(items, "b")).detail).toContain("identical to your image 1.");
+    expect(stageOf(only(items, "b")).detail).toBe(
+      "This file is identical to a photo already in your portfolio. Nothing to do.",
+    );
     expect(stageOf(only(items, "c")).detail).toBe("The image is 0.3 MP. Upload the full-size export of the photo.");
     expect(awaitingServer(items)).toBe(true); // a is still processing
 
@@ -132,9 +137,14 @@ describe("the upload queue", () => {
     expect(stageOf(only(done, "a"))).toMatchObject({ label: "In review", detail: expect.stringMatching(/more keywords/) });
     const decided = reduce(done, {
       type: "server",
-      images: [{ imageId: "id-a", ...server("rejected", { reason: "Blurry" }) }],
+      images: [{ imageId: "id-a", ...server("rejected", { reasonCode: "poor_quality", reason: "poor_quality" }) }],
     });
-    expect(stageOf(only(decided, "a")).detail).toBe("Reviewer's reason: Blurry");
+    expect(stageOf(only(decided, "a")).detail).toBe("Reviewer's reason: Poor quality (blur, noise, exposure).");
+    const withNote = reduce(done, {
+      type: "server",
+      images: [{ imageId: "id-a", ...server("rejected", { reasonCode: "other", reason: "Watermark in the corner" }) }],
+    });
+    expect(stageOf(only(withNote, "a")).detail).toBe("Reviewer's reason: Other (say why). “Watermark in the corner”");
     expect(awaitingServer(decided)).toBe(false);
   });
 

@@ -2,6 +2,7 @@
 // (waiting, asking for a ticket, sending, failed, cancelled) and, once sent, what the platform says
 // about it (validated, processed, in review, approved, not accepted), with the reason in words.
 // The component only dispatches events and renders `stageOf`; this file holds every rule.
+import { REJECT_REASONS } from "./moderationKeys";
 
 export type ServerState =
   | "awaiting_upload"
@@ -176,7 +177,7 @@ const MODERATION_WORDS: Record<string, string> = {
 };
 
 const ADVICE: Record<string, string> = {
-  duplicate: "Nothing to do: this photo is already in your portfolio.",
+  duplicate: "Nothing to do.",
   "too-small": "Upload the full-size export of the photo.",
   "too-large": "Export it smaller (under the size limit) and upload it again.",
   "unsupported-type": "Export it as JPEG, PNG, WebP or TIFF and upload it again.",
@@ -187,6 +188,15 @@ const ADVICE: Record<string, string> = {
 export function moderationWords(reasons: string[]): string {
   const words = reasons.map((r) => MODERATION_WORDS[r] ?? r.replace(/_/g, " "));
   return words.length ? `A reviewer will look at it: ${words.join("; ")}.` : "A reviewer will look at it shortly.";
+}
+
+/** The reviewer's reason code in words, with their note when they wrote one. */
+export function rejectionWords(code: string | null, reason: string | null): string {
+  const label = REJECT_REASONS.find((r) => r.code === code)?.label;
+  const note = reason && reason !== code ? reason : null;
+  if (label && note) return `Reviewer's reason: ${label}. “${note}”`;
+  if (label || note) return `Reviewer's reason: ${label ?? note}.`;
+  return "A reviewer declined it.";
 }
 
 export function stageOf(item: QueueItem): Stage {
@@ -220,7 +230,9 @@ function serverStage(server: ServerView | null): Stage {
   switch (server.state) {
     case "quarantined": {
       const advice = server.reasonCode ? ADVICE[server.reasonCode] : undefined;
-      return { ...base, label: "Not accepted", tone: "danger", detail: [reason, advice].filter(Boolean).join(" ") };
+      // The twin's id means nothing to a person; where it is theirs, say so.
+      const words = reason?.replace(/your image [0-9a-f-]{36}, already on the platform/i, "a photo already in your portfolio");
+      return { ...base, label: "Not accepted", tone: "danger", detail: [words, advice].filter(Boolean).join(" ") };
     }
     case "processing":
       return { ...base, label: "Validated · processing", tone: "progress", detail: "Making previews and keywords." };
@@ -231,12 +243,7 @@ function serverStage(server: ServerView | null): Stage {
     case "approved":
       return { ...base, label: "Approved · live", tone: "success", detail: "Buyers can find and license it." };
     case "rejected":
-      return {
-        ...base,
-        label: "Rejected",
-        tone: "danger",
-        detail: reason ? `Reviewer's reason: ${reason}` : "A reviewer declined it.",
-      };
+      return { ...base, label: "Rejected", tone: "danger", detail: rejectionWords(server.reasonCode, reason) };
     case "failed":
       return { ...base, label: "Processing failed", tone: "danger", detail: reason ?? "Upload it again." };
     case "removed":

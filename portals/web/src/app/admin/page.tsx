@@ -1,12 +1,13 @@
-"use client";
-import { RoleGuard } from "@/components/RoleGuard";
+import type { Metadata } from "next";
+import { ModerationQueue } from "@/components/admin/ModerationQueue";
 
-// The admin console's entry point (portals-studio builds the console's pages on this guard).
+export const metadata: Metadata = { title: "Review queue" };
+
 export default function AdminHome() {
   return (
-    <RoleGuard role="admin">
-      <h1>Admin console</h1>
-      <p className="muted">Moderation, categories, pricing and the audit log.</p>
-    </RoleGuard>
+    <>
+      <h1>Review queue</h1>
+      <ModerationQueue />
+    </>
   );
 }

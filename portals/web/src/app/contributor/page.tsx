@@ -1,12 +1,17 @@
-"use client";
-import { RoleGuard } from "@/components/RoleGuard";
+import type { Metadata } from "next";
+import { RecentUploads } from "@/components/studio/RecentUploads";
+import { UploadQueue } from "@/components/studio/UploadQueue";
 
-// The contributor studio's entry point (portals-studio builds the studio's pages on this guard).
+export const metadata: Metadata = { title: "Upload photos" };
+
 export default function ContributorHome() {
   return (
-    <RoleGuard role="contributor">
-      <h1>Contributor studio</h1>
-      <p className="muted">Upload photos, follow them through review and see what they earn.</p>
-    </RoleGuard>
+    <>
+      <h1>Upload photos</h1>
+      <div className="studio-home">
+        <UploadQueue />
+        <RecentUploads />
+      </div>
+    </>
   );
 }

@@ -1,0 +1,223 @@
+"""Journeys 2 and 3 in Chromium against devhost on the real embedded stack.
+
+2. A contributor signs in and drops three photos (one good, one byte-for-byte copy of it, one too
+   small): each ends in its right state with its reason on screen.
+3. An admin approves one image from the review queue with the keyboard and rejects another with a
+   reason picked by number; the contributor sees both outcomes.
+
+Every key page is screenshotted at 375 and 1440 px under var/screenshots/ and checked with axe-core.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.harness import Shots, at_both_widths
+from tests.e2e.devhost_process import token
+from tests.fixtures.photos import jpeg_bytes, photo
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("browser"), pytest.mark.timeout(600)]
+
+CONTRIBUTOR = "carol-studio"
+ADMIN = "ada-admin"
+OUTCOME_TIMEOUT_MS = 180_000  # validation, processing (models on CPU) and moderation, on a shared machine
+
+
+def sign_in(page: Page, path: str, sub: str, role: str, shots: Shots | None = None, report=None) -> None:
+    """Open a guarded page, press its Sign in, pick a user and role on the local sign-in page."""
+    page.goto(path)
+    page.locator("main").get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/auth/authorize"))
+    if shots is not None:
+        at_both_widths(page, "sign in", shots, report)
+    page.get_by_label("User id").fill(sub)
+    page.get_by_role("radio", name=re.compile(f"^{role.capitalize()}")).check()
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(re.escape(path) + r"$"))
+
+
+def drop_files(page: Page, selector: str, files: list[tuple[str, str, bytes]]) -> None:
+    """A real drop event carrying `files`, as a person dragging them from their desktop makes."""
+    payload = [{"name": n, "type": t, "b64": base64.b64encode(data).decode()} for n, t, data in files]
+    transfer = page.evaluate_handle(
+        """(files) => {
+            const dt = new DataTransfer();
+            for (const f of files) {
+              const bin = atob(f.b64);
+              const bytes = new Uint8Array(bin.length);
+              for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+              dt.items.add(new File([bytes], f.name, { type: f.type }));
+            }
+            return dt;
+        }""",
+        payload,
+    )
+    page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+def row(page: Page, file_name: str, within: str = "Uploads"):
+    return page.get_by_role("list", name=within, exact=True).locator(f'li[data-file="{file_name}"]')
+
+
+def test_journey_2_a_contributor_drops_three_photos_and_each_ends_in_its_state_with_its_reason(
+    portal, new_page, axe_report
+):
+    shots = Shots("2 contributor uploads")
+    page = new_page(bypass_csp=True)  # the sign-in page's CSP forbids inline scripts, axe's included
+    sign_in(page, "/contributor/", CONTRIBUTOR, "contributor", shots, axe_report)
+    expect(page.get_by_role("heading", name="Upload photos", level=1)).to_be_visible()
+    at_both_widths(page, "studio before upload", shots, axe_report)
+
+    good = jpeg_bytes(photo("coffee", megapixels=5))
+    small = jpeg_bytes(photo("astronaut"))  # 512 x 512: 0.3 MP
+    drop_files(
+        page,
+        "[data-testid=dropzone]",
+        [
+            ("espresso.jpg", "image/jpeg", good),
+            ("espresso-copy.jpg", "image/jpeg", good),
+            ("tiny.jpg", "image/jpeg", small),
+        ],
+    )
+
+    tiny = row(page, "tiny.jpg")
+    expect(tiny.get_by_test_id("stage")).to_have_text("Not accepted", timeout=OUTCOME_TIMEOUT_MS)
+    expect(tiny.get_by_test_id("reason")).to_contain_text("512 x 512 pixels (0.3 MP); the minimum is 4 MP")
+    expect(tiny.get_by_test_id("reason")).to_contain_text("Upload the full-size export")
+
+    # The two identical files race: whichever storage validates first is the photo, the other its duplicate.
+    accepted = re.compile(r"^(In review|Approved · live|Processed|Validated · processing)$")
+    for name in ("espresso.jpg", "espresso-copy.jpg"):
+        expect(row(page, name).get_by_test_id("stage")).to_have_text(
+            re.compile(r"^(Not accepted|In review|Approved · live)$"), timeout=OUTCOME_TIMEOUT_MS
+        )
+    stages = {n: row(page, n).get_by_test_id("stage").inner_text() for n in ("espresso.jpg", "espresso-copy.jpg")}
+    assert sorted(stages.values())[-1] == "Not accepted" and accepted.match(sorted(stages.values())[0]), stages
+    duplicate = next(n for n, s in stages.items() if s == "Not accepted")
+    expect(row(page, duplicate).get_by_test_id("reason")).to_contain_text(
+        "identical to a photo already in your portfolio"
+    )
+    expect(row(page, duplicate).get_by_test_id("reason")).to_contain_text("Nothing to do.")
+    expect(page.get_by_role("status").filter(has_text="3 files")).to_be_visible()
+    at_both_widths(page, "studio after upload", shots, axe_report)
+
+    # The accepted photo's details: AI suggestions one click away, saved through the API.
+    kept = next(n for n in stages if n != duplicate)
+    expect(row(page, kept).get_by_role("link", name=re.compile("Edit details"))).to_be_visible(timeout=60_000)
+    row(page, kept).get_by_role("link", name=re.compile("Edit details")).click()
+    page.wait_for_url(re.compile(r"/contributor/image/\?id="))
+    page.get_by_label("Title").fill("Espresso on a marble counter")
+    suggestions = page.get_by_role("group", name="Suggested keywords")
+    expect(suggestions).to_be_visible()
+    suggestions.get_by_role("button", name=re.compile("^Add all")).click()
+    page.get_by_role("textbox", name=re.compile("^Keywords")).fill("coffee, crema, morning")
+    page.get_by_role("textbox", name=re.compile("^Keywords")).press("Enter")
+    expect(page.get_by_role("list", name="Keywords").get_by_text("crema")).to_be_visible()
+    page.get_by_role("button", name="Save details").click()
+    expect(page.get_by_role("status").filter(has_text="Saved")).to_be_visible()
+    at_both_widths(page, "details editor", shots, axe_report)
+
+    page.goto("/contributor/portfolio/")
+    expect(page.get_by_text("Espresso on a marble counter")).to_be_visible(timeout=30_000)
+    at_both_widths(page, "portfolio", shots, axe_report)
+    assert page.errors == []
+
+
+def _upload_through_the_api(portal, headers, name: str, data: bytes) -> str:
+    ticket = httpx.post(
+        f"{portal['api']}/contributor/uploads",
+        headers=headers,
+        json={"file_name": name, "size_bytes": len(data), "content_type": "image/jpeg"},
+        timeout=30,
+    )
+    assert ticket.status_code == 201, ticket.text
+    body = ticket.json()
+    assert httpx.put(body["upload_url"], content=data, headers=body["headers"], timeout=60).status_code == 201
+    return body["image_id"]
+
+
+def _wait_until_in_review(portal, headers, image_ids: list[str]) -> None:
+    deadline = time.monotonic() + OUTCOME_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        states = [
+            httpx.get(f"{portal['api']}/contributor/images/{i}", headers=headers, timeout=10).json()["state"]
+            for i in image_ids
+        ]
+        if all(s == "flagged" for s in states):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"images not in review in time: {states}")
+
+
+def test_journey_3_an_admin_decides_from_the_keyboard_and_the_contributor_sees_both_outcomes(
+    portal, new_page, axe_report
+):
+    shots = Shots("3 admin moderation")
+    contributor = {"Authorization": f"Bearer {token(portal['env'], '--role', 'contributor', '--sub', CONTRIBUTOR)}"}
+    # No title: the policy sends both to a person (missing_title).
+    approve_id = _upload_through_the_api(portal, contributor, "rocket.jpg", jpeg_bytes(photo("rocket", megapixels=5)))
+    reject_id = _upload_through_the_api(portal, contributor, "cat.jpg", jpeg_bytes(photo("chelsea", megapixels=5)))
+    _wait_until_in_review(portal, contributor, [approve_id, reject_id])
+
+    page = new_page()
+    sign_in(page, "/admin/", ADMIN, "admin")
+    queue = page.get_by_role("list", name=re.compile("^Queue"))
+    expect(queue.locator(f'li[data-image-id="{approve_id}"]')).to_be_visible()
+    at_both_widths(page, "review queue", shots, axe_report)
+
+    def move_to(image_id: str) -> None:
+        for _ in range(50):
+            if queue.locator('li[aria-current="true"]').get_attribute("data-image-id") == image_id:
+                return
+            ids = queue.locator("li").evaluate_all("(rows) => rows.map((r) => r.dataset.imageId)")
+            here = ids.index(queue.locator('li[aria-current="true"]').get_attribute("data-image-id"))
+            page.keyboard.press("j" if ids.index(image_id) > here else "k")
+        pytest.fail(f"could not reach {image_id} with j/k")
+
+    move_to(approve_id)
+    expect(page.get_by_test_id("preview")).to_contain_text("No title")
+    page.keyboard.press("a")
+    expect(queue.locator(f'li[data-image-id="{approve_id}"]')).to_have_count(0)
+    expect(page.get_by_role("status").filter(has_text="Approved")).to_have_count(1)
+
+    move_to(reject_id)
+    page.keyboard.press("r")
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    at_both_widths(page, "reject reasons", shots, axe_report)
+    page.keyboard.press("1")
+    expect(dialog).to_be_hidden()
+    expect(queue.locator(f'li[data-image-id="{reject_id}"]')).to_have_count(0)
+
+    page.goto(f"/admin/audit/?actor={ADMIN}")
+    expect(page.get_by_role("cell", name=reject_id)).to_be_visible()
+    expect(page.get_by_role("cell", name=approve_id)).to_be_visible()
+    at_both_widths(page, "audit log", shots, axe_report)
+    for path, name in (
+        ("/admin/search/?status=approved", "search and takedown"),
+        ("/admin/categories/", "categories"),
+        ("/admin/pricing/", "pricing"),
+    ):
+        page.goto(path)
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        at_both_widths(page, name, shots, axe_report)
+    assert page.errors == []
+
+    studio = new_page()
+    sign_in(studio, "/contributor/", CONTRIBUTOR, "contributor")
+    latest = "Latest uploads"
+    expect(row(studio, "rocket.jpg", latest).get_by_test_id("stage")).to_have_text("Approved · live", timeout=60_000)
+    expect(row(studio, "cat.jpg", latest).get_by_test_id("stage")).to_have_text("Rejected", timeout=60_000)
+    expect(row(studio, "cat.jpg", latest).get_by_test_id("reason")).to_have_text(
+        "Reviewer's reason: Poor quality (blur, noise, exposure)."
+    )
+    at_both_widths(studio, "studio after review", shots, axe_report)
+    assert studio.errors == []
