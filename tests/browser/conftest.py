@@ -1,4 +1,8 @@
-"""Fixtures for browser journeys: one devhost on the real embedded stack with the portals, one Chromium."""
+"""Fixtures for browser journeys: one devhost on the real embedded stack with the portals, one Chromium.
+
+Every journey shares the one devhost (session scope) to keep the suite short, so each seeds photos no
+other journey uploads: the same bytes would be refused as an exact duplicate, a crop would be flagged.
+"""
 
 from __future__ import annotations
 
