@@ -2,7 +2,7 @@
 import Link from "next/link";
 import { useEffect, useState } from "react";
 import { api, call, type Schemas } from "@/lib/api";
-import { stageOf, type QueueItem } from "@/lib/uploadQueue";
+import { stageOf, withdrawn, type QueueItem } from "@/lib/uploadQueue";
 import { EmptyState, ErrorState, LinesSkeleton } from "../States";
 
 const REFRESH_MS = 5000;
@@ -83,7 +83,7 @@ function RecentRow({ image }: { image: Schemas["ContributorImage"] }) {
       reason: image.reason ?? null,
       moderationReasons: image.moderation_reasons ?? [],
       title: image.listing?.title || image.sidecar.title || "",
-      thumbnailUrl: image.listing?.renditions.thumbnail_small_url ?? null,
+      thumbnailUrl: withdrawn(image.state) ? null : (image.listing?.renditions.thumbnail_small_url ?? null),
     },
   };
   const stage = stageOf(item);
