@@ -131,19 +131,15 @@ async def _open_payment_page(
             reference=str(order_id),
             lines=lines,
             metadata={"order_id": str(order_id), "buyer_id": buyer_id},
-            success_url=f"{base}/?checkout=success&order_id={order_id}&session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=f"{base}/?checkout=cancelled&order_id={order_id}",
+            # The portal's return page polls the order until the webhook marks it paid.
+            success_url=f"{base}/checkout/return/?order_id={order_id}&session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=f"{base}/cart/?checkout=cancelled&order_id={order_id}",
         )
     except PaymentProviderError as exc:
         log.warning("checkout.session_failed", order_id=str(order_id), error=str(exc))
-        async with db.transaction() as conn:
-            await conn.execute(
-                "update checkout.orders set status = 'failed', status_reason = $2, updated_at = now() "
-                "where id = $1 and status = 'pending'",
-                order_id,
-                "payment page could not be opened",
-            )
         if isinstance(exc, PaymentProviderUnavailable):
+            # Stripe may come back in a moment: the order stays pending with no session, so the buyer's
+            # retry finds it and asks Stripe again under the same idempotency key (one session, one order).
             raise Problem(
                 503,
                 "payments-unavailable",
@@ -151,6 +147,13 @@ async def _open_payment_page(
                 "The payment provider could not be reached; try again in a minute.",
                 headers={"Retry-After": "30"},
             ) from None
+        async with db.transaction() as conn:
+            await conn.execute(
+                "update checkout.orders set status = 'failed', status_reason = $2, updated_at = now() "
+                "where id = $1 and status = 'pending'",
+                order_id,
+                "payment page could not be opened",
+            )
         raise Problem(
             502, "payment-provider-error", "Payment provider error", "The payment page could not be opened."
         ) from None

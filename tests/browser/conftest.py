@@ -50,9 +50,20 @@ def axe_report():
     return AxeReport(SCREENSHOTS / "axe.json")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.browser_failed = report.failed
+    return report
+
+
 @pytest.fixture
-def new_page(chromium, portal):
-    """A fresh browser context (its own sessionStorage and cookies) per call; console errors collected."""
+def new_page(request, chromium, portal):
+    """A fresh browser context (its own sessionStorage and cookies) per call; console errors collected.
+
+    When the test fails, each page's last state is saved as var/screenshots/failed/<test>-<n>.png.
+    """
     contexts = []
 
     def make(**options):
@@ -65,5 +76,9 @@ def new_page(chromium, portal):
         return page
 
     yield make
-    for context in contexts:
+    for n, context in enumerate(contexts):
+        if getattr(request.node, "browser_failed", False):
+            for page in context.pages:
+                SCREENSHOTS.joinpath("failed").mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(SCREENSHOTS / "failed" / f"{request.node.name}-{n}.png"), full_page=True)
         context.close()

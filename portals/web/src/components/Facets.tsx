@@ -1,6 +1,7 @@
 "use client";
 import Link from "next/link";
 import type { Schemas } from "@/lib/api";
+import { swatch } from "@/lib/colours";
 import { formatCount } from "@/lib/money";
 import {
   addedOptions,
@@ -14,11 +15,6 @@ import {
 
 type FacetValue = { value: string; count?: number };
 
-const COLOURS: Record<string, string> = {
-  red: "#d93025", orange: "#f28b20", yellow: "#f9d923", green: "#34a853", teal: "#14a3a3", blue: "#1a73e8",
-  purple: "#8e44ad", pink: "#e75480", brown: "#8b5a2b", black: "#111111", gray: "#8a8f98", grey: "#8a8f98",
-  white: "#ffffff",
-};
 
 function Group({
   title,
@@ -47,7 +43,7 @@ function Group({
               <Link href={href} aria-current={on ? "true" : undefined} scroll={false}>
                 <span>
                   {filter === "color" && (
-                    <span className="swatch" style={{ background: COLOURS[value] ?? value }} aria-hidden="true" />
+                    <span className="swatch" style={{ background: swatch(value) }} aria-hidden="true" />
                   )}
                   {filterLabel(filter, value, categoryName)}
                 </span>

@@ -7,20 +7,27 @@ type Item = Pick<Schemas["SearchItem"], "id" | "title" | "thumbnail_url" | "widt
   price?: Schemas["SearchItem"]["price"];
 };
 
-const ROW_HEIGHT = 220;
+const ROW_HEIGHT = 240; // the img's intrinsic size; the row height itself is --row-h in globals.css
+
+/** Each tile grows with its aspect ratio from a basis of one row height, so rows fill the width. */
+function tileStyle(ratio: number, compact: boolean) {
+  const r = ratio.toFixed(4);
+  return { flexGrow: ratio * 100, flexBasis: `calc(${r} * var(${compact ? "--row-h-compact" : "--row-h"}))` };
+}
 
 /** Thumbnails in a justified grid at their own aspect ratio; sizes are set, so nothing jumps as they load. */
 export function ImageGrid({
   items,
   label,
   onQuickAdd,
-  rowHeight = ROW_HEIGHT,
+  compact = false,
 }: {
   items: Item[];
   label: string;
   onQuickAdd?: (item: Item) => void;
-  rowHeight?: number;
+  compact?: boolean;
 }) {
+  const rowHeight = ROW_HEIGHT;
   return (
     <ul className="grid" aria-label={label}>
       {items.map((item, index) => {
@@ -29,7 +36,7 @@ export function ImageGrid({
           <li
             key={item.id}
             className="tile"
-            style={{ flexGrow: ratio * 100, flexBasis: `${Math.round(ratio * rowHeight * 0.75)}px` }}
+            style={tileStyle(ratio, compact)}
           >
             <span className="ratio" style={{ paddingBottom: `${(100 / ratio).toFixed(3)}%` }} />
             <img
@@ -68,7 +75,7 @@ export function ImageGrid({
 const SKELETON_RATIOS = [1.5, 0.67, 1.33, 1, 1.78, 0.75, 1.5, 1.25, 0.8, 1.5, 1.33, 1];
 
 /** The grid's shape while results load. */
-export function GridSkeleton({ count = 12, rowHeight = ROW_HEIGHT }: { count?: number; rowHeight?: number }) {
+export function GridSkeleton({ count = 12, compact = false }: { count?: number; compact?: boolean }) {
   return (
     <ul className="grid" aria-busy="true" aria-label="Loading images">
       {Array.from({ length: count }, (_, i) => {
@@ -77,7 +84,7 @@ export function GridSkeleton({ count = 12, rowHeight = ROW_HEIGHT }: { count?: n
           <li
             key={i}
             className="tile skeleton"
-            style={{ flexGrow: ratio * 100, flexBasis: `${Math.round(ratio * rowHeight * 0.75)}px` }}
+            style={tileStyle(ratio, compact)}
           >
             <span className="ratio" style={{ paddingBottom: `${(100 / ratio).toFixed(3)}%` }} />
           </li>

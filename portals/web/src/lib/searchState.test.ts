@@ -9,6 +9,12 @@ describe("search state in the URL", () => {
     expect(searchHref(parse(href.slice(2)))).toBe(href);
   });
 
+  it("narrows to one contributor, shown as a chip", () => {
+    const state = parse("contributor=carol");
+    expect(toApiQuery(state).contributor).toBe("carol");
+    expect(chips(state).map((c) => [c.label, c.href])).toEqual([["By carol", "/"]]);
+  });
+
   it("drops unknown or malformed values instead of sending them to the API", () => {
     const state = parse("orientation=diagonal&sort=random&page=-4&size=huge&license=any&q=%00cats");
     expect(state).toMatchObject({ orientation: undefined, sort: "relevance", page: 1, size: undefined, license: undefined });

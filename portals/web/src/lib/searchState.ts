@@ -24,12 +24,21 @@ export type SearchState = {
   license?: LicenseUse;
   size?: Size;
   added?: Added;
+  contributor?: string;
   sort: Sort;
   page: number;
 };
 
-export type FilterKey = "category" | "orientation" | "color" | "license" | "size" | "added";
-export const FILTER_KEYS: readonly FilterKey[] = ["category", "orientation", "color", "license", "size", "added"];
+export type FilterKey = "category" | "orientation" | "color" | "license" | "size" | "added" | "contributor";
+export const FILTER_KEYS: readonly FilterKey[] = [
+  "category",
+  "orientation",
+  "color",
+  "license",
+  "size",
+  "added",
+  "contributor",
+];
 export const PER_PAGE = 24;
 export const MAX_PAGE = 100;
 
@@ -53,6 +62,7 @@ export function parseSearch(params: URLSearchParams): SearchState {
     license: oneOf(LICENSES, params.get("license")),
     size: oneOf(Object.keys(SIZES) as Size[], params.get("size")),
     added: oneOf(Object.keys(ADDED) as Added[], params.get("added")),
+    contributor: text(params.get("contributor"), 128),
     sort: oneOf(SORTS, params.get("sort")) ?? "relevance",
     page: Number.isFinite(page) ? Math.min(Math.max(page, 1), MAX_PAGE) : 1,
   };
@@ -93,6 +103,7 @@ export function toApiQuery(state: SearchState, now: Date = new Date()): SearchQu
   if (state.orientation) query.orientation = state.orientation;
   if (state.color) query.color = state.color;
   if (state.license) query.license = state.license;
+  if (state.contributor) query.contributor = state.contributor;
   if (state.size) query.min_width = SIZES[state.size];
   if (state.added) query.added_after = new Date(now.getTime() - ADDED[state.added] * 86_400_000).toISOString();
   return query;
@@ -121,6 +132,8 @@ export function filterLabel(key: FilterKey, value: string, categoryName?: (slug:
       return ADDED_LABELS[value as Added] ?? value;
     case "license":
       return LICENSE_LABELS[value as LicenseUse] ?? value;
+    case "contributor":
+      return `By ${value}`;
     default:
       return capitalize(value);
   }
