@@ -186,7 +186,10 @@ function BatchCard({
       )}
       {open && detail.status === "loading" && <LinesSkeleton lines={3} />}
       {open && detail.status === "error" && <ErrorState error={detail.error} retry={detail.reload} />}
-      {open && detail.status === "ready" && (
+      {open && detail.status === "ready" && !(detail.data.payouts?.length || detail.data.exclusions?.length) && (
+        <p className="muted">No contributor had a payable balance at the cut-off.</p>
+      )}
+      {open && detail.status === "ready" && !!(detail.data.payouts?.length || detail.data.exclusions?.length) && (
         <table className="table stackable" aria-label={`Payouts in ${batch.period}`}>
           <thead>
             <tr>
