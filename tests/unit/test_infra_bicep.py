@@ -188,6 +188,7 @@ _RESOLVED = {
     "PUBLIC_BASE_URL": "https://ep-abc.azurefd.net",
     "STORAGE_PUBLIC_BASE_URL": "https://ep-abc.azurefd.net",
     "PAYOUT_ONBOARDING_RETURN_URL": "https://ep-abc.azurefd.net/api/contributor/payout-account",
+    "DATABASE_POOL_MAX": "4",  # string(databasePoolMax), its default
 }
 _KEY_VAULT_REFERENCE = re.compile(r"@Microsoft\.KeyVault\(SecretUri=\$\{keyVault\.outputs\.\w+\}\)")
 
