@@ -616,9 +616,10 @@ module portals 'portals.bicep' = if (!empty(portalClientId)) {
   name: 'portals'
   params: {
     name: 'swa-${suffix}'
-    location: location
+    location: portalsLocation
     tags: tags
     functionAppId: functionApp.id
+    functionAppLocation: location
     oidcAuthority: authIssuer // Entra's v2.0 issuer is its OIDC authority
     oidcClientId: portalClientId
     oidcScope: portalScope

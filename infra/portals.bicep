@@ -11,6 +11,9 @@ param tags object
 @description('Resource id of the Function App serving /api.')
 param functionAppId string
 
+@description('Region of that Function App.')
+param functionAppLocation string
+
 @description('OIDC authority for the portals (Entra: https://login.microsoftonline.com/<tenant>/v2.0).')
 param oidcAuthority string
 
@@ -37,7 +40,7 @@ resource backend 'Microsoft.Web/staticSites/linkedBackends@2024-04-01' = {
   name: 'api'
   properties: {
     backendResourceId: functionAppId
-    region: location
+    region: functionAppLocation
   }
 }
 

@@ -5,7 +5,17 @@ import { signIn } from "@/lib/auth";
 
 export function ErrorState({ error, retry, title }: { error: unknown; retry?: () => void; title?: string }) {
   const status = error instanceof ApiProblem ? error.status : 0;
-  const heading = title ?? (status === 401 ? "Please sign in" : status === 403 ? "Not available to you" : "That did not work");
+  const heading =
+    title ??
+    (status === 401
+      ? "Please sign in"
+      : status === 403
+        ? "Not available to you"
+        : status === 404
+          ? "Not found"
+          : status === 0
+            ? "You seem to be offline"
+            : "That did not work");
   return (
     <div className="state error" role="alert">
       <h2>{heading}</h2>
