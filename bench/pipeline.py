@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import io
 import json
 import os
@@ -42,19 +43,26 @@ import httpx
 import psutil
 from PIL import Image
 
+from bench import _profile
 from bench._support import free_port
-from functions.processing.work import ProcessingOptions, render_and_describe
+from functions.ingestion.policy import IngestionPolicy
+from functions.processing.work import ProcessingOptions, describe_decoded, render_and_describe
 from shared.bus.events import ImageUploaded
 from shared.bus.outbox import add_to_outbox
 from shared.config import AZURITE_ACCOUNT, AZURITE_KEY, PROJECT_ROOT, load_settings
+from shared.cpu import available_cpus
 from shared.db import connect_database
 from shared.db.embedded import EmbeddedPostgres
+from shared.imaging.decode import decode
+from shared.imaging.inspect import inspect_image
 from shared.storage.azure_blob import AzureBlobStore
 from shared.storage.port import ORIGINALS
 from tests.fixtures.photos import PHOTOS, photo
 
 CONTRIBUTOR = "bench-contributor"
 WARM_UP = 3
+TARGET_RATIO = 0.8  # issue 14: the whole pipeline within 0.8x of its bare work
+TARGET_RSS_MIB = 1024
 STAGES = ("download", "decode", "render", "describe", "inference", "upload")
 
 
@@ -135,6 +143,39 @@ def baseline(files: list[Path], threads: int, batch: int) -> dict:
     }
 
 
+def stage_cpu(files: list[Path], batch: int) -> dict[str, float]:
+    """CPU ms per image of each piece of the bare work, one piece at a time on this one thread (no overlap,
+    so the process's CPU time over a piece is that piece's, native threads of libvips and ONNX included):
+    the figures docs/scale.md multiplies out to 5M images."""
+    from shared.ml import get_image_analyzer
+
+    analyzer = get_image_analyzer()
+    options = ProcessingOptions()
+    limits = IngestionPolicy.from_settings(load_settings()).limits
+    blobs = [f.read_bytes() for f in files]
+    decoded = [decode(b, options.preview_px) for b in blobs]
+    works = [render_and_describe(b, options) for b in blobs[:1]]
+    analyzer.analyze([works[0].analysis_input] * batch)  # the first run sets ONNX Runtime's arenas up
+    pieces = {
+        "ingest checks (sha256, header, full decode + phash)": lambda: [
+            (hashlib.sha256(b).digest(), inspect_image(b, limits)) for b in blobs
+        ],
+        "decode (shrink-on-load to preview size)": lambda: [decode(b, options.preview_px) for b in blobs],
+        "renditions + colours/hashes/EXIF": lambda: [
+            describe_decoded(d, b, options) for d, b in zip(decoded, blobs, strict=True)
+        ],
+        "inference (batches of PROCESSING_ML_BATCH)": lambda: [
+            analyzer.analyze([works[0].analysis_input] * batch) for _ in range(0, len(blobs), batch)
+        ],
+    }
+    result = {}
+    for name, run in pieces.items():
+        before = _own_cpu_seconds()
+        run()
+        result[name] = round((_own_cpu_seconds() - before) * 1000 / len(blobs), 1)
+    return result
+
+
 # --- pipeline: devhost, HTTP upload, blob trigger, bus, processing ---------------------------------
 
 
@@ -148,6 +189,8 @@ class Devhost:
             "AZURITE_BLOB_PORT": str(free_port()),
             "AzureWebJobsStorage": "UseDevelopmentStorage=true",
             "RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE": "100000",
+            "UPLOAD_QUOTA_FILES_PER_DAY": "1000000",  # one contributor uploads the whole corpus
+            "UPLOAD_QUOTA_BYTES_PER_DAY": str(1 << 50),
             "LOG_LEVEL": "WARNING",
         }
         for name in ("STORAGE_CONNECTION_STRING", "DATABASE_URL"):
@@ -307,6 +350,14 @@ async def wait_processed(dsn: str, image_ids: set[str], within_s: float) -> list
         await conn.close()
 
 
+async def idle_cpu_ms_per_s(devhost: Devhost, seconds: float = 5.0) -> dict[str, float]:
+    await asyncio.sleep(1.0)  # let the warm-up's last events settle
+    before = devhost.cpu_seconds()
+    await asyncio.sleep(seconds)
+    after = devhost.cpu_seconds()
+    return {k: round((after[k] - before.get(k, 0.0)) * 1000 / seconds, 1) for k in after}
+
+
 async def outbox_times(dsn: str, subject: str, image_ids: set[str]) -> dict[str, float]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -321,7 +372,9 @@ async def outbox_times(dsn: str, subject: str, image_ids: set[str]) -> dict[str,
     return {r["image_id"]: r["at"].timestamp() for r in rows}
 
 
-async def run_pipeline(files: list[Path], warm_up: list[Path], concurrency: int) -> tuple[dict, dict]:
+async def run_pipeline(
+    files: list[Path], warm_up: list[Path], concurrency: int, profile: Path | None = None
+) -> tuple[dict, dict]:
     var_dir = Path(tempfile.mkdtemp(prefix="bench-pipeline-", dir=PROJECT_ROOT / "var"))
     devhost = Devhost(var_dir)
     pg = EmbeddedPostgres(var_dir / "pg" / "data")
@@ -332,12 +385,15 @@ async def run_pipeline(files: list[Path], warm_up: list[Path], concurrency: int)
         async with httpx.AsyncClient(base_url=devhost.base, headers=headers, timeout=120) as client:
             warm = await upload_all(client, warm_up, concurrency)
             await wait_processed(dsn, set(warm), within_s=300)
+            idle = await idle_cpu_ms_per_s(devhost)
+            profiler = _profile.start(devhost.proc.pid, profile)
             cpu_before = devhost.cpu_seconds()
             started = time.time()
             uploads = await upload_all(client, files, concurrency)
             uploaded_at = time.time()
             rows = await wait_processed(dsn, set(uploads), within_s=600)
             cpu = _cpu_ms_per_image(cpu_before, devhost.cpu_seconds(), len(files))
+            _profile.stop(profiler)
         ids = set(uploads)
         accepted = await outbox_times(dsn, "image.uploaded", ids)
         processed = await outbox_times(dsn, "image.processed", ids)
@@ -363,6 +419,12 @@ async def run_pipeline(files: list[Path], warm_up: list[Path], concurrency: int)
         for i, t in uploads.items()
         if i in accepted and i in processed
     ]
+    # When the handler took the message: the result row's time is its commit's start, after every stage.
+    handler_started = {
+        r["image_id"]: r["processed_at"].timestamp() - sum(json.loads(r["stage_ms"]).values()) / 1000 for r in rows
+    }
+    bus_ms = [(handler_started[i] - accepted[i]) * 1000 for i in accepted if i in handler_started]
+    shares = _profile.stage_shares(profile) if profile is not None and profile.exists() else {}  # noqa: ASYNC240
     return processing_only, {
         "case": "pipeline",
         "images": len(files),
@@ -375,7 +437,18 @@ async def run_pipeline(files: list[Path], warm_up: list[Path], concurrency: int)
             for k in ("upload", "to_accepted", "to_processed", "end_to_end")
         },
         "processing_stage_ms": stage_ms,
+        "bus_and_queue_ms": {"mean": _mean(bus_ms), "p95": _p95(bus_ms)},
+        "timeline_s": {
+            "uploaded": _quartiles([t["uploaded"] - started for t in uploads.values()]),
+            "accepted": _quartiles([t - started for t in accepted.values()]),
+            "processed": _quartiles([t - started for t in processed.values()]),
+        },
         "cpu_ms_per_image": cpu,
+        # What the stack burns per second with nothing to do (pollers, the blob watcher, timers): devhost's
+        # emulation of Event Grid and Service Bus, spread over the images of a slow run.
+        "idle_cpu_ms_per_s": idle,
+        "cpu_ms_per_image_net_of_idle": {k: round(v - idle.get(k, 0.0) * seconds / len(files)) for k, v in cpu.items()},
+        "worker_cpu_ms_per_image_by_stage": {k: round(v * cpu["worker"]) for k, v in shares.items()},
         **memory,
         "devhost_log_tail": log_tail[-600:] if failed else "",
     }
@@ -435,6 +508,12 @@ def _mean(values: list) -> float | None:
     return round(statistics.fmean(values), 1) if values else None
 
 
+def _quartiles(values: list[float]) -> list[float]:
+    """25%, 50%, 75% and 100% points, in seconds."""
+    ordered = sorted(values)
+    return [round(ordered[max(0, round(q * len(ordered)) - 1)], 1) for q in (0.25, 0.5, 0.75, 1.0)] if ordered else []
+
+
 def _p95(values: list[float]) -> float | None:
     if not values:
         return None
@@ -447,8 +526,18 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=60, help="images timed through the pipeline")
     parser.add_argument("--megapixels", type=float, default=12.0)
     parser.add_argument("--concurrency", type=int, default=8, help="uploads in flight")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="baseline worker threads")
+    parser.add_argument(
+        "--threads", type=int, default=available_cpus(), help="baseline worker threads (as PROCESSING_IMAGE_THREADS=0)"
+    )
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=PROJECT_ROOT / "var" / "bench" / "pipeline-profile.txt",
+        help="py-spy's collapsed stacks of the worker during the timed pipeline (for the CPU breakdown)",
+    )
+    parser.add_argument("--stage-files", type=int, default=20, help="files for the CPU-per-stage pass")
+    parser.add_argument("--no-profile", action="store_true", help="no py-spy (no CPU breakdown by stage)")
     args = parser.parse_args()
 
     cache = PROJECT_ROOT / "var" / "bench" / "pipeline-files"
@@ -461,27 +550,81 @@ def main() -> None:
     load_before = os.getloadavg()
 
     results = []
+    batch = load_settings().PROCESSING_ML_BATCH
     if not args.skip_baseline:
-        results.append(baseline(files, args.threads, load_settings().PROCESSING_ML_BATCH))
+        results.append(baseline(files, args.threads, batch))
         print(json.dumps(results[-1]), flush=True)
-    processing_only, pipe = asyncio.run(run_pipeline(files, warm_up, args.concurrency))
+    stages = stage_cpu(files[: args.stage_files], batch) if not args.skip_baseline else {}
+    if stages:
+        print(json.dumps({"case": "stage CPU, bare work", "cpu_ms_per_image": stages}), flush=True)
+    profile = None if args.no_profile else args.profile
+    processing_only, pipe = asyncio.run(run_pipeline(files, warm_up, args.concurrency, profile))
     results += [processing_only, pipe]
     print(json.dumps(processing_only), flush=True)
     print(json.dumps(pipe), flush=True)
+    if not args.skip_baseline:
+        # Again after: on a shared machine the load drifts while the pipeline runs, and the ratio is taken
+        # against the mean of the two, so a quiet or busy minute before does not decide it.
+        results.append({**baseline(files, args.threads, batch), "case": "baseline-2"})
+        print(json.dumps(results[-1]), flush=True)
+    load = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}
+    print(json.dumps({"load_average_1m": load}))
+    report(results, pipe, processing_only, load, baseline_run=not args.skip_baseline)
+    for name, ms in stages.items():
+        print(f"  CPU ms per image, bare work, one at a time: {name:<55}{ms:>8}")
 
-    print(json.dumps({"load_average_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}}))
-    print(f"\n{'case':<12}{'images/s':>10}{'seconds':>10}{'/ baseline':>12}")
+
+def report(results: list[dict], pipe: dict, processing_only: dict, load: dict, *, baseline_run: bool) -> None:
+    baselines = [r for r in results if r["case"].startswith("baseline")]
+    base_rate = statistics.fmean(r["images_per_s"] for r in baselines) if baselines else None
+    base_cpu = statistics.fmean(sum(r["cpu_ms_per_image"].values()) for r in baselines) if baselines else None
+    print(f"\n{'case':<12}{'images/s':>10}{'seconds':>10}{'/ baseline':>12}{'CPU ms/image':>14}{'CPU ratio':>11}")
     for r in results:
-        ratio = f"{r['images_per_s'] / results[0]['images_per_s']:.2f}" if not args.skip_baseline else "-"
-        print(f"{r['case']:<12}{r['images_per_s']:>10}{r['seconds']:>10}{ratio:>12}")
+        cpu = sum(r["cpu_ms_per_image"].values())
+        ratio = f"{r['images_per_s'] / base_rate:.2f}" if base_rate else "-"
+        cpu_ratio = f"{base_cpu / cpu:.2f}" if base_cpu else "-"
+        print(f"{r['case']:<12}{r['images_per_s']:>10}{r['seconds']:>10}{ratio:>12}{cpu:>14}{cpu_ratio:>11}")
+    print(
+        "(/ baseline: against the mean of the baselines before and after; CPU ratio: the baselines' CPU per image"
+        " over the case's, worker + Azurite + Postgres: the ratio a machine of its own would show)"
+    )
+    print(f"load average (1 min) before/after: {load['before']}/{load['after']} on {os.cpu_count()} CPUs")
+
+    print("\nper-stage breakdown, pipeline (wall ms per image, mean; CPU ms per image)")
+    latency, stages = pipe["latency_ms"], pipe["processing_stage_ms"]
+    wall = {
+        "upload (client: ticket + PUT)": latency["upload"]["mean"],
+        "uploaded -> accepted (ingest checks, blob copies, DB)": latency["to_accepted"]["mean"],
+        "bus latency (relay, delivery, admission queue)": pipe["bus_and_queue_ms"]["mean"],
+        **{f"processing: {k}": v for k, v in stages.items()},
+    }
+    for name, ms in wall.items():
+        print(f"  wall  {name:<58}{ms if ms is not None else '-':>10}")
+    for name, ms in pipe["worker_cpu_ms_per_image_by_stage"].items():
+        print(f"  CPU   worker: {name:<50}{ms:>10}")
+    print(
+        f"  CPU   idle stack, ms per second (pollers, blob watcher): {pipe['idle_cpu_ms_per_s']}; "
+        f"CPU ms per image net of it: {pipe['cpu_ms_per_image_net_of_idle']}"
+    )
+    for name in ("azurite", "postgres"):
+        label = {"azurite": "Azurite (blob service)", "postgres": "Postgres (DB writes + bus)"}[name]
+        print(f"  CPU   {label:<58}{pipe['cpu_ms_per_image'].get(name, '-'):>10}")
+    timeline = pipe["timeline_s"]
+    print(f"timeline, s from the first upload (25/50/75/100% of images): {timeline}")
     print(f"worker peak RSS: {pipe['worker_peak_rss_mib']} MiB; services (USS, MiB): {pipe['services_uss_mib']}")
-    print(f"latency ms (mean / p95): {pipe['latency_ms']}")
-    for r in results:
-        print(f"CPU ms per image, {r['case']}: {r['cpu_ms_per_image']}")
-    print(f"processing stage ms (mean), end to end: {pipe['processing_stage_ms']}")
     print(f"processing stage ms (mean), processing alone: {processing_only['processing_stage_ms']}")
     if pipe["failed"]:
         print(f"FAILED images (first 5): {pipe['failed']}")
+    if baseline_run and base_rate and base_cpu:
+        ratio = pipe["images_per_s"] / base_rate
+        cpu_ratio = base_cpu / sum(pipe["cpu_ms_per_image"].values())
+        rss = pipe["worker_peak_rss_mib"]
+        print(
+            f"\ntargets: pipeline {ratio:.2f}x of the baseline (>= {TARGET_RATIO}x: "
+            f"{'met' if ratio >= TARGET_RATIO else 'NOT met'}; by CPU per image {cpu_ratio:.2f}x); "
+            f"worker peak RSS {rss} MiB "
+            f"(<= {TARGET_RSS_MIB} MiB: {'met' if rss <= TARGET_RSS_MIB else 'NOT met'})"
+        )
 
 
 if __name__ == "__main__":

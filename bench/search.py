@@ -393,6 +393,7 @@ def http_step(var_dir: Path, corpus: Corpus, seconds: float, clients: int) -> di
 
     env = devhost_environment(var_dir)
     env["RATE_LIMIT_PER_IP_PER_MINUTE"] = "100000000"
+    env["SEARCH_ANONYMOUS_PER_IP_PER_MINUTE"] = "100000000"  # the benchmark is one anonymous client
     env["LOG_LEVEL"] = "WARNING"
     proc = start_devhost(env, var_dir.parent / "devhost.log")
     words = corpus.query_words(300, seed=21)

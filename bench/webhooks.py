@@ -34,6 +34,7 @@ import structlog
 
 from bench._support import fresh_database, on_embedded_postgres
 from shared import http
+from shared.auth import InMemoryRateLimiter
 from shared.bus.postgres_transport import PostgresTransport
 from shared.config import load_settings
 from shared.db import Database
@@ -172,7 +173,7 @@ def http_delivery() -> Delivery:
 
 async def run(args: argparse.Namespace, admin_dsn: str) -> list[dict]:
     settings = load_settings(STRIPE_WEBHOOK_SECRET=SECRET, DATABASE_POOL_MAX=args.pool)
-    http.configure_http(settings=settings, limiter=http.InMemoryRateLimiter())
+    http.configure_http(settings=settings, limiter=InMemoryRateLimiter())
     cases = [
         ("baseline: idempotency floor (verify + insert event id)", "floor", False),
         ("handler storm (verify + apply_stripe_event)", "handler", False),

@@ -18,12 +18,20 @@ ROLES = ("buyer", "contributor", "admin")
 def start(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: DEVHOST_PORT, 7071)")] = None,
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    without: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--without",
+            help="Leave out the functions whose names match (fnmatch; repeat for several), e.g. "
+            "--without process_uploaded_image to measure ingestion alone; their messages wait on the bus",
+        ),
+    ] = None,
 ) -> None:
     """Start Azurite, embedded Postgres, the bus and every function of function_app.py. Ctrl-C stops all."""
     from devhost.host import serve
 
     try:
-        serve(port=port, host=host)
+        serve(port=port, host=host, without=without or ())
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
@@ -65,6 +73,14 @@ def stripe_standin(
             "(default: http://127.0.0.1:<DEVHOST_PORT>/api/webhooks/stripe)",
         ),
     ] = None,
+    connect_webhook_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--connect-webhook-url",
+            help="Where to deliver connected accounts' events (account.updated); repeat for several "
+            "(default: http://127.0.0.1:<DEVHOST_PORT>/api/webhooks/stripe-connect)",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
 ) -> None:
     """Run only the local Stripe stand-in (devhost start runs it too), e.g. to try the app's Stripe calls."""
@@ -85,6 +101,9 @@ def stripe_standin(
         secret_key=settings.STRIPE_SECRET_KEY,
         webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
         webhook_urls=webhook_url or [f"http://127.0.0.1:{settings.DEVHOST_PORT}/api/webhooks/stripe"],
+        connect_webhook_secret=settings.STRIPE_CONNECT_WEBHOOK_SECRET,
+        connect_webhook_urls=connect_webhook_url
+        or [f"http://127.0.0.1:{settings.DEVHOST_PORT}/api/webhooks/stripe-connect"],
         host=host,
         port=settings.STRIPE_STANDIN_PORT if port is None else port,
     )
@@ -93,7 +112,10 @@ def stripe_standin(
     except RuntimeError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"Stripe stand-in on {base} (STRIPE_API_BASE); webhooks to {', '.join(standin.webhook_urls)}")
+    typer.echo(
+        f"Stripe stand-in on {base} (STRIPE_API_BASE); webhooks to {', '.join(standin.webhook_urls)}; "
+        f"Connect webhooks to {', '.join(standin.connect_webhook_urls)}"
+    )
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())

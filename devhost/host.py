@@ -7,17 +7,20 @@ HTTP. Stop order is the reverse, on Ctrl-C or SIGTERM, so nothing is left runnin
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 import uvicorn
 
-from devhost.app_loader import load_app
+from devhost.app_loader import LoadedApp, load_app
 from devhost.http_server import FunctionsAsgiApp
 from devhost.local_oidc import LocalOidcApp
 from devhost.portals import PortalBuild, PortalSite
@@ -26,8 +29,9 @@ from devhost.stripe_standin import StripeStandin
 from devhost.triggers import BlobWatcher, TimerDriver, resolve_schedule, topic_consumer
 from shared.auth.local_oidc import LocalOidcProvider
 from shared.config import PROJECT_ROOT, Settings, get_settings
-from shared.runtime import build_runtime, set_runtime
+from shared.runtime import Runtime, build_runtime, set_runtime
 from shared.storage.azurite import AzuriteServer
+from shared.storage.port import THUMBNAILS
 from shared.telemetry import configure_telemetry
 
 log = structlog.get_logger()
@@ -59,9 +63,10 @@ def _needs_azurite(settings: Settings) -> bool:
 
 
 class DevHost:
-    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1") -> None:
+    def __init__(self, *, port: int | None = None, host: str = "127.0.0.1", without: Sequence[str] = ()) -> None:
         self.port = port
         self.host = host
+        self.without = tuple(without)
         self.stop_event = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
 
@@ -92,7 +97,11 @@ class DevHost:
             if _needs_stripe_standin(settings):
                 webhook_host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
                 webhook_url = f"http://{webhook_host}:{self.port or settings.DEVHOST_PORT}/api/webhooks/stripe"
-                stripe_standin = StripeStandin.from_settings(settings, webhook_url=webhook_url)
+                # Connected accounts' events (account.updated) go to their own endpoint, as Stripe's Connect
+                # endpoints do, signed with STRIPE_CONNECT_WEBHOOK_SECRET.
+                stripe_standin = StripeStandin.from_settings(
+                    settings, webhook_url=webhook_url, connect_webhook_url=f"{webhook_url}-connect"
+                )
                 os.environ["STRIPE_API_BASE"] = stripe_standin.start(any_port_if_taken=True)
                 get_settings.cache_clear()
                 settings = get_settings()
@@ -105,6 +114,9 @@ class DevHost:
                 # The portals PUT uploads straight to Azurite from the devhost origin (infra/ does it in Azure).
                 await runtime.storage.allow_browser_uploads(browser_origins(settings, self.port))
             loaded = load_app()
+            if self.without:
+                loaded = without_functions(loaded, self.without)
+                log.info("devhost leaves functions out", patterns=list(self.without))
 
             concurrency = host_concurrency()
             for fn in loaded.topics:
@@ -118,9 +130,7 @@ class DevHost:
                 tasks.append(asyncio.create_task(driver.run(self.stop_event)))
 
             port = self.port or settings.DEVHOST_PORT
-            app = FunctionsAsgiApp(
-                loaded.http, site=PortalSite(settings, portal_build) if settings.DEVHOST_PORTALS else None
-            )
+            app = FunctionsAsgiApp(loaded.http, site=_portal_site(settings, runtime, portal_build))
             if uses_local_issuer(settings):
                 app = LocalOidcApp(LocalOidcProvider.from_settings(settings), fallback=app)
             config = uvicorn.Config(
@@ -181,9 +191,26 @@ class DevHost:
         self.stop_event.set()
 
 
-def serve(port: int | None = None, host: str = "127.0.0.1") -> None:
+def _portal_site(settings: Settings, runtime: Runtime, build: PortalBuild | None) -> PortalSite | None:
+    """The portals (built in the background when their sources changed); public renditions come from Azurite here."""
+    if not settings.DEVHOST_PORTALS:
+        return None
+    parts = urlsplit(runtime.storage.public_url(THUMBNAILS, "x"))
+    return PortalSite(settings, build, blob_origin=f"{parts.scheme}://{parts.netloc}")
+
+
+def without_functions(loaded: LoadedApp, patterns: Sequence[str]) -> LoadedApp:
+    """The app less the functions whose names match any of `patterns` (fnmatch), e.g. to measure one stage."""
+
+    def keep(fns: list) -> list:
+        return [fn for fn in fns if not any(fnmatch.fnmatchcase(fn.name, p) for p in patterns)]
+
+    return LoadedApp(loaded.app, keep(loaded.http), keep(loaded.topics), keep(loaded.blobs), keep(loaded.timers))
+
+
+def serve(port: int | None = None, host: str = "127.0.0.1", without: Sequence[str] = ()) -> None:
     async def main() -> None:
-        devhost = DevHost(port=port, host=host)
+        devhost = DevHost(port=port, host=host, without=without)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, devhost.request_stop)

@@ -11,7 +11,9 @@ import azure.functions as func
 import structlog
 
 from devhost.app_loader import HttpFunction, invoke
+from shared.config import get_settings
 from shared.http import Problem
+from shared.http.security import apply_security_headers
 
 if TYPE_CHECKING:
     from devhost.portals import PortalSite
@@ -22,9 +24,11 @@ MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's request size limit
 
 def _problem(status: int, slug: str, title: str, detail: str, path: str, headers: dict[str, str] | None = None):
     """The host's own answers (no function matched, body too large), in the app's problem+json shape."""
-    return _to_asgi(
-        Problem(status, slug, title, detail, headers=headers).to_response(instance=path, correlation_id=str(uuid4()))
+    response = Problem(status, slug, title, detail, headers=headers).to_response(
+        instance=path, correlation_id=str(uuid4())
     )
+    apply_security_headers(response.headers, get_settings())
+    return _to_asgi(response)
 
 
 class FunctionsAsgiApp:

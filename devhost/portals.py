@@ -11,19 +11,19 @@ import fcntl
 import gzip
 import hashlib
 import json
-import mimetypes
 import os
 import re
 import shutil
 import subprocess
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from urllib.parse import unquote
+from pathlib import Path
 
 import structlog
 
+from devhost.static_site import StaticSite
 from shared.config import PROJECT_ROOT, Settings
+from shared.http.security import base_headers
 
 log = structlog.get_logger()
 
@@ -130,8 +130,9 @@ class PortalBuild:
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 
-def _response(status: int, body: bytes, content_type: str, cache: str = "no-cache") -> Response:
-    return status, [(b"content-type", content_type.encode()), (b"cache-control", cache.encode())], body
+def _response(settings: Settings, status: int, body: bytes, content_type: str, cache: str = "no-cache") -> Response:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in base_headers(settings).items()]
+    return status, [*headers, (b"content-type", content_type.encode()), (b"cache-control", cache.encode())], body
 
 
 def portal_config(settings: Settings, host: str) -> dict[str, object]:
@@ -146,48 +147,26 @@ def portal_config(settings: Settings, host: str) -> dict[str, object]:
     }
 
 
-def resolve(out_dir: Path, url_path: str) -> Path | None:
-    """The exported file for a URL path (`/cart/` -> cart/index.html), never a file outside out_dir."""
-    parts = [p for p in PurePosixPath(unquote(url_path)).parts if p not in ("/", "")]
-    if any(p in (".", "..") or "\0" in p or p.startswith(".") for p in parts):
-        return None
-    base = out_dir.joinpath(*parts)
-    for candidate in (base, base / "index.html", base.with_name(base.name + ".html") if parts else base):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 class PortalSite:
-    def __init__(self, settings: Settings, build: PortalBuild | None, out_dir: Path = OUT_DIR) -> None:
+    """The export's pages (each with a CSP made from it, see static_site.py), waiting for a running build."""
+
+    def __init__(
+        self, settings: Settings, build: PortalBuild | None, out_dir: Path = OUT_DIR, *, blob_origin: str | None = None
+    ) -> None:
         self.settings = settings
         self.build = build
-        self.out_dir = out_dir
+        self.files = StaticSite(out_dir, settings, blob_origin=blob_origin)
 
     def serve(self, method: str, path: str, host: str) -> Response:
-        if method not in ("GET", "HEAD"):
-            return _response(405, b"Method not allowed\n", "text/plain; charset=utf-8")
-        if path == "/portal-config.json":
+        if method in ("GET", "HEAD") and path == "/portal-config.json":
             body = json.dumps(portal_config(self.settings, host)).encode()
-            return _response(200, body, "application/json")
-        if self.build is not None:
+            return _response(self.settings, 200, body, "application/json")
+        if self.build is not None and method in ("GET", "HEAD"):
             self.build.wait(BUILD_TIMEOUT_SECONDS)
             if self.build.error is not None:
                 page = f"The portals are not available: {self.build.error}\nThe API still answers under /api/.\n"
-                return _response(503, page.encode(), "text/plain; charset=utf-8")
-        file = resolve(self.out_dir, path)
-        status = 200
-        if file is None:
-            file, status = self.out_dir / "404.html", 404
-            if not file.is_file():
-                return _response(404, b"Not found\n", "text/plain; charset=utf-8")
-        content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-        if content_type.startswith("text/") or content_type in ("application/javascript", "application/json"):
-            content_type += "; charset=utf-8"
-        # Hashed build assets never change; pages do, so they are revalidated each time.
-        cache = "public, max-age=31536000, immutable" if path.startswith("/_next/static/") else "no-cache"
-        body = b"" if method == "HEAD" else file.read_bytes()
-        return _response(status, body, content_type, cache)
+                return _response(self.settings, 503, page.encode(), "text/plain; charset=utf-8")
+        return self.files.answer(method, path)
 
 
 _SCRIPT_TAG = re.compile(r"<script\b([^>]*)>")

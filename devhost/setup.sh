@@ -20,6 +20,17 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# checkov (infra checks in the test suite) lives in its own venv: its pins (packaging 23.2, networkx 2.x,
+# cyclonedx-python-lib 7.x, boto3) conflict with the app's venv. See requirements-checkov.txt.
+checkov_venv=var/venvs/checkov
+checkov_stamp=$checkov_venv/.requirements.sha
+checkov_want=$(sha256sum requirements-checkov.txt | cut -d' ' -f1)
+if [ "$(cat "$checkov_stamp" 2>/dev/null)" != "$checkov_want" ]; then
+  [ -x "$checkov_venv/bin/python" ] || "$PYTHON" -m venv "$checkov_venv"
+  "$checkov_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+  echo "$checkov_want" > "$checkov_stamp"
+fi
+
 command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || {
   echo "Node.js 20+ with npm is required for Azurite (https://nodejs.org, or your package manager)" >&2; exit 1; }
 node_major=$(node -p 'process.versions.node.split(".")[0]')

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import time
 from datetime import UTC, datetime
 
 import azure.functions as func
@@ -53,11 +54,14 @@ class BlobWatcher:
     """Plays Event Grid's part for `source=EventGrid` blob triggers: each new or changed blob fires once.
 
     Blobs already in the container at start fire again: a handler must be idempotent (ingestion is,
-    and moves every blob it has decided on out of `incoming`). A failing blob is retried on later
-    polls up to MAX_ATTEMPTS times, like the host's blob receipts and poison handling.
+    and moves every blob it has decided on out of `incoming`). A failing blob is retried with
+    exponential backoff up to MAX_ATTEMPTS times, as Event Grid retries a failed delivery: a handler
+    fails on an outage (database, storage), not on a bad file, so the retries must outlast one.
     """
 
-    MAX_ATTEMPTS = 5
+    MAX_ATTEMPTS = 10
+    FIRST_RETRY_SECONDS = 1.0
+    MAX_RETRY_SECONDS = 60.0  # attempts span about 4 minutes before a blob is given up
 
     def __init__(self, fn: BlobFunction, storage: BlobStore, poll_seconds: float = 0.5, max_parallel: int = 8) -> None:
         self.fn = fn
@@ -67,6 +71,7 @@ class BlobWatcher:
         self.max_parallel = max(1, max_parallel)
         self.seen: dict[str, str] = {}
         self.failures: dict[str, int] = {}
+        self.retry_at: dict[str, float] = {}  # name@etag -> monotonic time of its next attempt
         prefix = fn.path.split("/", 1)[1] if "/" in fn.path else ""
         self.prefix = prefix.split("{", 1)[0]
 
@@ -86,6 +91,8 @@ class BlobWatcher:
             key = f"{blob.name}@{blob.etag}"
             if self.seen.get(blob.name) == blob.etag or self.failures.get(key, 0) >= self.MAX_ATTEMPTS:
                 continue
+            if self.retry_at.get(key, 0.0) > time.monotonic():
+                continue
             await settle(self.max_parallel - 1)
             in_flight.add(asyncio.create_task(self._fire(blob.name, blob.etag, dict(blob.metadata or {}))))
         await settle(0)
@@ -93,13 +100,14 @@ class BlobWatcher:
         # must not grow these maps without bound.
         self.seen = {name: etag for name, etag in self.seen.items() if name in listed}
         self.failures = {k: n for k, n in self.failures.items() if k.rsplit("@", 1)[0] in listed}
+        self.retry_at = {k: t for k, t in self.retry_at.items() if k in self.failures}
         return fired
 
     async def _fire(self, name: str, etag: str, metadata: dict[str, str]) -> bool:
         """Invoke the function for one blob; True if it ran to completion."""
         key = f"{name}@{etag}"
         try:
-            data = await self.storage.get(self.fn.container, name)
+            data, info = await self.storage.get_with_info(self.fn.container, name)
         except BlobNotFound:  # deleted between list and get: nothing to fire
             return False
         stream = func.blob.InputStream(
@@ -108,11 +116,20 @@ class BlobWatcher:
             uri=f"{self.fn.container}/{name}",
             length=len(data),
             metadata=metadata,
+            # What the Functions host passes as the trigger's Properties, from the same download.
+            blob_properties={
+                "ETag": info.etag,
+                "ContentLength": info.size,
+                "ContentType": info.content_type,
+                "LastModified": info.last_modified.isoformat(),
+            },
         )
         try:
             await invoke(self.fn, stream)
         except Exception:
             self.failures[key] = self.failures.get(key, 0) + 1
+            delay = min(self.FIRST_RETRY_SECONDS * 2 ** (self.failures[key] - 1), self.MAX_RETRY_SECONDS)
+            self.retry_at[key] = time.monotonic() + delay
             log.exception(
                 "blob trigger failed",
                 function=self.fn.name,
@@ -125,12 +142,17 @@ class BlobWatcher:
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
+        failed_polls = 0
         while not stop.is_set():
             try:
                 await self.poll_once()
+                failed_polls = 0
             except Exception:
-                log.exception("blob watcher poll failed", function=self.fn.name)
-            await wait_for_any(stop, timeout=self.poll_seconds)
+                failed_polls += 1
+                log.exception("blob watcher poll failed", function=self.fn.name, attempt=failed_polls)
+            # Storage down: back off rather than hammer it (and the log) twice a second.
+            pause = min(self.poll_seconds * 2**failed_polls, self.MAX_RETRY_SECONDS / 2)
+            await wait_for_any(stop, timeout=pause)
 
 
 _SETTING_REF = re.compile(r"^%([A-Za-z0-9_]+)%$")

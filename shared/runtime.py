@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from shared.bus.dead_letters import DeadLetterStore, PostgresDeadLetters
 from shared.bus.port import BusTransport
 from shared.bus.relay import OutboxRelay
 from shared.config import Settings, get_settings
 from shared.db import Database, connect_database
 from shared.db.embedded import EmbeddedPostgres
+from shared.db.entra import database_password
 from shared.db.migrate import migrate
 from shared.storage.azure_blob import AzureBlobStore
 from shared.storage.port import BlobStore
@@ -37,6 +39,15 @@ class Runtime:
     _embedded: EmbeddedPostgres | None = field(default=None, repr=False)
     _relay_stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
     _relay_task: asyncio.Task | None = field(default=None, repr=False)
+
+    @property
+    def dead_letters(self) -> DeadLetterStore:
+        """Where the bus keeps the messages its subscriptions gave up on."""
+        if self.settings.BUS_TRANSPORT == "servicebus":
+            from shared.bus.servicebus_dead_letters import ServiceBusDeadLetters
+
+            return ServiceBusDeadLetters(self.bus)  # type: ignore[arg-type]
+        return PostgresDeadLetters(self.db.pool)
 
     def start_outbox_relay(self) -> None:
         """Publish each outbox row moments after its transaction commits (NOTIFY wakes the relay).
@@ -72,10 +83,15 @@ async def build_runtime(settings: Settings) -> Runtime:
             dsn = await asyncio.to_thread(embedded.start)
             undo.callback(embedded.stop)
             log.info("embedded postgres started", data_dir=str(embedded.data_dir))
-        applied = await migrate(dsn)
+        password = database_password(settings)  # Entra tokens in Azure; None: the DSN's own password
+        if password is not None:
+            undo.push_async_callback(password.close)
+        applied = await migrate(dsn, password=password)
         if applied:
             log.info("migrations applied", migrations=applied)
-        db = await connect_database(dsn, min_size=settings.DATABASE_POOL_MIN, max_size=settings.DATABASE_POOL_MAX)
+        db = await connect_database(
+            dsn, min_size=settings.DATABASE_POOL_MIN, max_size=settings.DATABASE_POOL_MAX, password=password
+        )
         undo.push_async_callback(db.close)
         bus = _build_bus(settings, db)
         undo.push_async_callback(bus.close)

@@ -2,8 +2,15 @@
 
 Every log line carries the correlation id bound in contextvars by the HTTP
 edge and the bus consumer. Traces span HTTP -> outbox -> bus -> handler: the
-W3C `traceparent` travels in each message's application properties. Setting
-APPLICATIONINSIGHTS_CONNECTION_STRING switches export to Azure Monitor.
+W3C `traceparent` travels in each message's application properties, also under
+`Diagnostic-Id` (the property Service Bus SDKs and Azure Monitor read), so a
+message from another producer joins our trace and ours join theirs. The outbox
+relay opens a PRODUCER span per message, so a trace reads: HTTP (SERVER) ->
+publish (PRODUCER) -> handler (CONSUMER) -> publish -> handler ...
+
+Export: APPLICATIONINSIGHTS_CONNECTION_STRING sends to Azure Monitor; locally
+OTEL_TRACES_EXPORTER=console prints spans, =otlp sends them to
+OTEL_EXPORTER_OTLP_ENDPOINT (a collector, Jaeger or the Aspire dashboard).
 """
 
 from __future__ import annotations
@@ -86,11 +93,27 @@ def _configure_tracing(settings: Settings, service: str) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    if settings.OTEL_CONSOLE_EXPORT:
+    for processor in span_processors(settings):
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+
+
+def span_processors(settings: Settings) -> list[Any]:
+    """The local exporters settings ask for: console (printed as each span ends), OTLP (batched)."""
+    exporter = settings.OTEL_TRACES_EXPORTER
+    if settings.OTEL_CONSOLE_EXPORT and exporter == "none":
+        exporter = "console"
+    if exporter == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
-        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
-    trace.set_tracer_provider(provider)
+        return [SimpleSpanProcessor(ConsoleSpanExporter())]
+    if exporter == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        # The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT / _HEADERS itself (default http://localhost:4318).
+        return [BatchSpanProcessor(OTLPSpanExporter())]
+    return []
 
 
 def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
@@ -101,14 +124,33 @@ def _add_trace_ids(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any
     return event_dict
 
 
-def current_trace_headers() -> dict[str, str]:
-    """`traceparent` (and `tracestate`) of the active span, to store with an outgoing message."""
+# The application property Azure's Service Bus SDKs put the W3C traceparent in.
+DIAGNOSTIC_ID = "Diagnostic-Id"
+TRACE_PROPERTIES = ("traceparent", "tracestate", DIAGNOSTIC_ID)
+
+
+def trace_headers(context: otel_context.Context | None = None) -> dict[str, str]:
+    """`traceparent`, `tracestate` and `Diagnostic-Id` of a context (default: the active span's)."""
     carrier: dict[str, str] = {}
-    inject(carrier)
+    inject(carrier, context=context)
+    if "traceparent" in carrier:
+        carrier[DIAGNOSTIC_ID] = carrier["traceparent"]
     return carrier
+
+
+def current_trace_headers() -> dict[str, str]:
+    """The active span's trace headers, to store with an outgoing message."""
+    return trace_headers()
 
 
 def context_from(properties: Mapping[str, Any] | None) -> otel_context.Context:
     """The trace context a message carried, so the consumer's span joins the producer's trace."""
-    carrier = {k: str(v) for k, v in (properties or {}).items() if k in ("traceparent", "tracestate")}
+    props = {k: (v.decode() if isinstance(v, bytes) else str(v)) for k, v in (properties or {}).items()}
+    carrier = {k: props[k] for k in ("traceparent", "tracestate") if k in props}
+    if "traceparent" not in carrier and DIAGNOSTIC_ID in props:
+        carrier["traceparent"] = props[DIAGNOSTIC_ID]  # a message from a Service Bus SDK producer
     return extract(carrier)
+
+
+def without_trace_headers(properties: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in properties.items() if k not in TRACE_PROPERTIES}

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.onnx_models",
     "tests.fixtures.moderation",
     "tests.fixtures.search_corpus",
+    "tests.fixtures.payouts",
 ]

@@ -275,6 +275,116 @@ async def _stripe_webhook(ctx: Context) -> Call:
     )
 
 
+# --- payouts ----------------------------------------------------------------------------------------------
+
+_W9 = {
+    "form_type": "W-9",
+    "legal_name": "Alice Example",
+    "address": {"line1": "1 Main St", "city": "Springfield", "country": "US"},
+    "country": "US",
+    "tin": "287-65-4321",
+}
+_counter = iter(range(1, 10**9))
+
+
+async def _with_tax_info(ctx: Context) -> Call:
+    """Both contributors have a profile: each reads their own."""
+    from functions.payouts.tax import TaxInfoIn, save_tax_info
+    from shared.crypto import EnvelopeCipher, key_wrapper_from_settings
+
+    cipher = EnvelopeCipher(key_wrapper_from_settings(ctx.app.settings))
+    for contributor in (OWNER, OTHER_CONTRIBUTOR):
+        await save_tax_info(ctx.db, cipher, contributor, TaxInfoIn.model_validate(_W9))
+    return Call("contributor/tax-info")
+
+
+async def _with_payout_account(ctx: Context) -> Call:
+    for contributor in (OWNER, OTHER_CONTRIBUTOR):
+        await ctx.db.pool.execute(
+            "insert into payouts.connect_accounts (contributor_id, account_id, country) values ($1, $2, 'US') "
+            "on conflict do nothing",
+            contributor,
+            f"acct_rbac_{contributor}",
+        )
+    return Call("contributor/payout-account")
+
+
+async def _new_payout_account(ctx: Context) -> Call:
+    from shared.payments import set_payout_gateway
+
+    set_payout_gateway(None)  # built again from this app's settings: the stand-in
+    return Call("contributor/payout-account", json_body={"country": "US"})
+
+
+async def _owners_payout(ctx: Context) -> Call:
+    """A payout of the owner's in an approved batch."""
+    batch_id, payout_id = uuid.uuid4(), uuid.uuid4()
+    await ctx.db.pool.execute(
+        "insert into payouts.batches (id, period, status, cutoff_at, created_by) "
+        "values ($1, $2, 'approved', now(), 'rbac')",
+        batch_id,
+        f"{1000 + next(_counter) % 8000:04d}-01",
+    )
+    await ctx.db.pool.execute(
+        "insert into payouts.payouts (id, batch_id, contributor_id, currency, amount_minor, account_id, "
+        "idempotency_key, status) values ($1, $2, $3, 'USD', 5000, 'acct_rbac', $4, 'approved')",
+        payout_id,
+        batch_id,
+        ctx.owner,
+        f"payout-{batch_id}-{ctx.owner}",
+    )
+    return Call(f"contributor/payouts/{payout_id}")
+
+
+def _period() -> str:
+    n = next(_counter)
+    return f"{2100 + n // 12:04d}-{n % 12 + 1:02d}"
+
+
+async def _new_batch(ctx: Context) -> Call:
+    return Call("admin/payout-batches", json_body={"period": _period()})
+
+
+def _on_draft_batch(suffix: str = "") -> Builder:
+    async def build(ctx: Context) -> Call:
+        from datetime import UTC, datetime
+
+        from functions.payouts.batches import create_batch
+
+        batch, _ = await create_batch(
+            ctx.db, period=_period(), actor="rbac", now=datetime.now(UTC), default_threshold_minor=3500
+        )
+        return Call(f"admin/payout-batches/{batch['id']}{suffix}")
+
+    return build
+
+
+async def _new_royalty_table(ctx: Context) -> Call:
+    from datetime import UTC, datetime, timedelta
+
+    effective = datetime.now(UTC) + timedelta(days=3650, seconds=next(_counter))
+    return Call(
+        "admin/royalty-tables",
+        json_body={"effective_at": effective.isoformat(), "levels": [{"from_download": 1, "rate_bp": 1500}]},
+    )
+
+
+async def _connect_webhook(ctx: Context) -> Call:
+    """A genuine, signed account.updated from the Connect endpoint: Stripe calls without a token."""
+    import json
+
+    from tests.fixtures.checkout import sign_webhook, stripe_event
+
+    account = {"id": "acct_rbac_unknown", "object": "account", "payouts_enabled": True}
+    payload = json.dumps(stripe_event("account.updated", account)).encode()
+    signature = sign_webhook(payload, secret=ctx.app.settings.STRIPE_CONNECT_WEBHOOK_SECRET)
+    return Call(
+        "webhooks/stripe-connect",
+        body=payload,
+        headers={"Stripe-Signature": signature, "Content-Type": "application/json"},
+    )
+
+
 # --- search ---------------------------------------------------------------------------------------------
 
 
@@ -307,12 +417,34 @@ async def _by_image(ctx: Context) -> Call:
     return Call("search/by-image", body=jpeg_bytes(photo("coffee")), headers={"Content-Type": "image/jpeg"})
 
 
+async def _dead_letter(ctx: Context, action: str) -> Call:
+    """A fresh dead letter on platform/health (each persona gets its own), replayed or discarded."""
+    from shared.bus.port import OutgoingMessage
+    from shared.bus.postgres_transport import PostgresTransport
+
+    transport = PostgresTransport(ctx.db, max_delivery_count=1)
+    await transport.publish([OutgoingMessage(str(uuid.uuid4()), "platform", "platform.ping", {"nonce": 1})])
+    (message,) = await transport.receive("platform", "health")
+    await transport.dead_letter(message, "InvalidBody", "nonce is not a string")
+    return Call(f"admin/dead-letters/platform:health:{message.raw}/{action}")
+
+
+def _dead_letter_action(action: str) -> Builder:
+    async def build(ctx: Context) -> Call:
+        return await _dead_letter(ctx, action)
+
+    return build
+
+
 RULES: dict[tuple[str, str], RouteRule] = {
     # --- platform ---
     ("GET", "/api/health"): RouteRule(fixed("health")),
     ("GET", "/api/me"): RouteRule(fixed("me")),
     ("GET", "/api/openapi.json"): RouteRule(fixed("openapi.json")),
     ("POST", "/api/admin/bus/ping"): RouteRule(fixed("admin/bus/ping"), subscriptions=("platform_ping",)),
+    ("GET", "/api/admin/dead-letters"): RouteRule(fixed("admin/dead-letters", query={"topic": "images"})),
+    ("POST", "/api/admin/dead-letters/{id}/replay"): RouteRule(_dead_letter_action("replay")),
+    ("POST", "/api/admin/dead-letters/{id}/discard"): RouteRule(_dead_letter_action("discard")),
     # --- moderation ---
     ("GET", "/api/admin/moderation/queue"): RouteRule(fixed("admin/moderation/queue", query={"reason": "nsfw_score"})),
     ("GET", "/api/admin/images/{id}"): RouteRule(_on_pending()),
@@ -358,4 +490,33 @@ RULES: dict[tuple[str, str], RouteRule] = {
     ("GET", "/api/keywords/suggest"): RouteRule(fixed("keywords/suggest", query={"q": "cof"})),
     ("GET", "/api/contributor/search"): RouteRule(fixed("contributor/search", query={"q": "coffee"})),
     ("GET", "/api/admin/search"): RouteRule(fixed("admin/search", query={"status": "approved"})),
+    # --- payouts ---
+    ("GET", "/api/contributor/earnings"): RouteRule(fixed("contributor/earnings", query={"group_by": "month"})),
+    ("GET", "/api/contributor/earnings.csv"): RouteRule(fixed("contributor/earnings.csv")),
+    ("GET", "/api/contributor/level"): RouteRule(fixed("contributor/level")),
+    ("GET", "/api/contributor/payouts"): RouteRule(fixed("contributor/payouts")),
+    ("GET", "/api/contributor/payouts/{id}"): RouteRule(_owners_payout, owner_scoped=True),
+    ("GET", "/api/contributor/payout-settings"): RouteRule(fixed("contributor/payout-settings")),
+    ("PUT", "/api/contributor/payout-settings"): RouteRule(
+        fixed("contributor/payout-settings", json_body={"threshold_minor": 5000})
+    ),
+    ("GET", "/api/contributor/tax-info"): RouteRule(_with_tax_info),
+    ("PUT", "/api/contributor/tax-info"): RouteRule(fixed("contributor/tax-info", json_body=_W9)),
+    ("GET", "/api/contributor/payout-account"): RouteRule(_with_payout_account),
+    ("POST", "/api/contributor/payout-account"): RouteRule(_new_payout_account, ok=frozenset({201})),
+    ("POST", "/api/webhooks/stripe-connect"): RouteRule(_connect_webhook),
+    ("GET", "/api/admin/royalty-tables"): RouteRule(fixed("admin/royalty-tables")),
+    ("POST", "/api/admin/royalty-tables"): RouteRule(_new_royalty_table, ok=frozenset({201})),
+    ("POST", "/api/admin/ledger-adjustments"): RouteRule(
+        fixed(
+            "admin/ledger-adjustments",
+            json_body={"contributor_id": OWNER, "amount_minor": 100, "currency": "USD", "reason": "goodwill"},
+        ),
+        ok=frozenset({201}),
+    ),
+    ("GET", "/api/admin/payout-batches"): RouteRule(fixed("admin/payout-batches")),
+    ("POST", "/api/admin/payout-batches"): RouteRule(_new_batch, ok=frozenset({201})),
+    ("GET", "/api/admin/payout-batches/{id}"): RouteRule(_on_draft_batch()),
+    ("POST", "/api/admin/payout-batches/{id}/approve"): RouteRule(_on_draft_batch("/approve")),
+    ("POST", "/api/admin/payout-batches/{id}/cancel"): RouteRule(_on_draft_batch("/cancel")),
 }

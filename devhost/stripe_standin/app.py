@@ -16,9 +16,7 @@ import hmac
 import json
 import os
 import re
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -31,8 +29,8 @@ from starlette.routing import Route
 from devhost.stripe_standin import hosted
 from devhost.stripe_standin.errors import StripeError, invalid
 from devhost.stripe_standin.forms import decode_form, reject_unknown
-from devhost.stripe_standin.store import API_VERSION, Store, new_id
-from devhost.stripe_standin.webhooks import DEFAULT_RETRY_DELAYS, WebhookDispatcher
+from devhost.stripe_standin.store import API_VERSION, ONBOARDING_OUTCOMES, Store, new_id
+from devhost.stripe_standin.webhooks import DEFAULT_RETRY_DELAYS, Endpoint, WebhookDispatcher
 
 log = structlog.get_logger("stripe_standin")
 
@@ -93,24 +91,15 @@ _ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
         ),
         ("POST", "/v1/accounts", lambda s, p: s.create_account(p)),
         ("GET", "/v1/accounts/(?P<object_id>[^/]+)", _retrieve("account")),
+        ("POST", "/v1/accounts/(?P<object_id>[^/]+)/reject", lambda s, p, object_id: s.reject_account(object_id, p)),
         ("POST", "/v1/account_links", lambda s, p: s.create_account_link(p)),
         ("POST", "/v1/transfers", lambda s, p: s.create_transfer(p)),
+        ("GET", "/v1/transfers", lambda s, p: s.list_transfers(p)),
         ("GET", "/v1/transfers/(?P<object_id>[^/]+)", _retrieve("transfer")),
         ("GET", "/v1/events", lambda s, p: s.list_events(p)),
         ("GET", "/v1/events/(?P<object_id>[^/]+)", _retrieve("event")),
     ]
 ]
-
-
-@dataclass
-class _Saved:
-    fingerprint: str
-    status: int
-    body: bytes
-    saved_at: float
-
-
-IDEMPOTENCY_KEY_LIFETIME = 24 * 3600  # as Stripe's
 
 
 def _json(status: int, body: bytes, request_id: str, **extra: str) -> Response:
@@ -123,7 +112,6 @@ class StandinApi:
         self.store = store
         self.secret_key = secret_key
         self._on_change = on_change
-        self._idempotent: dict[tuple[str, str], _Saved] = {}
 
     def _authenticate(self, request: Request) -> str:
         header = request.headers.get("authorization", "")
@@ -167,9 +155,7 @@ class StandinApi:
             if idempotency_key is not None:
                 if len(idempotency_key) > 255:
                     raise invalid("Keys for idempotent requests can only be up to 255 characters long.")
-                saved = self._idempotent.get((api_key, idempotency_key))
-                if saved is not None and saved.saved_at < time.time() - IDEMPOTENCY_KEY_LIFETIME:
-                    saved = None
+                saved = self.store.idempotent_result(api_key, idempotency_key)
                 if saved is not None:
                     if saved.fingerprint != fingerprint:
                         raise StripeError(
@@ -179,12 +165,13 @@ class StandinApi:
                             "execute a different request.",
                             type="idempotency_error",
                         )
-                    return _json(saved.status, saved.body, request_id, **{"Idempotent-Replayed": "true"})
+                    return _json(saved.status, saved.body.encode(), request_id, **{"Idempotent-Replayed": "true"})
             result = self.store.expand(handler(self.store, params, **ids), expand)
             body = json.dumps(result, indent=2).encode()
             if idempotency_key is not None:
-                # Stripe saves the outcome of requests that ran (not of refused ones), for 24 h.
-                self._idempotent[(api_key, idempotency_key)] = _Saved(fingerprint, 200, body, time.time())
+                # Stripe saves the outcome of requests that ran (not of refused ones), for 24 h; the store
+                # keeps it with its objects, so a retry after a devhost restart still replays it.
+                self.store.save_idempotent_result(api_key, idempotency_key, fingerprint, 200, body.decode())
             if method != "GET":
                 self._on_change()
             return _json(200, body, request_id)
@@ -220,12 +207,20 @@ def create_app(
     webhook_secret: str,
     webhook_urls: Sequence[str],
     public_url: str,
+    connect_webhook_secret: str | None = None,
+    connect_webhook_urls: Sequence[str] = (),
     retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     expiry_sweep_seconds: float = 1.0,
     state_path: Path | None = None,
 ) -> Starlette:
-    """`state_path`: where the objects are kept across restarts (None: memory only)."""
-    dispatcher = WebhookDispatcher(endpoints=list(webhook_urls), secret=webhook_secret, retry_delays=retry_delays)
+    """`webhook_urls` get the platform's events, `connect_webhook_urls` those of connected accounts (each kind
+    signed with its own secret, as two endpoints in Stripe's dashboard); `state_path`: where the objects are
+    kept across restarts (None: memory only)."""
+    if connect_webhook_urls and not connect_webhook_secret:
+        raise ValueError("connect_webhook_urls need a connect_webhook_secret")
+    endpoints = [Endpoint(url, webhook_secret) for url in webhook_urls]
+    endpoints += [Endpoint(url, connect_webhook_secret or "", connect=True) for url in connect_webhook_urls]
+    dispatcher = WebhookDispatcher(endpoints=endpoints, retry_delays=retry_delays)
     store = Store(public_url=public_url, on_event=dispatcher.enqueue)
     if state_path is not None and state_path.exists():
         try:
@@ -289,7 +284,11 @@ def create_app(
     async def finish_onboarding(request: Request) -> Response:
         if store.onboarding(request.path_params["token"]) is None:
             return HTMLResponse(hosted.message_page("Link expired", "Ask the platform for a new link."), 404)
-        return_url = store.complete_onboarding(request.path_params["token"])
+        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        outcome = form.get("outcome") or "verified"
+        if outcome not in ONBOARDING_OUTCOMES:
+            return HTMLResponse(hosted.message_page("Unknown choice", f"No such outcome: {outcome}"), 400)
+        return_url = store.complete_onboarding(request.path_params["token"], outcome)
         persist()
         return RedirectResponse(return_url, status_code=303)
 

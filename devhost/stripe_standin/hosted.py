@@ -80,6 +80,10 @@ def onboarding_page(account: dict, token: str) -> str:
         "Payout account",
         f"<h1>Set up payouts</h1><p>Account {who}</p>"
         f'<form class="actions" method="post" action="/onboard/{escape(token)}">'
-        '<button class="pay">Finish onboarding</button></form>'
-        '<p class="note">Local Stripe stand-in: no identity or bank details are collected.</p>',
+        '<button class="pay" name="outcome" value="verified">Finish onboarding</button>'
+        '<button class="cancel" name="outcome" value="verification_failed">'
+        "Submit details that fail verification</button></form>"
+        '<p class="note">Local Stripe stand-in: no identity or bank details are collected. "Fail verification" '
+        "is Stripe's test date of birth 1900-01-01: the account stays restricted, payouts disabled and transfers "
+        "to it refused.</p>",
     )

@@ -30,6 +30,8 @@ class StripeStandin:
         secret_key: str,
         webhook_secret: str,
         webhook_urls: Sequence[str] = (),
+        connect_webhook_secret: str | None = None,
+        connect_webhook_urls: Sequence[str] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
@@ -38,6 +40,8 @@ class StripeStandin:
         self.secret_key = secret_key
         self.webhook_secret = webhook_secret
         self.webhook_urls = list(webhook_urls)
+        self.connect_webhook_secret = connect_webhook_secret
+        self.connect_webhook_urls = list(connect_webhook_urls)
         self.host = host
         self.port = port
         self.retry_delays = retry_delays
@@ -47,11 +51,15 @@ class StripeStandin:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings, *, webhook_url: str, host: str = "127.0.0.1") -> StripeStandin:
+    def from_settings(
+        cls, settings, *, webhook_url: str, connect_webhook_url: str | None = None, host: str = "127.0.0.1"
+    ) -> StripeStandin:
         return cls(
             secret_key=settings.STRIPE_SECRET_KEY,
             webhook_secret=settings.STRIPE_WEBHOOK_SECRET,
             webhook_urls=[webhook_url],
+            connect_webhook_secret=settings.STRIPE_CONNECT_WEBHOOK_SECRET,
+            connect_webhook_urls=[connect_webhook_url] if connect_webhook_url else [],
             host=host,
             port=settings.STRIPE_STANDIN_PORT,
             state_path=settings.VAR_DIR / "stripe_standin" / "state.json",
@@ -79,6 +87,8 @@ class StripeStandin:
             secret_key=self.secret_key,
             webhook_secret=self.webhook_secret,
             webhook_urls=self.webhook_urls,
+            connect_webhook_secret=self.connect_webhook_secret,
+            connect_webhook_urls=self.connect_webhook_urls,
             public_url=self.base_url,
             retry_delays=self.retry_delays,
             state_path=self.state_path,

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import calendar
 import copy
-import secrets
-import string
+import hashlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from devhost.stripe_standin import forms
+from devhost.stripe_standin.connect import ONBOARDING_OUTCOMES, ConnectObjects
 from devhost.stripe_standin.errors import StripeError, invalid, missing, no_such
+from devhost.stripe_standin.ids import new_id
+from devhost.stripe_standin.lists import as_list, created_filter, page
 
 API_VERSION = "2026-10-28.endive"  # stripe-python 16.1's pinned version: what the SDK expects back
 ZERO_DECIMAL_CURRENCIES = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())
@@ -30,6 +33,7 @@ STATE_VERSION = 1
 PAYMENT_OUTCOMES = ("card", "delayed_success", "delayed_failure")
 SESSION_MIN_LIFETIME = 30 * 60
 SESSION_MAX_LIFETIME = 24 * 3600
+IDEMPOTENCY_KEY_LIFETIME = 24 * 3600  # as Stripe's
 
 # Parameters of POST /v1/checkout/sessions that Stripe knows; those the stand-in does not model are
 # accepted and ignored (they change nothing a local run can observe), anything else is refused.
@@ -46,12 +50,6 @@ _SESSION_PARAMS = {
 }  # fmt: skip
 
 EventSink = Callable[[dict, str], None]
-
-_ALPHABET = string.ascii_letters + string.digits
-
-
-def new_id(prefix: str, length: int = 24) -> str:
-    return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
 
 
 def format_amount(amount: int, currency: str) -> str:
@@ -74,11 +72,14 @@ def add_interval(anchor: int, interval: str, count: int) -> int:
     return int(start.replace(year=year, month=month0 + 1, day=day).timestamp())
 
 
-def _list(data: list[dict], url: str) -> dict:
-    return {"object": "list", "data": data, "has_more": False, "url": url}
+@dataclass(frozen=True)
+class SavedResult:
+    fingerprint: str
+    status: int
+    body: str
 
 
-class Store:
+class Store(ConnectObjects):
     def __init__(self, *, public_url: str, on_event: EventSink, clock: Callable[[], float] = time.time) -> None:
         self.public_url = public_url.rstrip("/")
         self._on_event = on_event
@@ -90,19 +91,43 @@ class Store:
         self._events: list[str] = []
         self._periods: dict[str, int] = {}  # subscription id -> periods started, counted from the anchor
         self._onboarding: dict[str, dict] = {}  # account link token -> account, return_url, expires_at
+        self._transfers: list[str] = []  # creation order, for listing
+        # key -> [fingerprint, status, body, saved_at]: kept with the objects, so a retry after a restart replays
+        self._idempotency: dict[str, list] = {}
 
     # --- plumbing -----------------------------------------------------------------------------------------------
     _PERSISTED = ("objects", "_line_items", "_private_session_data", "_sessions", "_events", "_periods", "_onboarding")
+    _PERSISTED_SINCE_CONNECT = ("_transfers", "_idempotency")  # absent from older state files: start empty
 
     def snapshot(self) -> dict:
         """Everything but the webhook queue, as plain JSON (devhost keeps it in VAR_DIR across restarts)."""
-        return {"version": STATE_VERSION, **{name.lstrip("_"): getattr(self, name) for name in self._PERSISTED}}
+        names = (*self._PERSISTED, *self._PERSISTED_SINCE_CONNECT)
+        return {"version": STATE_VERSION, **{name.lstrip("_"): getattr(self, name) for name in names}}
 
     def restore(self, state: dict) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"state version {state.get('version')!r}, expected {STATE_VERSION}")
         for name in self._PERSISTED:
             setattr(self, name, state[name.lstrip("_")])
+        for name in self._PERSISTED_SINCE_CONNECT:
+            setattr(self, name, state.get(name.lstrip("_"), type(getattr(self, name))()))
+
+    @staticmethod
+    def _idempotency_slot(api_key: str, idempotency_key: str) -> str:
+        # Keys are per API key, as Stripe's; the state file holds a digest of the secret key, not the key.
+        return hashlib.sha256(api_key.encode()).hexdigest()[:16] + ":" + idempotency_key
+
+    def idempotent_result(self, api_key: str, idempotency_key: str) -> SavedResult | None:
+        saved = self._idempotency.get(self._idempotency_slot(api_key, idempotency_key))
+        if saved is None or saved[3] < self.now() - IDEMPOTENCY_KEY_LIFETIME:
+            return None
+        return SavedResult(fingerprint=saved[0], status=saved[1], body=saved[2])
+
+    def save_idempotent_result(self, api_key: str, key: str, fingerprint: str, status: int, body: str) -> None:
+        now = self.now()
+        if len(self._idempotency) % 1000 == 0:  # now and then, forget keys past their lifetime
+            self._idempotency = {k: v for k, v in self._idempotency.items() if v[3] >= now - IDEMPOTENCY_KEY_LIFETIME}
+        self._idempotency[self._idempotency_slot(api_key, key)] = [fingerprint, status, body, now]
 
     def now(self) -> int:
         return int(self._clock())
@@ -117,7 +142,10 @@ class Store:
         self.objects[obj["id"]] = obj
         return obj
 
-    def _emit(self, event_type: str, obj: dict, stream: str, previous: dict | None = None) -> dict:
+    def _emit(
+        self, event_type: str, obj: dict, stream: str, previous: dict | None = None, account: str | None = None
+    ) -> dict:
+        """`account`: the connected account the event happened on (a Connect event, for Connect endpoints)."""
         data: dict[str, Any] = {"object": copy.deepcopy(obj)}
         if previous:
             data["previous_attributes"] = previous
@@ -132,6 +160,8 @@ class Store:
             "request": {"id": None, "idempotency_key": None},
             "type": event_type,
         }
+        if account is not None:
+            event["account"] = account
         self._put(event)
         self._events.append(event["id"])
         self._on_event(event, stream)
@@ -340,7 +370,7 @@ class Store:
 
     def session_line_items(self, session_id: str) -> dict:
         self.get("checkout.session", session_id)
-        return _list(copy.deepcopy(self._line_items[session_id]), f"/v1/checkout/sessions/{session_id}/line_items")
+        return as_list(copy.deepcopy(self._line_items[session_id]), f"/v1/checkout/sessions/{session_id}/line_items")
 
     def list_checkout_sessions(self, params: dict) -> dict:
         forms.reject_unknown(params, {"limit", "payment_intent", "subscription", "customer", "status"})
@@ -351,7 +381,7 @@ class Store:
             for sid in reversed(self._sessions)
             if all(self.objects[sid].get(k) == v for k, v in wanted.items())
         ]
-        page = _list(found[:limit], "/v1/checkout/sessions")
+        page = as_list(found[:limit], "/v1/checkout/sessions")
         page["has_more"] = len(found) > limit
         return page
 
@@ -599,7 +629,7 @@ class Store:
             "current_period_start": now,
             "customer": customer_id,
             "ended_at": None,
-            "items": _list(
+            "items": as_list(
                 [
                     {
                         "id": new_id("si", 14),
@@ -670,7 +700,7 @@ class Store:
                 "currency": subscription["currency"],
                 "customer": customer["id"],
                 "customer_email": customer.get("email"),
-                "lines": _list(lines, f"/v1/invoices/{invoice_id}/lines"),
+                "lines": as_list(lines, f"/v1/invoices/{invoice_id}/lines"),
                 "livemode": False,
                 "metadata": {},
                 "paid": True,
@@ -763,141 +793,13 @@ class Store:
         self._emit("invoice.paid", invoice, stream=subscription_id)
         return subscription
 
-    # --- Connect: connected accounts and transfers --------------------------------------------------------------
-    def create_account(self, params: dict) -> dict:
-        """A connected account; it can receive transfers once onboarded through an account link's page."""
-        forms.reject_unknown(
-            params,
-            {"type", "country", "email", "capabilities", "metadata", "business_type", "business_profile",
-             "controller", "default_currency", "individual", "company", "settings", "tos_acceptance"},
-        )  # fmt: skip
-        account_type = forms.get_str(params, "type")
-        if account_type not in (None, "express", "standard", "custom"):
-            raise invalid("Invalid type: must be one of express, standard, or custom", param="type")
-        requested = {
-            name
-            for name, wish in (forms.get_dict(params, "capabilities") or {}).items()
-            if isinstance(wish, dict) and wish.get("requested") == "true"
-        }
-        return self._put(
-            {
-                "id": new_id("acct", 16),
-                "object": "account",
-                "business_type": forms.get_str(params, "business_type"),
-                "capabilities": {name: "inactive" for name in sorted(requested or {"transfers"})},
-                "charges_enabled": False,
-                "country": (forms.get_str(params, "country") or "US").upper(),
-                "created": self.now(),
-                "default_currency": (forms.get_str(params, "default_currency") or "usd").lower(),
-                "details_submitted": False,
-                "email": forms.get_str(params, "email", max_length=512),
-                "metadata": forms.get_metadata(params) or {},
-                "payouts_enabled": False,
-                "type": account_type or "express",
-            }
-        )
-
-    def create_account_link(self, params: dict) -> dict:
-        forms.reject_unknown(params, {"account", "refresh_url", "return_url", "type", "collect", "collection_options"})
-        account = self.get("account", forms.get_str(params, "account", required=True) or "", "account")
-        link_type = forms.get_str(params, "type", required=True)
-        if link_type not in ("account_onboarding", "account_update"):
-            raise invalid("Invalid type: must be one of account_onboarding or account_update", param="type")
-        return_url = forms.get_str(params, "return_url", required=True)
-        now = self.now()
-        token = new_id("link")
-        self._onboarding[token] = {"account": account["id"], "return_url": return_url, "expires_at": now + 300}
-        return {
-            "object": "account_link",
-            "created": now,
-            "expires_at": now + 300,
-            "url": f"{self.public_url}/onboard/{token}",
-        }
-
-    def onboarding(self, token: str) -> dict | None:
-        link = self._onboarding.get(token)
-        return link if link is not None and link["expires_at"] > self.now() else None
-
-    def complete_onboarding(self, token: str) -> str:
-        """The person behind the account finished onboarding: it can take charges, transfers and payouts."""
-        link = self._onboarding.pop(token)
-        account = self.objects[link["account"]]
-        previous = {k: copy.deepcopy(account[k]) for k in ("capabilities", "charges_enabled", "details_submitted",
-                                                          "payouts_enabled")}  # fmt: skip
-        if not account["details_submitted"]:
-            account.update(
-                capabilities={name: "active" for name in account["capabilities"]},
-                charges_enabled=True,
-                details_submitted=True,
-                payouts_enabled=True,
-            )
-            self._emit("account.updated", account, stream=account["id"], previous=previous)
-        return link["return_url"]
-
-    def create_transfer(self, params: dict) -> dict:
-        forms.reject_unknown(
-            params,
-            {"amount", "currency", "destination", "metadata", "description", "transfer_group", "source_transaction",
-             "source_type"},
-        )  # fmt: skip
-        amount = forms.get_int(params, "amount", required=True, minimum=1)
-        currency = (forms.get_str(params, "currency", required=True) or "").lower()
-        destination = self.get("account", forms.get_str(params, "destination", required=True) or "", "destination")
-        if destination["capabilities"].get("transfers") != "active":
-            raise invalid(
-                "Your destination account needs to have at least one of the following capabilities enabled: "
-                "transfers, crypto_transfers, legacy_payments",
-                param="destination",
-                code="insufficient_capabilities_for_transfer",
-            )
-        transfer = self._put(
-            {
-                "id": new_id("tr"),
-                "object": "transfer",
-                "amount": amount,
-                "amount_reversed": 0,
-                "created": self.now(),
-                "currency": currency,
-                "description": forms.get_str(params, "description"),
-                "destination": destination["id"],
-                "destination_payment": new_id("py"),
-                "livemode": False,
-                "metadata": forms.get_metadata(params) or {},
-                "reversed": False,
-                "source_transaction": forms.get_str(params, "source_transaction"),
-                "transfer_group": forms.get_str(params, "transfer_group"),
-            }
-        )
-        self._emit("transfer.created", transfer, stream=destination["id"])
-        return transfer
-
     # --- events -------------------------------------------------------------------------------------------------
     def list_events(self, params: dict) -> dict:
         forms.reject_unknown(params, {"limit", "type", "types", "created", "delivery_success", "ending_before",
                                       "starting_after"})  # fmt: skip
-        limit = forms.get_int(params, "limit", minimum=1) or 10
         wanted = params.get("type")
         found = [self.objects[eid] for eid in reversed(self._events) if wanted in (None, self.objects[eid]["type"])]
-        created = params.get("created")
-        if isinstance(created, dict):  # created[gte]=..., created[gt]=..., as Stripe's list filters
-            bounds = {op: int(value) for op, value in created.items() if op in ("gt", "gte", "lt", "lte")}
-            found = [
-                e
-                for e in found
-                if e["created"] >= bounds.get("gte", e["created"])
-                and e["created"] > bounds.get("gt", e["created"] - 1)
-                and e["created"] <= bounds.get("lte", e["created"])
-                and e["created"] < bounds.get("lt", e["created"] + 1)
-            ]
-        elif created is not None:
-            found = [e for e in found if e["created"] == int(created)]
-        after = params.get("starting_after")
-        if after:  # newest first: the page after `after` holds the older events
-            ids = [e["id"] for e in found]
-            found = found[ids.index(after) + 1 :] if after in ids else []
-        page = _list(found[:limit], "/v1/events")
-        page["has_more"] = len(found) > limit
-        return page
+        return page(created_filter(found, params.get("created")), params, "/v1/events")
 
 
-__all__ = ["API_VERSION", "Store", "StripeError", "add_interval", "format_amount", "new_id"]
+__all__ = ["API_VERSION", "ONBOARDING_OUTCOMES", "Store", "StripeError", "add_interval", "format_amount", "new_id"]

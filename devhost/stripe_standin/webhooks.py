@@ -3,6 +3,11 @@
 `Stripe-Signature: t=<unix time>,v1=<hex HMAC-SHA256(endpoint secret, f"{t}.{raw body}")>`, the whole
 `whsec_...` string being the key; each attempt is signed afresh with its own timestamp, as Stripe does.
 
+Endpoints are of two kinds, as in Stripe's dashboard: an account endpoint receives the platform's own
+events (checkout, refunds, subscriptions, transfers); a Connect endpoint receives the events of connected
+accounts (`account.updated`), which carry the account's id in the event's `account` field. Each endpoint
+signs with its own secret.
+
 Delivery runs in the background, so the request that caused an event never waits for it. Events of one
 stream (one checkout, one subscription) go out in order: a failing event is retried with backoff before
 the next of its stream is sent; other streams carry on. Stripe itself retries for up to three days
@@ -36,6 +41,16 @@ def signature_header(payload: bytes, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={digest}"
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    secret: str
+    connect: bool = False  # True: events of connected accounts only; False: the platform's own events only
+
+    def wants(self, event: dict) -> bool:
+        return self.connect == bool(event.get("account"))
+
+
 @dataclass
 class Attempt:
     event_id: str
@@ -48,26 +63,27 @@ class Attempt:
 
 @dataclass
 class WebhookDispatcher:
-    endpoints: Sequence[str]
-    secret: str
+    endpoints: Sequence[Endpoint]
     retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS
     timeout: float = 10.0
     clock: Callable[[], float] = time.time
     attempts: deque[Attempt] = field(default_factory=lambda: deque(maxlen=1000))  # the latest, for debugging
-    _queues: dict[tuple[str, str], deque[tuple[dict, bytes]]] = field(default_factory=dict)
-    _workers: dict[tuple[str, str], asyncio.Task] = field(default_factory=dict)
+    _queues: dict[tuple[Endpoint, str], deque[tuple[dict, bytes]]] = field(default_factory=dict)
+    _workers: dict[tuple[Endpoint, str], asyncio.Task] = field(default_factory=dict)
     _client: httpx.AsyncClient | None = None
 
     def enqueue(self, event: dict, stream: str) -> None:
         """Called on the stand-in's loop; returns at once."""
         payload = json.dumps(event, indent=2).encode()  # Stripe sends pretty-printed JSON
-        for url in self.endpoints:
-            key = (url, stream)
+        for endpoint in self.endpoints:
+            if not endpoint.wants(event):
+                continue
+            key = (endpoint, stream)
             self._queues.setdefault(key, deque()).append((event, payload))
             if key not in self._workers:
                 self._workers[key] = asyncio.get_running_loop().create_task(self._drain(key))
 
-    async def _drain(self, key: tuple[str, str]) -> None:
+    async def _drain(self, key: tuple[Endpoint, str]) -> None:
         queue = self._queues[key]
         try:
             while queue:
@@ -75,7 +91,7 @@ class WebhookDispatcher:
                 try:
                     await self._deliver(key[0], event, payload)
                 except Exception:  # a bug here must not silence the stream's later events
-                    log.exception("stripe webhook delivery crashed", url=key[0], event_id=event["id"])
+                    log.exception("stripe webhook delivery crashed", url=key[0].url, event_id=event["id"])
                 queue.popleft()
         finally:
             # No await between the emptiness check and here: enqueue() cannot slip an event in unseen.
@@ -83,7 +99,8 @@ class WebhookDispatcher:
             if not queue:
                 del self._queues[key]
 
-    async def _deliver(self, url: str, event: dict, payload: bytes) -> bool:
+    async def _deliver(self, endpoint: Endpoint, event: dict, payload: bytes) -> bool:
+        url = endpoint.url
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout)
         for attempt, delay in enumerate((0.0, *self.retry_delays), start=1):
@@ -92,7 +109,7 @@ class WebhookDispatcher:
             headers = {
                 "Content-Type": "application/json; charset=utf-8",
                 "User-Agent": USER_AGENT,
-                "Stripe-Signature": signature_header(payload, self.secret, int(self.clock())),
+                "Stripe-Signature": signature_header(payload, endpoint.secret, int(self.clock())),
             }
             status = None
             try:

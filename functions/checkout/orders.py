@@ -137,14 +137,9 @@ async def _open_payment_page(
         )
     except PaymentProviderError as exc:
         log.warning("checkout.session_failed", order_id=str(order_id), error=str(exc))
-        async with db.transaction() as conn:
-            await conn.execute(
-                "update checkout.orders set status = 'failed', status_reason = $2, updated_at = now() "
-                "where id = $1 and status = 'pending'",
-                order_id,
-                "payment page could not be opened",
-            )
         if isinstance(exc, PaymentProviderUnavailable):
+            # Stripe may come back in a moment: the order stays pending with no session, so the buyer's
+            # retry finds it and asks Stripe again under the same idempotency key (one session, one order).
             raise Problem(
                 503,
                 "payments-unavailable",
@@ -152,6 +147,13 @@ async def _open_payment_page(
                 "The payment provider could not be reached; try again in a minute.",
                 headers={"Retry-After": "30"},
             ) from None
+        async with db.transaction() as conn:
+            await conn.execute(
+                "update checkout.orders set status = 'failed', status_reason = $2, updated_at = now() "
+                "where id = $1 and status = 'pending'",
+                order_id,
+                "payment page could not be opened",
+            )
         raise Problem(
             502, "payment-provider-error", "Payment provider error", "The payment page could not be opened."
         ) from None

@@ -215,7 +215,7 @@ async def license_image(request: ApiRequest) -> ApiResponse:
     runtime = await get_runtime()
     body: LicenseIn = request.body
     license_, issued = await license_from_allotment(
-        runtime.db, request.require_principal().sub, _uuid(request, "id", "image"), body.license_type
+        runtime.db, request.require_principal().sub, _uuid(request, "id", "image"), body.license_type, runtime.settings
     )
     return ApiResponse(201 if issued else 200, license_)
 

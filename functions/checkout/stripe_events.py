@@ -150,9 +150,9 @@ async def _lock_payment_intent(conn: asyncpg.Connection, payment_intent: str) ->
 
 async def _pay(conn: asyncpg.Connection, order: asyncpg.Record) -> None:
     """Paid: one license per line, order.completed and license.issued through the outbox, cart emptied."""
-    await conn.execute(
+    paid_at = await conn.fetchval(
         "update checkout.orders set status = 'paid', paid_at = now(), status_reason = null, updated_at = now() "
-        "where id = $1",
+        "where id = $1 returning paid_at",
         order["id"],
     )
     lines = await conn.fetch("select * from checkout.order_lines where order_id = $1 order by image_id", order["id"])
@@ -183,6 +183,7 @@ async def _pay(conn: asyncpg.Connection, order: asyncpg.Record) -> None:
                 license_type=line["license_type"],
                 # extra fields (events allow them): what payouts needs to credit the contributor
                 contributor_id=line["contributor_id"],
+                issued_at=paid_at,
                 amount_minor=line["amount_minor"],
                 currency=line["currency"],
             ),
@@ -195,6 +196,7 @@ async def _pay(conn: asyncpg.Connection, order: asyncpg.Record) -> None:
             amount_minor=order["amount_minor"],
             currency=order["currency"],
             image_ids=[line["image_id"] for line in lines],
+            paid_at=paid_at,
             lines=[
                 {
                     "image_id": str(line["image_id"]),

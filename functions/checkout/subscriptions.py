@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -174,7 +175,7 @@ where stripe_subscription_id = (
     for update
 )
 and remaining > 0
-returning stripe_subscription_id, remaining
+returning stripe_subscription_id, remaining, plan, allotment
 """
 
 _EXISTING = """
@@ -184,14 +185,14 @@ where buyer_id = $1 and image_id = $2 and license_type = $3 and subscription_id 
 
 
 async def license_from_allotment(
-    db: Database, buyer_id: str, image_id: UUID, license_type: LicenseType
+    db: Database, buyer_id: str, image_id: UUID, license_type: LicenseType, settings: Settings | None = None
 ) -> tuple[LicenseOut, bool]:
     """License an image with one download of the buyer's allotment; (license, True when newly issued).
 
     Licensing an image the subscriber already licensed this way returns that license and takes nothing.
     """
     try:
-        return await _take_license(db, buyer_id, image_id, license_type)
+        return await _take_license(db, buyer_id, image_id, license_type, settings)
     except asyncpg.UniqueViolationError:
         # A concurrent request of the same buyer licensed this image first; its license stands and our
         # transaction, decrement included, was rolled back.
@@ -202,8 +203,21 @@ async def license_from_allotment(
         return license_out(row), False
 
 
+def _plan_facts(settings: Settings | None, taken: asyncpg.Record) -> dict[str, Any]:
+    """The plan's price and allotment on license.issued: payouts credits rate x price / allotment."""
+    plan = plans(settings).get(taken["plan"]) if settings is not None else None
+    if plan is None:
+        return {"plan": taken["plan"]}
+    return {
+        "plan": plan.name,
+        "plan_amount_minor": plan.amount_minor,
+        "plan_currency": plan.currency,
+        "plan_downloads": taken["allotment"] or plan.downloads,
+    }
+
+
 async def _take_license(
-    db: Database, buyer_id: str, image_id: UUID, license_type: LicenseType
+    db: Database, buyer_id: str, image_id: UUID, license_type: LicenseType, settings: Settings | None = None
 ) -> tuple[LicenseOut, bool]:
     async with db.transaction() as conn:
         image = await conn.fetchrow(f"select * from checkout.catalogue where image_id = $1 and {SELLABLE}", image_id)
@@ -249,6 +263,8 @@ async def _take_license(
                 license_type=license_type,
                 contributor_id=image["contributor_id"],
                 subscription_id=taken["stripe_subscription_id"],
+                issued_at=row["issued_at"],
+                **_plan_facts(settings, taken),
             ),
         )
     log.info("checkout.allotment_license", image_id=str(image_id), remaining=taken["remaining"])

@@ -21,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 import structlog
@@ -35,7 +36,7 @@ from shared.bus.outbox import add_to_outbox
 from shared.db import Database
 from shared.imaging import phash as ph
 from shared.imaging.inspect import ImageFacts, Rejected, check_size, inspect_image
-from shared.storage.port import INCOMING, ORIGINALS, QUARANTINE, BlobInfo, BlobStore
+from shared.storage.port import INCOMING, ORIGINALS, QUARANTINE, BlobInfo, BlobStore, StorageError
 
 log = structlog.get_logger()
 
@@ -55,14 +56,24 @@ class IngestResult:
 
 
 async def ingest_blob(
-    db: Database, storage: BlobStore, policy: IngestionPolicy, blob_name: str, *, data: bytes | None = None
+    db: Database,
+    storage: BlobStore,
+    policy: IngestionPolicy,
+    blob_name: str,
+    *,
+    data: bytes | None = None,
+    held: BlobInfo | None = None,
 ) -> IngestResult:
     """Decide on the blob `incoming/{blob_name}`; safe to call any number of times for the same blob.
 
     `data`: the blob's bytes if the trigger binding already holds them (used when their length matches
-    the blob's; otherwise the blob is downloaded here, after the size check).
+    the blob's; otherwise the blob is downloaded here, after the size check). `held`: the properties of
+    exactly those bytes (etag, size), when the binding has them too: then the blob is not asked again.
     """
-    info = await storage.properties(INCOMING, blob_name)
+    if held is not None and data is not None and len(data) == held.size:
+        info: BlobInfo | None = held
+    else:
+        info = await storage.properties(INCOMING, blob_name)
     if info is None:
         return IngestResult("gone")  # already moved on by an earlier delivery
     parsed = parse_incoming_blob_name(blob_name)
@@ -85,21 +96,20 @@ async def ingest_blob(
     sha256: str | None = None
     try:
         check_size(info.size, policy.limits)  # before downloading anything
+        check_declared_size(info.size, row["declared_size"])
         content, sha256 = await _content(storage, info, data)
+        check_declared_size(len(content), row["declared_size"])  # what was read is what was declared
         facts = await asyncio.to_thread(inspect_image, content, policy.limits)
     except Rejected as rejected:
         await _quarantine(db, storage, info, row, rejected, data=content, sha256=sha256)
         return IngestResult("quarantined", image_id, rejected.code)
 
-    duplicate_of = await _exact_duplicate(db, sha256, image_id)
+    duplicate_of, near = await _duplicates(db, sha256, facts.phash, policy.near_duplicate_distance, image_id)
     if duplicate_of is not None:
         await _quarantine_duplicate(db, storage, info, row, duplicate_of, content, sha256, facts)
         return IngestResult("quarantined", image_id, "duplicate", duplicate_of=duplicate_of)
-    near = await near_duplicate(db, facts.phash, policy.near_duplicate_distance, exclude=image_id)
 
-    # The bytes validated above, not a server-side copy of `incoming`: the upload SAS stays writable until it
-    # expires, so the blob there may have been replaced since it was read, and must not skip validation.
-    await storage.put(ORIGINALS, blob_name, content, content_type=facts.content_type)
+    await _keep_original(storage, info, content, facts, same_version=info is held)
     try:
         accepted = await _accept(db, info, row, facts, sha256, near)
     except asyncpg.UniqueViolationError:  # an identical file was accepted since we looked
@@ -113,31 +123,99 @@ async def ingest_blob(
     return IngestResult("accepted" if accepted else "already-decided", image_id, near_duplicate_of=near)
 
 
-async def near_duplicate(db: Database, value: int, max_distance: int, *, exclude: uuid.UUID) -> uuid.UUID | None:
-    """The closest accepted image whose perceptual hash is within `max_distance` bits, if any.
+def check_declared_size(size: int, declared: int) -> None:
+    """The file must be the size its ticket declared: a SAS cannot bound the size, and quotas count declared bytes."""
+    if size != declared:
+        raise Rejected(
+            "size-mismatch",
+            f"The file is {size:,} bytes but the upload was declared as {declared:,} bytes; "
+            "ask for a new upload with the file's real size.",
+        )
 
-    Multi-index hashing: each of the four 16-bit bands is probed with every value within
+
+async def _keep_original(
+    storage: BlobStore, info: BlobInfo, content: bytes, facts: ImageFacts, *, same_version: bool
+) -> None:
+    """Write the validated file to `originals`. The upload SAS stays writable until it expires, so the blob in
+    `incoming` may have been replaced since it was read and must not skip validation: a server-side copy (no
+    second upload of the bytes) only of the very version that was read (its etag, known when the trigger
+    delivered it with the bytes), else the validated bytes themselves."""
+    if same_version:
+        try:
+            await storage.copy(INCOMING, info.name, ORIGINALS, info.name, source=info, content_type=facts.content_type)
+            return
+        except StorageError as exc:  # replaced since it was read (or the copy failed): the bytes we validated
+            log.info("ingestion.copy_fell_back_to_upload", error=str(exc))
+    await storage.put(ORIGINALS, info.name, content, content_type=facts.content_type)
+
+
+async def near_duplicate(db: Database, value: int, max_distance: int, *, exclude: uuid.UUID) -> uuid.UUID | None:
+    """The closest accepted image whose perceptual hash is within `max_distance` bits, if any."""
+    async with db.connection() as conn:
+        return await _near_duplicate(conn, value, max_distance, exclude)
+
+
+async def _duplicates(
+    db: Database, sha256: str, phash: int, max_distance: int, image_id: uuid.UUID
+) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """(exact duplicate, near duplicate) of an incoming file, on one pooled connection; no near one is
+    looked for when there is an exact one."""
+    async with db.connection() as conn:
+        exact = await conn.fetchval(_EXACT_DUPLICATE, sha256, image_id)
+        if exact is not None:
+            return exact, None
+        return None, await _near_duplicate(conn, phash, max_distance, image_id)
+
+
+async def _near_duplicate(
+    conn: asyncpg.Connection, value: int, max_distance: int, exclude: uuid.UUID
+) -> uuid.UUID | None:
+    """Multi-index hashing: each of the four 16-bit bands is probed with every value within
     max_distance // 4 bits of ours (pigeonhole: a match within max_distance is that close in some
     band), each probe an index lookup; the exact distance is then checked on those candidates only.
     """
     radius = max_distance // ph.BANDS
     probes = [ph.band_probes(band, radius) for band in ph.bands(value)]
-    async with db.connection() as conn:
-        return await conn.fetchval(
-            f"""
-            select image_id from ingestion.images
-             where phash is not null and {_COUNTED} and image_id <> $6
-               and (((phash >> 48) & 65535) = any($1::bigint[]) or ((phash >> 32) & 65535) = any($2::bigint[])
-                    or ((phash >> 16) & 65535) = any($3::bigint[]) or (phash & 65535) = any($4::bigint[]))
-               and bit_count((phash # $5)::bit(64)) <= $7
-             order by bit_count((phash # $5)::bit(64)), created_at
-             limit 1
-            """,
-            *probes,
-            ph.to_signed(value),
-            exclude,
-            max_distance,
-        )
+    return await conn.fetchval(
+        f"""
+        select image_id from ingestion.images
+         where phash is not null and {_COUNTED} and image_id <> $6
+           and (((phash >> 48) & 65535) = any($1::bigint[]) or ((phash >> 32) & 65535) = any($2::bigint[])
+                or ((phash >> 16) & 65535) = any($3::bigint[]) or (phash & 65535) = any($4::bigint[]))
+           and bit_count((phash # $5)::bit(64)) <= $7
+         order by bit_count((phash # $5)::bit(64)), created_at
+         limit 1
+        """,
+        *probes,
+        ph.to_signed(value),
+        exclude,
+        max_distance,
+    )
+
+
+def held_blob_info(
+    name: str, properties: Mapping[str, Any] | None, *, metadata: Mapping[str, str] | None = None
+) -> BlobInfo | None:
+    """The properties the blob trigger delivered with the bytes (the host's `Properties`: ETag, ContentLength
+    or Length, ContentType, LastModified), or None when they lack the etag or size ingestion decides on."""
+    if not properties:
+        return None
+    etag = properties.get("ETag")
+    size = properties.get("ContentLength", properties.get("Length"))
+    if not etag or size is None:
+        return None
+    try:
+        modified = datetime.fromisoformat(str(properties.get("LastModified")).replace("Z", "+00:00"))
+    except ValueError:
+        modified = datetime.now(UTC)
+    return BlobInfo(
+        name=name,
+        size=int(size),
+        content_type=properties.get("ContentType"),
+        etag=str(etag),
+        last_modified=modified,
+        metadata=dict(metadata or {}),
+    )
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -146,7 +224,7 @@ async def near_duplicate(db: Database, value: int, max_distance: int, *, exclude
 async def _ticket(db: Database, contributor_id: str, image_id: uuid.UUID) -> asyncpg.Record | None:
     async with db.connection() as conn:
         return await conn.fetchrow(
-            "select image_id, contributor_id, state, incoming_etag, file_name, sidecar, correlation_id "
+            "select image_id, contributor_id, state, incoming_etag, file_name, sidecar, correlation_id, declared_size "
             "from ingestion.images where image_id = $1 and contributor_id = $2",
             image_id,
             contributor_id,
@@ -170,13 +248,12 @@ async def _download(storage: BlobStore, blob_name: str) -> tuple[bytes, str]:
     return b"".join(chunks), digest.hexdigest()
 
 
+_EXACT_DUPLICATE = f"select image_id from ingestion.images where sha256 = $1 and {_COUNTED} and image_id <> $2 limit 1"
+
+
 async def _exact_duplicate(db: Database, sha256: str, image_id: uuid.UUID) -> uuid.UUID | None:
     async with db.connection() as conn:
-        return await conn.fetchval(
-            f"select image_id from ingestion.images where sha256 = $1 and {_COUNTED} and image_id <> $2 limit 1",
-            sha256,
-            image_id,
-        )
+        return await conn.fetchval(_EXACT_DUPLICATE, sha256, image_id)
 
 
 async def _quarantine_duplicate(

@@ -17,9 +17,11 @@ import csv
 import hashlib
 import json
 import os
+import sqlite3
+import tempfile
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -107,28 +109,65 @@ class SidecarError(ValueError):
     pass
 
 
-def load_sidecar(path: Path) -> dict[str, dict[str, Any]]:
+class SidecarTable:
+    """Sidecar fields per relative path (or bare file name), kept in a temporary SQLite file, not in memory:
+    an agency's sidecar may describe millions of files, and the migration's memory must not grow with it."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.NamedTemporaryFile(prefix="sidecar-", suffix=".sqlite")
+        # The event loop's thread reads it; the loading thread may differ.
+        self._db = sqlite3.connect(self._file.name, check_same_thread=False)
+        self._db.execute("create table entries (key text primary key, fields text not null)")
+        self._count = 0
+
+    def add(self, key: str, fields: dict[str, Any]) -> None:
+        self._db.execute("insert or replace into entries values (?, ?)", (key, json.dumps(fields)))
+        self._count += 1
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        row = self._db.execute("select fields from entries where key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        self._db.close()
+        self._file.close()
+
+
+def load_sidecar(path: Path) -> SidecarTable:
     """Titles, keywords etc. per file from a CSV or JSON file, keyed by relative path (or bare file name).
 
     CSV: a header row with `path` (or `file`), and any of title, description, keywords (separated by
-    ';' or ','), category, usage. JSON: {"path": {...}, ...} or [{"path": ..., ...}, ...].
+    ';' or ','), category, usage; read row by row. JSON: {"path": {...}, ...} or [{"path": ..., ...}, ...];
+    parsed whole (JSON cannot be read in pieces), so prefer CSV for very large sidecars.
     """
     path = Path(path)
+    table = SidecarTable()
     try:
         if path.suffix.lower() == ".json":
             raw = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(raw, dict):
-                items = [{"path": key, **value} for key, value in raw.items()]
+                items: Iterable[Any] = ({"path": key, **value} for key, value in raw.items())
             elif isinstance(raw, list):
                 items = raw
             else:
                 raise SidecarError(f"{path}: expected an object or a list")
+            _fill(table, path, items)
         else:
             with path.open(newline="", encoding="utf-8-sig") as handle:
-                items = list(csv.DictReader(handle))
-    except (OSError, ValueError) as exc:
+                _fill(table, path, csv.DictReader(handle))
+        table._db.commit()
+    except (OSError, ValueError, TypeError) as exc:
+        table.close()
+        if isinstance(exc, SidecarError):
+            raise
         raise SidecarError(f"cannot read sidecar {path}: {exc}") from exc
-    table: dict[str, dict[str, Any]] = {}
+    return table
+
+
+def _fill(table: SidecarTable, path: Path, items: Iterable[Any]) -> None:
     for number, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             raise SidecarError(f"{path}: entry {number} is not an object")
@@ -139,11 +178,10 @@ def load_sidecar(path: Path) -> dict[str, dict[str, Any]]:
         if isinstance(fields.get("keywords"), str):
             separator = ";" if ";" in fields["keywords"] else ","
             fields["keywords"] = [k.strip() for k in fields["keywords"].split(separator) if k.strip()]
-        table[Path(str(key)).as_posix()] = fields  # "./a/b.jpg" and "a/b.jpg" alike
-    return table
+        table.add(Path(str(key)).as_posix(), fields)  # "./a/b.jpg" and "a/b.jpg" alike
 
 
-def sidecar_for(table: dict[str, dict[str, Any]], file: SourceFile) -> Sidecar:
+def sidecar_for(table: SidecarTable | Mapping[str, dict[str, Any]], file: SourceFile) -> Sidecar:
     fields = table.get(file.rel_path) or table.get(os.path.basename(file.rel_path)) or {}
     return Sidecar.model_validate(fields)
 
@@ -176,7 +214,7 @@ class Migration:
         *,
         concurrency: int = 8,
         dry_run: bool = False,
-        sidecar: dict[str, dict[str, Any]] | None = None,
+        sidecar: SidecarTable | Mapping[str, dict[str, Any]] | None = None,
         on_file: Progress | None = None,
     ) -> None:
         if concurrency < 1:
@@ -331,19 +369,6 @@ async def failures(db: Database, contributor_id: str, source_root: str, limit: i
             source_root,
             limit,
         )
-
-
-async def ingestion_outcomes(db: Database, contributor_id: str, source_root: str) -> dict[str, int]:
-    """How ingestion has decided so far on the files this tree uploaded (state -> count)."""
-    async with db.connection() as conn:
-        rows = await conn.fetch(
-            "select i.state, count(*) as n from ingestion.migration_files m "
-            "join ingestion.images i on i.image_id = m.image_id "
-            "where m.contributor_id = $1 and m.source_root = $2 and m.state = 'uploaded' group by i.state",
-            contributor_id,
-            source_root,
-        )
-    return {row["state"]: row["n"] for row in rows}
 
 
 def _take(iterator: Iterator[SourceFile], n: int) -> list[SourceFile]:

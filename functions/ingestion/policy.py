@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from functions.ingestion.quotas import UploadQuota
 from shared.config import Settings
 from shared.imaging.inspect import Limits
 
@@ -16,6 +17,7 @@ class IngestionPolicy:
     max_image_pixels: int = 150_000_000
     upload_ttl: timedelta = timedelta(minutes=15)
     near_duplicate_distance: int = 7
+    quota: UploadQuota | None = None  # None: unlimited (tests of other rules)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestionPolicy:
@@ -25,6 +27,7 @@ class IngestionPolicy:
             max_image_pixels=settings.MAX_IMAGE_PIXELS,
             upload_ttl=timedelta(seconds=settings.UPLOAD_SAS_TTL_SECONDS),
             near_duplicate_distance=settings.NEAR_DUPLICATE_MAX_DISTANCE,
+            quota=UploadQuota(settings.UPLOAD_QUOTA_FILES_PER_DAY, settings.UPLOAD_QUOTA_BYTES_PER_DAY),
         )
 
     @property

@@ -8,7 +8,8 @@ from functions.ingestion.blueprint import bp
 from functions.ingestion.catalogue import get_image, list_images
 from functions.ingestion.models import ContributorImage, ImagesPage, ImagesQuery, UploadRequest, UploadTicket
 from functions.ingestion.policy import IngestionPolicy
-from functions.ingestion.uploads import UploadRefused, register_upload
+from functions.ingestion.quotas import QuotaExceeded
+from functions.ingestion.uploads import StorageUnavailable, UploadRefused, register_upload
 from shared.http import ApiRequest, Problem, api
 from shared.runtime import get_runtime
 
@@ -38,6 +39,25 @@ async def create_upload(request: ApiRequest) -> UploadTicket:
             request.body,
             correlation_id=request.correlation_id,
         )
+    except QuotaExceeded as exc:
+        raise Problem(
+            429,
+            "upload-quota-exceeded",
+            "Daily upload quota used",
+            f"You have used today's upload {exc.what} quota ({exc.used} of {exc.limit}); it renews at 00:00 UTC.",
+            headers={"Retry-After": str(exc.retry_after)},
+            retry_after=exc.retry_after,
+            quota=exc.what,
+            limit=exc.limit,
+        ) from None
+    except StorageUnavailable:
+        raise Problem(
+            503,
+            "storage-unavailable",
+            "Uploads are unavailable",
+            "File storage cannot be reached right now; try again in a minute.",
+            headers={"Retry-After": "30"},
+        ) from None
     except UploadRefused as exc:
         raise Problem(
             422,

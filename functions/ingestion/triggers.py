@@ -1,13 +1,16 @@
 """Ingestion's non-HTTP triggers: new blobs in `incoming` (through Event Grid) and the catalogue subscription."""
 
+from datetime import UTC, datetime
+
 import azure.functions as func
 import structlog
 from opentelemetry import trace
 
 from functions.ingestion.blueprint import bp
 from functions.ingestion.catalogue import SUBSCRIPTION, apply_image_event
-from functions.ingestion.ingest import ingest_blob, quarantine_stuck_uploads
+from functions.ingestion.ingest import held_blob_info, ingest_blob, quarantine_stuck_uploads
 from functions.ingestion.policy import IngestionPolicy
+from functions.ingestion.quotas import forget_old_usage
 from functions.ingestion.uploads import STALE_TICKET_GRACE, forget_stale_tickets
 from shared.bus.functions_binding import message_scope, received_message
 from shared.runtime import get_runtime
@@ -35,7 +38,9 @@ async def ingest_incoming_blob(blob: func.InputStream) -> None:
     ):
         runtime = await get_runtime()
         policy = IngestionPolicy.from_settings(runtime.settings)
-        result = await ingest_blob(runtime.db, runtime.storage, policy, name, data=blob.read())
+        data = blob.read()
+        held = held_blob_info(name, blob.blob_properties, metadata=blob.metadata)
+        result = await ingest_blob(runtime.db, runtime.storage, policy, name, data=data, held=held)
         log.info("ingestion.blob_handled", outcome=result.outcome, reason_code=result.reason_code)
 
 
@@ -58,6 +63,7 @@ async def forget_stale_upload_tickets(timer: func.TimerRequest) -> None:
     stuck = await quarantine_stuck_uploads(runtime.db, runtime.storage, older_than=STALE_TICKET_GRACE)
     if stuck:
         log.warning("ingestion.stuck_uploads_quarantined", files=stuck)
+    await forget_old_usage(runtime.db, now=datetime.now(UTC))
     forgotten = await forget_stale_tickets(runtime.db)
     if forgotten:
         log.info("ingestion.stale_tickets_forgotten", tickets=forgotten)

@@ -11,11 +11,14 @@ from typing import Literal
 
 from functions.ingestion.models import UploadRequest, UploadTicket
 from functions.ingestion.policy import IngestionPolicy
+from functions.ingestion.quotas import charge_upload
 from shared.db import Database
 from shared.storage.port import INCOMING, BlobStore
 
-# Create and write only: the holder can put this one blob, and neither read nor list anything.
-UPLOAD_SAS_PERMISSIONS = "cw"
+# Create only: the holder can put this one blob once, and cannot overwrite it after ingestion has read it,
+# nor read, list or delete anything. (Storage cannot bound the size in a SAS: ingestion holds the file to
+# the declared size on arrival.)
+UPLOAD_SAS_PERMISSIONS = "c"
 
 
 class UploadRefused(ValueError):
@@ -28,6 +31,10 @@ class UploadRefused(ValueError):
 
 class TicketAlreadyUsed(RuntimeError):
     """A registration asked to reuse an image id whose file has already been received."""
+
+
+class StorageUnavailable(RuntimeError):
+    """Blob storage does not answer, so no upload can be taken now."""
 
 
 def incoming_blob_name(contributor_id: str, image_id: uuid.UUID) -> str:
@@ -66,10 +73,14 @@ async def register_upload(
         raise UploadRefused(
             "size_bytes", f"The file is larger than the {policy.max_upload_bytes} bytes an upload may have."
         )
+    if not await storage.ping():
+        # A ticket now would be a URL nothing can be PUT to: say so, and register nothing.
+        raise StorageUnavailable("blob storage cannot be reached")
     image_id = image_id or uuid.uuid4()
-    expires_at = (datetime.now(UTC) + policy.upload_ttl).replace(microsecond=0)
+    now = datetime.now(UTC)
+    expires_at = (now + policy.upload_ttl).replace(microsecond=0)
     async with db.transaction() as conn:
-        registered = await conn.fetchval(
+        registered = await conn.fetchrow(
             """
             insert into ingestion.images (image_id, contributor_id, state, source, file_name, declared_size,
                                           declared_content_type, sidecar, upload_expires_at, correlation_id)
@@ -79,7 +90,7 @@ async def register_upload(
                    declared_content_type = excluded.declared_content_type, sidecar = excluded.sidecar,
                    upload_expires_at = excluded.upload_expires_at, updated_at = now()
              where images.contributor_id = excluded.contributor_id and images.state = 'awaiting_upload'
-            returning true
+            returning (xmax = 0) as created
             """,
             image_id,
             contributor_id,
@@ -91,7 +102,11 @@ async def register_upload(
             expires_at,
             correlation_id,
         )
-    if not registered:
+        # A renewed ticket (same image, still waiting) was counted when first handed out. The migration CLI
+        # brings an existing library over on an operator's say-so and is not a contributor's daily upload.
+        if registered is not None and registered["created"] and source == "api" and policy.quota is not None:
+            await charge_upload(conn, policy.quota, contributor_id, request.size_bytes, now=now)
+    if registered is None:
         raise TicketAlreadyUsed(f"image {image_id} already has its file")
     upload_url = await storage.sas_url(
         INCOMING,

@@ -1,8 +1,10 @@
-"""Moderation's subscription: every processed image is approved automatically or queued for a human."""
+"""Moderation's subscriptions: every processed image is approved automatically or queued for a human; every
+other service's admin action is appended to the one audit log."""
 
 import azure.functions as func
 import structlog
 
+from functions.moderation.audit_trail import AUDIT_SUBSCRIPTION, append_audit_event
 from functions.moderation.blueprint import bp
 from functions.moderation.handlers import SUBSCRIPTION, handle_image_processed
 from functions.moderation.policy import ModerationPolicy
@@ -22,3 +24,15 @@ async def moderation_image_processed(msg: func.ServiceBusMessage) -> None:
         runtime = await get_runtime()
         outcome = await handle_image_processed(runtime.db, message, ModerationPolicy.from_settings(runtime.settings))
         log.info("moderation.image_processed_handled", outcome=outcome)
+
+
+@bp.function_name("moderation_audit_recorded")
+@bp.service_bus_topic_trigger(
+    arg_name="msg", connection="ServiceBusConnection", topic_name="audit", subscription_name=AUDIT_SUBSCRIPTION
+)
+async def moderation_audit_recorded(msg: func.ServiceBusMessage) -> None:
+    message = received_message(msg, "audit", AUDIT_SUBSCRIPTION)
+    with message_scope(message):
+        runtime = await get_runtime()
+        outcome = await append_audit_event(runtime.db, message)
+        log.info("moderation.audit_recorded_handled", outcome=outcome)

@@ -548,16 +548,17 @@ _AUDIT_FILTER = """
       and ($3::text is null or target_id = $3)
       and ($4::timestamptz is null or at >= $4)
       and ($5::timestamptz is null or at < $5)
+      and ($6::text is null or service = $6)
 """
 
 
 async def read_audit_log(db: Database, query: AuditQuery) -> dict[str, Any]:
-    """Newest first, filtered, one page and the total."""
-    filters = (query.actor, query.action, query.target, query.since, query.until)
+    """Newest first, filtered, one page and the total; every service's entries (see audit_trail.py)."""
+    filters = (query.actor, query.action, query.target, query.since, query.until, query.service)
     async with db.connection() as conn:
         rows = await conn.fetch(
-            "select id, at, actor, action, target_type, target_id, before, after, correlation_id, "
-            f"count(*) over () as total {_AUDIT_FILTER} order by at desc, id desc limit $6 offset $7",
+            "select id, at, service, actor, action, target_type, target_id, before, after, correlation_id, "
+            f"count(*) over () as total {_AUDIT_FILTER} order by at desc, id desc limit $7 offset $8",
             *filters,
             query.per_page,
             (query.page - 1) * query.per_page,

@@ -281,6 +281,9 @@ class PricingOut(BaseModel):
 
 
 class AuditQuery(_Input):
+    service: str | None = Field(
+        None, min_length=1, max_length=40, description="Only this service's entries (moderation, checkout, ...)."
+    )
     actor: str | None = Field(None, max_length=200)
     action: str | None = Field(None, max_length=64)
     target: str | None = Field(None, max_length=200, description="The id or slug the action was on.")
@@ -293,6 +296,7 @@ class AuditQuery(_Input):
 class AuditEntry(BaseModel):
     id: int
     at: datetime
+    service: str
     actor: str
     action: str
     target_type: str

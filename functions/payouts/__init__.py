@@ -1,5 +1,7 @@
-"""The `payouts` service (ARCHITECTURE §2). Its functions are registered on `bp`."""
+"""The `payouts` service (ARCHITECTURE §2): contributor earnings ledger, royalty levels, tax profiles,
+Stripe Connect accounts and payout batches."""
 
-import azure.functions as func
+from functions.payouts import bus_triggers, routes  # noqa: F401  (importing registers the functions)
+from functions.payouts.blueprint import bp
 
-bp = func.Blueprint()
+__all__ = ["bp"]

@@ -8,8 +8,11 @@ from pydantic import BaseModel
 
 from functions.platform.blueprint import bp
 from functions.platform.handlers import check_health, send_bus_ping
-from shared.http import ANYONE, SIGNED_IN, ApiRequest, ApiResponse, Problem, api, build_openapi
+from shared.http import ANYONE, SIGNED_IN, ApiRequest, ApiResponse, Problem, api, build_openapi, cors_preflight
 from shared.runtime import get_runtime
+
+# Browsers on allow-listed origins (CORS_ALLOWED_ORIGINS) ask here before calling any /api route.
+cors_preflight(bp)
 
 
 class MeOut(BaseModel):

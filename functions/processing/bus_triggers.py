@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
@@ -18,6 +17,7 @@ from functions.processing.work import ProcessingOptions
 from shared.bus.functions_binding import message_scope, received_message
 from shared.bus.topology import topic
 from shared.config import get_settings
+from shared.cpu import available_cpus
 from shared.ml import get_image_analyzer
 from shared.runtime import get_runtime
 
@@ -31,7 +31,7 @@ def _analyzer() -> BatchingAnalyzer:
 
 
 def _threads() -> int:
-    return get_settings().PROCESSING_IMAGE_THREADS or os.cpu_count() or 1
+    return get_settings().PROCESSING_IMAGE_THREADS or available_cpus()
 
 
 @cache

@@ -75,8 +75,16 @@ def render_and_describe(data: bytes, options: ProcessingOptions) -> ImageWork:
     """Everything processing derives from the pixels, except inference. Raises UndecodableImage."""
     started = time.perf_counter()
     decoded = decode(data, options.preview_px)
-    exif = read_exif(data)
     decoded_at = time.perf_counter()
+    return describe_decoded(decoded, data, options, stage_ms={"decode": _ms(started, decoded_at)})
+
+
+def describe_decoded(
+    decoded: DecodedImage, data: bytes, options: ProcessingOptions, *, stage_ms: dict[str, float] | None = None
+) -> ImageWork:
+    """Renditions, colours, hashes and EXIF of a photo decoded once: every rendition and model shares it."""
+    decoded_at = time.perf_counter()
+    exif = read_exif(data)
     renditions = make_renditions(
         decoded.image, options.specs, quality=options.jpeg_quality, watermark_text=options.watermark_text
     )
@@ -90,7 +98,7 @@ def render_and_describe(data: bytes, options: ProcessingOptions) -> ImageWork:
         blurhash=blurhash_of(small),
         phash=phash(small),
         stage_ms={
-            "decode": _ms(started, decoded_at),
+            **(stage_ms or {}),
             "render": _ms(decoded_at, rendered_at),
             "describe": _ms(rendered_at, time.perf_counter()),
         },

@@ -9,6 +9,7 @@ which holds every state search_sync has heard of.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -19,8 +20,10 @@ import numpy as np
 
 from functions.search_api.models import (
     AdminSearchParams,
+    AiKeyword,
     CatalogueItem,
     CatalogueOut,
+    Explanation,
     Facets,
     FacetValue,
     Filters,
@@ -37,7 +40,14 @@ from functions.search_api.models import (
 )
 from shared.db import Database
 from shared.ml import TextEncoder
-from shared.search.port import IndexDocument, SearchFilters, SearchIndex, SearchQuery, SearchResult
+from shared.search.port import (
+    AI_KEYWORD_MIN_CONFIDENCE,
+    IndexDocument,
+    SearchFilters,
+    SearchIndex,
+    SearchQuery,
+    SearchResult,
+)
 
 
 class ImageNotFound(LookupError):
@@ -153,7 +163,13 @@ async def _page(
 
 
 async def search_images(
-    index: SearchIndex, embedder: QueryEmbedder, prices: PriceBook, tuning: SearchTuning, params: SearchParams
+    index: SearchIndex,
+    embedder: QueryEmbedder,
+    prices: PriceBook,
+    tuning: SearchTuning,
+    params: SearchParams,
+    *,
+    db: Database | None = None,  # needed for explain=true (the caller has checked the caller may)
 ) -> SearchOut:
     text = params.q or None
     vector = await embedder.embed(text) if text and params.mode != "keyword" else None
@@ -169,7 +185,78 @@ async def search_images(
         max_vector_distance=tuning.max_vector_distance,
         candidates=tuning.candidates,
     )
-    return await _page(index, prices, query, params, params.facets)
+    out = await _page(index, prices, query, params, params.facets)
+    if params.explain and db is not None:
+        out = await explain_results(index, db, query, out, tuning.max_vector_distance)
+    return out
+
+
+# How far down each leg explain looks for a result's rank: a debugging aid, not a query path.
+_EXPLAIN_DEPTH = 200
+_WORD = re.compile(r"(?<![\w-])(?!or\b)[\w']+", re.IGNORECASE)  # query words, less -excluded ones and OR
+_FIELD_WORDS_SQL = """
+select d->>'id' as id, f.field, w.word
+from jsonb_array_elements($1::jsonb) d
+cross join lateral (values ('title', d->>'title'), ('keywords', d->>'keywords'), ('tags', d->>'tags'),
+                           ('description', d->>'description')) f(field, body)
+cross join unnest($2::text[]) w(word)
+where numnode(plainto_tsquery('english', w.word)) > 0
+  and to_tsvector('english', f.body) @@ plainto_tsquery('english', w.word)
+"""
+
+
+async def explain_results(
+    index: SearchIndex,
+    db: Database,
+    query: SearchQuery,
+    out: SearchOut,
+    floor: float,
+) -> SearchOut:
+    """The page again, each result with why it matched (explain=true)."""
+    if not out.items:
+        return out
+    docs = {item.id: await index.get(item.id) for item in out.items}
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query.text or "")))
+    matched: dict[UUID, dict[str, list[str]]] = {i: {} for i in docs}
+    if words:
+        payload = [
+            {
+                "id": str(i),
+                "title": d.title,
+                "keywords": " ".join(d.keywords),
+                "tags": " ".join(d.tags),
+                "description": d.description,
+            }
+            for i, d in docs.items()
+            if d is not None
+        ]
+        async with db.connection() as conn:
+            for row in await conn.fetch(_FIELD_WORDS_SQL, payload, words):
+                matched[UUID(row["id"])].setdefault(row["field"], []).append(row["word"])
+
+    async def ranks(mode: str) -> dict[UUID, int]:
+        leg = query.model_copy(update={"mode": mode, "offset": 0, "limit": _EXPLAIN_DEPTH, "facets": False})
+        result = await index.search(leg)
+        return {hit.document.image_id: n for n, hit in enumerate(result.hits, 1)}
+
+    keyword = await ranks("keyword") if query.text and query.mode != "semantic" else {}
+    semantic = await ranks("semantic") if query.vector is not None and query.mode != "keyword" else {}
+    vector = np.asarray(query.vector, dtype=np.float32) if query.vector is not None else None
+    items = []
+    for item in out.items:
+        doc = docs[item.id]
+        score = None
+        if vector is not None and doc is not None and len(doc.embedding) == len(vector):
+            score = round(float(np.dot(vector, np.asarray(doc.embedding, dtype=np.float32))), 4)
+        explanation = Explanation(
+            matched_words=matched[item.id],
+            keyword_rank=keyword.get(item.id),
+            semantic_rank=semantic.get(item.id),
+            semantic_score=score,
+            within_floor=score is not None and 1 - score <= floor,
+        )
+        items.append(item.model_copy(update={"explanation": explanation}))
+    return out.model_copy(update={"items": items})
 
 
 async def image_detail(index: SearchIndex, prices: PriceBook, image_id: UUID) -> ImageDetail:
@@ -300,6 +387,14 @@ async def search_catalogue(
                 revision=row["revision"],
                 title=listing.get("title", ""),
                 keywords=listing.get("keywords", []),
+                ai_keywords=[
+                    AiKeyword(
+                        keyword=t["label"],
+                        confidence=t["confidence"],
+                        indexed=t["confidence"] >= AI_KEYWORD_MIN_CONFIDENCE,
+                    )
+                    for t in listing.get("tags", [])
+                ],
                 thumbnail_url=renditions.get("thumbnail_url"),
                 width=listing.get("width"),
                 height=listing.get("height"),

@@ -46,6 +46,11 @@ class SearchParams(Filters, Paging):
     mode: Mode = Field("hybrid", description="hybrid (words + meaning), keyword or semantic.")
     sort: Sort = "relevance"
     facets: bool = Field(True, description="Include facet counts.")
+    explain: bool = Field(
+        False,
+        description="Admins only (others get 403): every result says why it matched: which query words hit "
+        "which fields, its rank in the keyword and the semantic leg, and its semantic score.",
+    )
 
 
 class SimilarParams(Paging):
@@ -81,6 +86,24 @@ class Money(BaseModel):
     currency: str
 
 
+class Explanation(BaseModel):
+    """Why one result matched a query (explain=true): for admins and for debugging the portals."""
+
+    matched_words: dict[str, list[str]] = Field(
+        description="Query words found in each field (title, keywords, tags, description), English stemming; "
+        "tags are the pipeline's AI keywords."
+    )
+    keyword_rank: int | None = Field(description="1-based rank in the keyword leg; null if words did not match.")
+    semantic_rank: int | None = Field(
+        description="1-based rank in the semantic leg; null if beyond the relevance floor or not asked."
+    )
+    semantic_score: float | None = Field(
+        description="Cosine similarity of the query's and the image's embeddings (1 = same direction); null "
+        "without a query vector or an image embedding."
+    )
+    within_floor: bool = Field(description="Whether the semantic score clears the relevance floor.")
+
+
 class SearchItem(BaseModel):
     id: UUID
     title: str
@@ -94,6 +117,7 @@ class SearchItem(BaseModel):
     blurhash: str
     price: Money | None = Field(None, description="Standard license price; null until pricing is published.")
     score: float
+    explanation: Explanation | None = Field(None, description="Why it matched; only with explain=true.")
 
 
 class FacetValue(BaseModel):
@@ -146,6 +170,14 @@ class SuggestOut(BaseModel):
     suggestions: list[Suggestion]
 
 
+class AiKeyword(BaseModel):
+    """A keyword the image model suggests, with how sure it is."""
+
+    keyword: str
+    confidence: float = Field(ge=0, le=1)
+    indexed: bool = Field(description="Whether search finds the image by it (only confident ones, below own words).")
+
+
 class CatalogueItem(BaseModel):
     id: UUID
     contributor_id: str
@@ -154,6 +186,9 @@ class CatalogueItem(BaseModel):
     revision: int
     title: str
     keywords: list[str]
+    ai_keywords: list[AiKeyword] = Field(
+        default_factory=list, description="What the image model suggests, most confident first."
+    )
     thumbnail_url: str | None
     width: int | None
     height: int | None

@@ -26,7 +26,10 @@ from shared.runtime import get_runtime
 from shared.search.factory import get_search_index
 from shared.search.port import SearchIndex
 
+# Anonymous searches share one per-IP budget: scraping the catalogue must sign in or slow down.
+ANONYMOUS_SEARCH_LIMIT = "SEARCH_ANONYMOUS_PER_IP_PER_MINUTE"
 TAGS = ["search"]
+EXPLAIN_ROLE = "admin"
 
 
 @dataclass
@@ -79,14 +82,21 @@ def _not_found(image_id: UUID) -> Problem:
     "GET",
     "search",
     roles=ANYONE,
+    anonymous_limit=ANONYMOUS_SEARCH_LIMIT,
     summary="Search approved images by words and meaning, with filters, sorting and facets",
     query_model=SearchParams,
     response_model=SearchOut,
+    errors=(403,),
     tags=TAGS,
 )
 async def search(request: ApiRequest) -> SearchOut:
     deps = await _dependencies()
-    return await handlers.search_images(deps.index, deps.embedder, deps.prices, deps.tuning, request.query)
+    if request.query.explain and (request.principal is None or EXPLAIN_ROLE not in request.principal.roles):
+        # Explanations show ranking internals (how to game it): admins and portal debugging only.
+        raise Problem(403, "explain-forbidden", "Forbidden", "explain=true is for admins; search without it.")
+    return await handlers.search_images(
+        deps.index, deps.embedder, deps.prices, deps.tuning, request.query, db=deps.runtime.db
+    )
 
 
 @api(
@@ -112,6 +122,7 @@ async def image_detail(request: ApiRequest) -> ImageDetail:
     "GET",
     "images/{id:guid}/similar",
     roles=ANYONE,
+    anonymous_limit=ANONYMOUS_SEARCH_LIMIT,
     summary="Nearest neighbours of a public image (not itself, not its exact duplicates)",
     query_model=SimilarParams,
     response_model=SearchOut,
@@ -135,6 +146,7 @@ BY_IMAGE_MAX_PIXELS = 40_000_000
     "POST",
     "search/by-image",
     roles=ANYONE,
+    anonymous_limit=ANONYMOUS_SEARCH_LIMIT,
     summary="Upload a picture (raw body: JPEG, PNG, WebP or TIFF) and get similar images; nothing is stored",
     query_model=ByImageParams,
     raw_body=("image/jpeg", "image/png", "image/webp", "image/tiff"),

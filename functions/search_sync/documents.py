@@ -10,10 +10,12 @@ from uuid import UUID
 import asyncpg
 
 from shared.bus.events import ImageListing
-from shared.search.port import IndexDocument
+from shared.search.port import AI_KEYWORD_MIN_CONFIDENCE, IndexDocument
 
-# ML tags below this confidence are noise for keyword search; colours below this share are not "the" colours.
-MIN_TAG_CONFIDENCE: Final = 0.1
+# AI keywords below AI_KEYWORD_MIN_CONFIDENCE stay out of the index (and weigh least when in it: tsv
+# weight D, Azure field weight 1); contributors still see them with their confidence (portfolio search).
+# Colours below MIN_COLOR_SHARE are not "the" colours.
+MIN_TAG_CONFIDENCE: Final = AI_KEYWORD_MIN_CONFIDENCE
 MIN_COLOR_SHARE: Final = 0.1
 
 

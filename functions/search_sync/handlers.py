@@ -7,6 +7,10 @@ images stay as tombstones (with their revision) for the same reason.
 The serving index is written inside the read-model transaction, after the rows: if the index
 write fails, the transaction (and the inbox claim) rolls back and the bus redelivers; if the
 commit fails after the index write, the redelivery writes the same document again.
+
+Every such transaction holds the shared side of the reindex barrier (`INDEX_WRITERS_LOCK`), so a
+full reindex can wait, right after its swap, until every write that may have gone to the old
+index has committed, and then re-apply them to the new one (functions/search_sync/reindex.py).
 """
 
 from __future__ import annotations
@@ -54,7 +58,12 @@ async def handle_message(db: Database, index: SearchIndex, message: ReceivedMess
         return await apply_event(conn, index, event)
 
 
+# pg advisory lock key (any fixed bigint): handlers hold it shared, the reindex takes it exclusively.
+INDEX_WRITERS_LOCK: Final = 0x5EA2C4_1D3E
+
+
 async def apply_event(conn: asyncpg.Connection, index: SearchIndex, event: Event) -> bool:
+    await conn.execute("select pg_advisory_xact_lock_shared($1)", INDEX_WRITERS_LOCK)
     match event:
         case ImageProcessed():
             return await _apply_image(conn, index, event, "pending", listing=event.listing)
@@ -136,9 +145,9 @@ async def _apply_image(
     old_words, new_words = suggestion_keywords(before), suggestion_keywords(after)
     await adjust_keyword_counts(conn, sorted(old_words - new_words), sorted(new_words - old_words))
     if after is not None:
-        await index.upsert([after])
+        await index.upsert([after], within=conn)
     elif before is not None or status in ("rejected", "removed"):
-        await index.delete([image_id])
+        await index.delete([image_id], within=conn)
     log.info("search_sync.image_applied", image_id=str(image_id), status=updated["status"], public=after is not None)
     return True
 
@@ -178,6 +187,11 @@ async def _apply_order(conn: asyncpg.Connection, index: SearchIndex, sold: Count
         "where d.image_id = any($1::uuid[]) and d.status = 'approved' order by d.image_id for update of d",
         ids,
     )
+    # updated_at moves with the popularity, so a reindex running now re-applies the new count (catch_up).
+    await conn.execute(
+        "update search.documents set updated_at = now() where image_id = any($1::uuid[])",
+        [row["image_id"] for row in rows],
+    )
     documents = [doc for row in rows if (doc := public_document(row, row["licenses"])) is not None]
-    await index.upsert(documents)
+    await index.upsert(documents, within=conn)
     return True

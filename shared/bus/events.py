@@ -236,6 +236,18 @@ class PricingUpdated(Event):
 # --- orders topic ---------------------------------------------------------------
 
 
+class OrderLine(BaseModel):
+    """One licensed image of an order at the price the buyer paid, and whose image it was when sold."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    image_id: UUID
+    contributor_id: str = ""  # "" if checkout never learnt it; payouts then credits nobody and says so
+    license_type: LicenseType
+    amount_minor: int = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+
+
 @event("order.completed", "orders")
 class OrderCompleted(Event):
     order_id: UUID
@@ -244,6 +256,10 @@ class OrderCompleted(Event):
     currency: str = Field(min_length=3, max_length=3)
     # One entry per licensed image (repeated when bought twice): search ranks "popular" by it.
     image_ids: list[UUID] = Field(default_factory=list)
+    # Optional (older producers omit them): what payouts credits each contributor from. Checkout
+    # knows the seller of record at the time of sale, so payouts needs no copy of the catalogue.
+    lines: list[OrderLine] | None = None
+    paid_at: datetime | None = None
 
 
 @event("order.refunded", "orders")
@@ -261,6 +277,16 @@ class LicenseIssued(Event):
     image_id: UUID
     buyer_id: str
     license_type: LicenseType
+    # Optional facts payouts credits the contributor from. A license of an order (order_id set) is
+    # paid through order.completed's lines; one from a subscription allotment (order_id None) earns
+    # the rate x the plan's per-download value, plan_amount_minor / plan_downloads.
+    contributor_id: str | None = None
+    issued_at: datetime | None = None
+    subscription_id: str | None = None
+    plan: str | None = None
+    plan_amount_minor: int | None = Field(None, ge=0)
+    plan_currency: str | None = Field(None, min_length=3, max_length=3, pattern="^[A-Z]{3}$")
+    plan_downloads: int | None = Field(None, gt=0)
 
 
 # --- payouts topic --------------------------------------------------------------
@@ -271,12 +297,23 @@ class PayoutBatchCreated(Event):
     batch_id: UUID
 
 
+@event("payout.transfer.requested", "payouts")
+class PayoutTransferRequested(Event):
+    """An approved batch item: the payouts transfer function moves its money through Stripe Connect."""
+
+    batch_id: UUID
+    payout_id: UUID
+    contributor_id: str
+
+
 @event("payout.paid", "payouts")
 class PayoutPaid(Event):
     payout_id: UUID
     contributor_id: str
     amount_minor: int
     currency: str
+    batch_id: UUID | None = None
+    transfer_id: str | None = None
 
 
 @event("payout.failed", "payouts")
@@ -284,6 +321,7 @@ class PayoutFailed(Event):
     payout_id: UUID
     contributor_id: str
     reason: str
+    batch_id: UUID | None = None
 
 
 # --- audit topic ----------------------------------------------------------------

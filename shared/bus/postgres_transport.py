@@ -347,7 +347,7 @@ class PostgresTransport:
             if self._listener is not None and not self._listener.is_closed():
                 return
             try:
-                conn = await asyncpg.connect(self._db.dsn)
+                conn = await self._db.connect_unpooled()
                 await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
             except (OSError, asyncpg.PostgresError) as exc:
                 # Receivers still work without it, by polling.

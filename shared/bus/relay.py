@@ -19,10 +19,12 @@ from datetime import timedelta
 
 import asyncpg
 import structlog
+from opentelemetry import trace
 
 from shared.bus.port import BusTransport, OutgoingMessage, error_text
 from shared.config import get_settings
 from shared.db import Database
+from shared.telemetry import context_from, trace_headers, tracer, without_trace_headers
 from shared.waiting import wait_for_any
 
 log = structlog.get_logger()
@@ -94,22 +96,31 @@ class OutboxRelay:
             rows = sorted(await conn.fetch(_CLAIM, self._batch_size, self._lease_seconds), key=lambda r: r["seq"])
         if not rows:
             return 0, 0
+        spans = [_publish_span(r) for r in rows]
         try:
-            await self._transport.publish([_outgoing(r) for r in rows])
-        except Exception as batch_error:
-            return len(rows), await self._publish_one_by_one(rows, batch_error)
+            try:
+                await self._transport.publish([_outgoing(r, span) for r, span in zip(rows, spans, strict=True)])
+            except Exception as batch_error:
+                return len(rows), await self._publish_one_by_one(rows, spans, batch_error)
+        finally:
+            for span in spans:
+                span.end()
         await self._db.pool.execute(_MARK_PUBLISHED, [r["id"] for r in rows])
         log.debug("outbox.published", count=len(rows))
         return len(rows), len(rows)
 
-    async def _publish_one_by_one(self, rows: list[asyncpg.Record], batch_error: Exception) -> int:
+    async def _publish_one_by_one(
+        self, rows: list[asyncpg.Record], spans: list[trace.Span], batch_error: Exception
+    ) -> int:
         sent: list[str] = []
         refused: list[tuple[asyncpg.Record, Exception]] = []
-        for row in rows:
+        for row, span in zip(rows, spans, strict=True):
             try:
-                await self._transport.publish([_outgoing(row)])
+                await self._transport.publish([_outgoing(row, span)])
                 sent.append(row["id"])
             except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR)
                 refused.append((row, exc))
         if sent:
             await self._db.pool.execute(_MARK_PUBLISHED, sent)
@@ -135,12 +146,16 @@ class OutboxRelay:
         if interval is None:
             interval = get_settings().OUTBOX_RELAY_INTERVAL_MS / 1000
         wake = asyncio.Event()
-        listener = await self._listen(wake)
+        listener: asyncpg.Connection | None = None
         next_purge = 0.0
         failures = 0
         try:
             while not stop.is_set():
                 wake.clear()
+                if listener is None or listener.is_closed():
+                    # The database restarted (or was down at start): listen again, or commits would only
+                    # be noticed by polling, up to `interval` late, for the rest of this process's life.
+                    listener = await self._listen(wake)
                 try:
                     await self.publish_pending()
                     if time.monotonic() >= next_purge:
@@ -161,15 +176,37 @@ class OutboxRelay:
 
     async def _listen(self, wake: asyncio.Event) -> asyncpg.Connection | None:
         try:
-            conn = await asyncpg.connect(self._db.dsn)
+            conn = await self._db.connect_unpooled()
             await conn.add_listener(NOTIFY_CHANNEL, lambda *_: wake.set())
+            # Losing it wakes the loop too, which listens again straight away.
+            conn.add_termination_listener(lambda *_: wake.set())
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("outbox.listen_failed", error=error_text(exc))
             return None
         return conn
 
 
-def _outgoing(row: asyncpg.Record) -> OutgoingMessage:
+def _publish_span(row: asyncpg.Record) -> trace.Span:
+    """The PRODUCER span of one message, a child of the span that wrote the outbox row (if it was traced)."""
+    return tracer.start_span(
+        f"{row['topic']} publish",
+        context=context_from(json.loads(row["application_properties"])),
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "servicebus",
+            "messaging.operation.type": "publish",
+            "messaging.destination.name": row["topic"],
+            "messaging.message.id": row["id"],
+            "messaging.message.conversation_id": row["correlation_id"] or "",
+        },
+    )
+
+
+def _outgoing(row: asyncpg.Record, span: trace.Span) -> OutgoingMessage:
+    properties = json.loads(row["application_properties"])
+    if span.get_span_context().is_valid:
+        # Consumers continue from the publish span (traceparent and Service Bus's Diagnostic-Id).
+        properties = {**without_trace_headers(properties), **trace_headers(trace.set_span_in_context(span))}
     return OutgoingMessage(
         message_id=row["id"],
         topic=row["topic"],
@@ -177,5 +214,5 @@ def _outgoing(row: asyncpg.Record) -> OutgoingMessage:
         body=json.loads(row["body"]),
         correlation_id=row["correlation_id"],
         scheduled_enqueue_time=row["scheduled_at"],
-        application_properties=json.loads(row["application_properties"]),
+        application_properties=properties,
     )

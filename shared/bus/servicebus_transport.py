@@ -109,6 +109,11 @@ class ServiceBusTransport:
             return cls(fully_qualified_namespace=settings.SERVICEBUS_NAMESPACE, **kwargs)
         raise ValueError("set SERVICEBUS_CONNECTION or ServiceBusConnection__fullyQualifiedNamespace")
 
+    @property
+    def client(self) -> ServiceBusClient:
+        """The SDK client, for the dead-letter store (shared.bus.servicebus_dead_letters)."""
+        return self._client
+
     # --- links ----------------------------------------------------------------------
 
     def _check_open(self) -> None:
@@ -202,7 +207,7 @@ class ServiceBusTransport:
             )
             for sb_message in received:
                 try:
-                    body = _decode_body(sb_message)
+                    body = decode_body(sb_message)
                 except ValueError as exc:
                     # A body no handler can parse would be redelivered until maxDeliveryCount
                     # for nothing; park it in the dead-letter queue now, with the reason.
@@ -282,10 +287,10 @@ def _to_servicebus_message(message: OutgoingMessage) -> ServiceBusMessage:
     )
 
 
-def _decode_body(sb_message: ServiceBusReceivedMessage) -> dict[str, Any]:
+def decode_body(sb_message: ServiceBusReceivedMessage) -> dict[str, Any]:
     body: Any = sb_message.body
     if isinstance(body, dict):  # an AMQP value body (another producer); already structured
-        decoded: Any = {_text(k): v for k, v in body.items()}
+        decoded: Any = {text(k): v for k, v in body.items()}
     else:
         raw = body if isinstance(body, bytes | str) else b"".join(body)  # data sections
         try:
@@ -302,12 +307,12 @@ def _to_received_message(
 ) -> ReceivedMessage:
     now = datetime.now(UTC)
     return ReceivedMessage(
-        message_id=_text(sb_message.message_id),
+        message_id=text(sb_message.message_id),
         topic=topic,
         subscription=subscription,
-        subject=_text(sb_message.subject) if sb_message.subject is not None else "",
+        subject=text(sb_message.subject) if sb_message.subject is not None else "",
         body=body,
-        correlation_id=_text(sb_message.correlation_id) if sb_message.correlation_id is not None else None,
+        correlation_id=text(sb_message.correlation_id) if sb_message.correlation_id is not None else None,
         # The broker puts "prior deliveries" in the AMQP header (0 on the first one);
         # the port counts deliveries including this one, as Service Bus's own
         # DeliveryCount and the .NET/Java SDKs do.
@@ -316,14 +321,14 @@ def _to_received_message(
         locked_until=sb_message.locked_until_utc or now,
         lock_token=str(sb_message.lock_token),
         application_properties={
-            _text(k): _text(v) if isinstance(v, bytes) else v
+            text(k): text(v) if isinstance(v, bytes) else v
             for k, v in (sb_message.application_properties or {}).items()
         },
         raw=sb_message,
     )
 
 
-def _text(value: Any) -> str:
+def text(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 

@@ -20,6 +20,16 @@ class Subscription:
     max_delivery_count: int = 10
     lock_duration_seconds: int = 60
 
+    @property
+    def sql_filter(self) -> str:
+        """The Service Bus rule that routes like the local transport.
+
+        The subject travels as the message's Label (AMQP `subject`). A dead letter replayed by an admin
+        (shared/bus/servicebus_dead_letters.py) carries replay_to and reaches only that subscription.
+        """
+        subjects = ", ".join(f"'{subject}'" for subject in self.subjects)
+        return f"sys.Label IN ({subjects}) AND (replay_to IS NULL OR replay_to = '{self.name}')"
+
 
 @dataclass(frozen=True)
 class Topic:
@@ -91,7 +101,14 @@ TOPICS: dict[str, Topic] = {
                 Subscription("search-sync", ("order.completed", "order.refunded")),  # popularity
             ),
         ),
-        Topic("payouts", (Subscription("notifications", ("payout.batch.created", "payout.paid", "payout.failed")),)),
+        Topic(
+            "payouts",
+            (
+                Subscription("notifications", ("payout.batch.created", "payout.paid", "payout.failed")),
+                # payouts' own transfer function: one message per approved batch item (fan-out)
+                Subscription("payouts-transfers", ("payout.transfer.requested",), max_delivery_count=20),
+            ),
+        ),
         # Every service's admin actions, appended to the one audit log that moderation serves.
         Topic("audit", (Subscription("moderation", ("audit.recorded",)),)),
         Topic("platform", (Subscription("health", ("platform.ping",)),)),
@@ -121,6 +138,7 @@ def as_json() -> str:
                     {
                         "name": s.name,
                         "subjects": list(s.subjects),
+                        "sqlFilter": s.sql_filter,
                         "maxDeliveryCount": s.max_delivery_count,
                         "lockDurationSeconds": s.lock_duration_seconds,
                     }

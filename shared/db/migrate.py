@@ -89,8 +89,9 @@ async def apply_migrations(conn: asyncpg.Connection, directory: Path = MIGRATION
         await conn.execute("select pg_advisory_unlock($1)", _LOCK_KEY)
 
 
-async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
-    conn = await asyncpg.connect(dsn)
+async def migrate(dsn: str, directory: Path = MIGRATIONS_DIR, *, password: object = None) -> list[str]:
+    """`password`: as for `connect_database` (an Entra token source in Azure); None: the DSN's own."""
+    conn = await asyncpg.connect(dsn, password=password)
     try:
         return await apply_migrations(conn, directory)
     finally:

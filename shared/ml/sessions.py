@@ -11,6 +11,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from shared.cpu import available_cpus
 from shared.ml import ModelLoadError
 
 # Dimension spec: an int must match exactly; None accepts anything (a dynamic axis such as the batch).
@@ -30,9 +31,10 @@ class TensorSpec:
 
 def session_options(intra_op_threads: int) -> ort.SessionOptions:
     options = ort.SessionOptions()
-    # 0 lets ONNX Runtime use one thread per physical core; one inter-op thread because our graphs are
-    # sequential and callers parallelise across requests themselves.
-    options.intra_op_num_threads = intra_op_threads
+    # 0: one thread per CPU this process may use (a container's quota, not the host's cores, which ONNX
+    # Runtime would count); one inter-op thread because our graphs are sequential and callers parallelise
+    # across requests themselves.
+    options.intra_op_num_threads = intra_op_threads or available_cpus()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Idle pool threads sleep instead of spinning: a worker also decodes and resizes images between runs,

@@ -48,6 +48,7 @@ from shared.search.port import (
     FACET_FIELDS,
     HIT_FIELDS,
     FacetCount,
+    IndexDimensionMismatch,
     IndexDocument,
     ProgressCallback,
     SearchFilters,
@@ -305,6 +306,7 @@ class AzureAISearchIndex:
         vector_threshold: bool = False,
         semantic_ranker: bool = False,
         rebuild_concurrency: int = 4,
+        dimension: int | None = None,
         sleep: Sleep = asyncio.sleep,
         **client_options: Any,
     ) -> None:
@@ -317,6 +319,12 @@ class AzureAISearchIndex:
         self._alias = alias
         self._credential = credential
         self._definition = json.loads(definition_path.read_text())
+        if dimension is not None:
+            # The embedding model decides the vector field's size; the reviewed file gives everything else.
+            for field in self._definition["fields"]:
+                if field["name"] == VECTOR_FIELD:
+                    field["dimensions"] = int(dimension)
+        self.dimension = next(f["dimensions"] for f in self._definition["fields"] if f["name"] == VECTOR_FIELD)
         self._max_docs = max_batch_documents
         self._max_bytes = max_batch_bytes
         self._max_attempts = max_attempts
@@ -354,10 +362,14 @@ class AzureAISearchIndex:
     async def ensure_ready(self) -> None:
         """Create a physical index and the alias to it, unless the alias exists."""
         try:
-            await self._indexes.get_alias(self._alias)
-            return
+            alias = await self._indexes.get_alias(self._alias)
         except ResourceNotFoundError:
-            pass
+            alias = None
+        if alias is not None:
+            held = await self._held_dimension(list(alias.indexes))
+            if held is not None and held != self.dimension:
+                raise IndexDimensionMismatch(held, self.dimension)
+            return
         name = self._new_index_name()
         await self._indexes.create_index(self.index_definition(name))
         try:
@@ -365,6 +377,14 @@ class AzureAISearchIndex:
         except ResourceExistsError:
             # Another worker created the alias first; ours is not needed.
             await self._indexes.delete_index(name)
+
+    async def _held_dimension(self, indexes: Sequence[str]) -> int | None:
+        for name in indexes:
+            definition = await self._indexes.get_index(name)
+            for field in definition.fields:
+                if field.name == VECTOR_FIELD:
+                    return field.vector_search_dimensions
+        return None
 
     async def rebuild(
         self, batches: AsyncIterable[Sequence[IndexDocument]], progress: ProgressCallback | None = None
@@ -390,6 +410,11 @@ class AzureAISearchIndex:
                     progress(count)
 
         async def write(target: SearchClient, batch: Sequence[IndexDocument]) -> int:
+            # After a model switch, a vector of the old model's size stays out of the vector leg (found by
+            # words) until the image is embedded again, rather than failing the whole rebuild.
+            batch = [
+                d if len(d.embedding) in (0, self.dimension) else d.model_copy(update={"embedding": []}) for d in batch
+            ]
             await self._write(target, [{"@search.action": "upload", **to_search_document(d)} for d in batch])
             return len(batch)
 
@@ -433,10 +458,11 @@ class AzureAISearchIndex:
 
     # -- documents --
 
-    async def upsert(self, documents: Sequence[IndexDocument]) -> None:
+    async def upsert(self, documents: Sequence[IndexDocument], *, within: Any = None) -> None:
+        # `within` (a database transaction) cannot span a call to the service: written at once.
         await self._write(self._docs, [{"@search.action": "upload", **to_search_document(d)} for d in documents])
 
-    async def delete(self, image_ids: Sequence[UUID]) -> None:
+    async def delete(self, image_ids: Sequence[UUID], *, within: Any = None) -> None:
         # Deleting a key the index does not hold succeeds on the service: no special case.
         await self._write(self._docs, [{"@search.action": "delete", "id": str(i)} for i in image_ids])
 

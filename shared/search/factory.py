@@ -12,11 +12,12 @@ def build_search_index(settings: Settings, db: Database) -> SearchIndex:
         # Imported here: the Azure SDK is only loaded where it is used.
         from shared.search.azure_ai_search import AzureAISearchIndex
 
-        return AzureAISearchIndex.from_settings(settings)
+        return AzureAISearchIndex.from_settings(settings, dimension=settings.ML_EMBEDDING_DIM)
     from shared.search.postgres import PostgresSearchIndex
 
     return PostgresSearchIndex(
         db,
+        dimension=settings.ML_EMBEDDING_DIM,  # the embedding model's, checked against it when the model loads
         ef_search=settings.SEARCH_HNSW_EF_SEARCH,
         max_scan_tuples=settings.SEARCH_HNSW_MAX_SCAN_TUPLES,
         build_memory_mb=settings.SEARCH_REINDEX_BUILD_MEMORY_MB,

@@ -19,7 +19,7 @@ run against any adapter given to them):
 - `delete` of an unknown id is not an error.
 - `search`:
     * `text` is a web-search query (quotes, OR, -exclusion) for the keyword leg;
-      `vector` (384-d, L2-normalised, same space as `IndexDocument.embedding`)
+      `vector` (the index's `dimension`, L2-normalised, same space as `IndexDocument.embedding`)
       is the semantic leg. mode=hybrid uses whichever legs are given and fuses
       them by Reciprocal Rank Fusion (k=`RRF_K`); keyword/semantic use one leg.
       No text and no vector: every document that passes the filters (browse).
@@ -41,21 +41,30 @@ run against any adapter given to them):
   batches), then switches queries over to it at once (no downtime), and drops
   the old one. Concurrent `upsert`/`delete` during a rebuild may be lost on the
   old index; the reindex command re-applies the documents table afterwards.
+  The new index takes the adapter's `dimension` (the embedding model's, from
+  ML_EMBEDDING_DIM): switching models is a rebuild, never a manual migration.
+- `ensure_ready` refuses an existing index whose vectors have another dimension
+  (`IndexDimensionMismatch`), naming the reindex command that replaces it.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Callable, Sequence
 from datetime import datetime
-from typing import Final, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.bus.events import Orientation, Usage
 
+# The packaged models' dimension: only a default. Adapters take the configured model's
+# dimension (settings.ML_EMBEDDING_DIM, which the model loaders check against the model files).
 EMBEDDING_DIM: Final = 384
 RRF_K: Final = 60
+# AI keywords (the image model's tags) are indexed only at or above this confidence, and below the
+# contributor's own words: an unsure guess must not find an image as if the contributor had typed it.
+AI_KEYWORD_MIN_CONFIDENCE: Final = 0.3
 FACET_FIELDS: Final = ("category", "orientation", "colors", "usage")
 
 Mode = Literal["hybrid", "keyword", "semantic"]
@@ -80,7 +89,7 @@ class IndexDocument(BaseModel):
     height: int = Field(gt=0)
     orientation: Orientation
     colors: list[str] = Field(default_factory=list)  # named colours, e.g. ["blue", "white"]
-    embedding: list[float] = Field(default_factory=list)  # EMBEDDING_DIM floats or empty (not in the vector leg)
+    embedding: list[float] = Field(default_factory=list)  # the model's dimension, or empty (not in the vector leg)
     safety_score: float = Field(0.0, ge=0, le=1)
     thumbnail_small_url: str = ""
     thumbnail_url: str = ""
@@ -149,6 +158,18 @@ class SearchResult(BaseModel):
     facets: dict[str, list[FacetCount]] = Field(default_factory=dict)  # keyed by FACET_FIELDS
 
 
+class IndexDimensionMismatch(RuntimeError):
+    """The serving index holds vectors of another size than the configured embedding model gives."""
+
+    def __init__(self, held: int | None, wanted: int) -> None:
+        self.held, self.wanted = held, wanted
+        super().__init__(
+            f"the serving index holds {held}-d vectors but the embedding model gives {wanted}-d "
+            "(ML_EMBEDDING_DIM): rebuild it with `python -m functions.search_sync.reindex`, which builds the "
+            "new index aside and swaps it in"
+        )
+
+
 ProgressCallback = Callable[[int], None]  # called with the number of documents just written
 
 
@@ -158,9 +179,10 @@ class SearchIndex(Protocol):
         """Create the index if it does not exist (idempotent)."""
         ...
 
-    async def upsert(self, documents: Sequence[IndexDocument]) -> None: ...
+    # `within`: the caller's database transaction, which an index kept in the same database joins.
+    async def upsert(self, documents: Sequence[IndexDocument], *, within: Any = None) -> None: ...
 
-    async def delete(self, image_ids: Sequence[UUID]) -> None: ...
+    async def delete(self, image_ids: Sequence[UUID], *, within: Any = None) -> None: ...
 
     async def get(self, image_id: UUID) -> IndexDocument | None: ...
 

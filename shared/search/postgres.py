@@ -1,10 +1,12 @@
 """The local serving index: pgvector HNSW + weighted Postgres full text, fused by RRF (k=60).
 
 One table, `search.serving_index`, holds the public documents:
-- `tsv`: title (weight A), keywords and ML tags (B), description (C); GIN-indexed and
+- `tsv`: title (weight A), contributor keywords (B), description (C), AI tags (D); GIN-indexed and
   queried with `websearch_to_tsquery('english', q)` so quotes, OR and -exclusion work;
-- `embedding halfvec(384)`: half precision halves the memory of the vectors and of the
-  HNSW graph (cosine ranking barely moves at 384-d); HNSW with `halfvec_cosine_ops`.
+- `embedding halfvec(D)`: D is the embedding model's dimension (ML_EMBEDDING_DIM, checked against the
+  model at load), never a constant: a table of another dimension is refused at start-up and replaced by
+  a full reindex, which builds the new table aside and swaps it in. Half precision halves the memory of
+  the vectors and of the HNSW graph (cosine ranking barely moves); HNSW with `halfvec_cosine_ops`.
   Filtered vector queries use pgvector's iterative scan (relaxed order, re-sorted after) so
   a selective filter still yields `candidates` neighbours.
 
@@ -16,7 +18,8 @@ form the matching set; `total` and facets count that set, and the page is ranked
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Final
 from uuid import UUID
 
@@ -28,6 +31,7 @@ from shared.search.port import (
     HIT_FIELDS,
     RRF_K,
     FacetCount,
+    IndexDimensionMismatch,
     IndexDocument,
     ProgressCallback,
     SearchFilters,
@@ -41,7 +45,16 @@ _COLUMNS: Final = HIT_FIELDS
 _SELECT_DOC: Final = ", ".join(f"s.{c}" for c in _COLUMNS)
 
 
-def _ddl(table: str) -> str:
+@asynccontextmanager
+async def _connection(db: Database, within: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
+    if within is not None:
+        yield within
+    else:
+        async with db.connection() as conn:
+            yield conn
+
+
+def _ddl(table: str, dimension: int) -> str:
     # Index names carry the table name: a rebuilt table keeps its own index names after the swap.
     return f"""
     create table if not exists search.{table} (
@@ -58,7 +71,7 @@ def _ddl(table: str) -> str:
       height integer not null,
       orientation text not null,
       colors text[] not null default '{{}}',
-      embedding halfvec({EMBEDDING_DIM}),
+      embedding halfvec({int(dimension)}),
       safety_score real not null default 0,
       thumbnail_small_url text not null default '',
       thumbnail_url text not null default '',
@@ -84,10 +97,12 @@ def _indexes(table: str) -> list[str]:
 
 
 # The weighted text vector, computed from the inserted row (`r`).
+# AI keywords (tags) weigh least (D): the contributor's words outrank the model's guesses.
 _TSV: Final = (
     "setweight(to_tsvector('english', r.title), 'A')"
-    " || setweight(to_tsvector('english', array_to_string(r.keywords || r.tags, ' ')), 'B')"
+    " || setweight(to_tsvector('english', array_to_string(r.keywords, ' ')), 'B')"
     " || setweight(to_tsvector('english', r.description), 'C')"
+    " || setweight(to_tsvector('english', array_to_string(r.tags, ' ')), 'D')"
 )
 _RECORD: Final = (
     "image_id uuid, contributor_id text, revision integer, title text, description text, keywords text[],"
@@ -107,18 +122,21 @@ def _insert_sql(table: str, upsert: bool) -> str:
     return sql
 
 
-def _records(documents: Sequence[IndexDocument]) -> list[dict[str, Any]]:
+def _records(documents: Sequence[IndexDocument], dimension: int, *, strict: bool = True) -> list[dict[str, Any]]:
+    """Rows for jsonb_to_recordset. strict=False (a reindex after a model switch) leaves a vector of another
+    model's size out of the vector leg instead of failing: that image is found by words until re-embedded."""
     rows = []
     for doc in documents:
         row = doc.model_dump(mode="json", exclude={"embedding"})
-        row["embedding"] = _vector_literal(doc.embedding) if doc.embedding else None
+        usable = bool(doc.embedding) and (strict or len(doc.embedding) == dimension)
+        row["embedding"] = _vector_literal(doc.embedding, dimension) if usable else None
         rows.append(row)
     return rows  # the pool's jsonb codec serialises it
 
 
-def _vector_literal(vector: Sequence[float]) -> str:
-    if len(vector) != EMBEDDING_DIM:
-        raise ValueError(f"embedding must have {EMBEDDING_DIM} dimensions, got {len(vector)}")
+def _vector_literal(vector: Sequence[float], dimension: int) -> str:
+    if len(vector) != dimension:
+        raise ValueError(f"embedding must have {dimension} dimensions, got {len(vector)}")
     return "[" + ",".join(repr(float(x)) for x in vector) + "]"
 
 
@@ -175,9 +193,16 @@ class PostgresSearchIndex:
     """SearchIndex on the service's own Postgres schema (`search`)."""
 
     def __init__(
-        self, db: Database, *, ef_search: int = 100, max_scan_tuples: int = 5000, build_memory_mb: int = 2048
+        self,
+        db: Database,
+        *,
+        dimension: int = EMBEDDING_DIM,
+        ef_search: int = 100,
+        max_scan_tuples: int = 5000,
+        build_memory_mb: int = 2048,
     ) -> None:
         self.db = db
+        self.dimension = dimension
         self.build_memory_mb = build_memory_mb
         self.ef_search = ef_search
         self.max_scan_tuples = max_scan_tuples
@@ -187,18 +212,34 @@ class PostgresSearchIndex:
             # Two workers starting at once must not race on create table.
             await conn.execute("select pg_advisory_xact_lock(hashtext('search.serving_index'))")
             if await conn.fetchval("select to_regclass($1) is null", f"search.{TABLE}"):
-                await conn.execute(_ddl(TABLE))
+                await conn.execute(_ddl(TABLE, self.dimension))
                 for statement in _indexes(TABLE):
                     await conn.execute(statement)
+            held = await self.held_dimension(conn)
+            if held != self.dimension:
+                raise IndexDimensionMismatch(held, self.dimension)
 
-    async def upsert(self, documents: Sequence[IndexDocument]) -> None:
+    async def held_dimension(self, conn: asyncpg.Connection | None = None) -> int | None:
+        """The dimension of the serving table's vectors (None: no table yet)."""
+        sql = (
+            "select a.atttypmod from pg_attribute a where a.attrelid = to_regclass($1)"
+            " and a.attname = 'embedding' and not a.attisdropped"
+        )
+        if conn is not None:
+            return await conn.fetchval(sql, f"search.{TABLE}")
+        async with self.db.connection() as own:
+            return await own.fetchval(sql, f"search.{TABLE}")
+
+    async def upsert(self, documents: Sequence[IndexDocument], *, within: asyncpg.Connection | None = None) -> None:
+        """`within`: the caller's transaction, so the index changes with the read model (and a caller
+        holding a transaction never waits for a second pool connection, which could deadlock the pool)."""
         if documents:
-            async with self.db.connection() as conn:
-                await conn.execute(_insert_sql(TABLE, upsert=True), _records(documents))
+            async with _connection(self.db, within) as conn:
+                await conn.execute(_insert_sql(TABLE, upsert=True), _records(documents, self.dimension))
 
-    async def delete(self, image_ids: Sequence[UUID]) -> None:
+    async def delete(self, image_ids: Sequence[UUID], *, within: asyncpg.Connection | None = None) -> None:
         if image_ids:
-            async with self.db.connection() as conn:
+            async with _connection(self.db, within) as conn:
                 await conn.execute(f"delete from search.{TABLE} where image_id = any($1::uuid[])", list(image_ids))
 
     async def get(self, image_id: UUID) -> IndexDocument | None:
@@ -251,7 +292,7 @@ class PostgresSearchIndex:
             legs.append("select image_id, r from kw_ranked")
             sets.append(f"select {_FACET_COLS} from kw")
         if use_vector:
-            vec = p.add(_vector_literal(query.vector))
+            vec = p.add(_vector_literal(query.vector, self.dimension))
             ctes.append(
                 f"nn as materialized (select {_FACET_COLS.replace('image_id', 's.image_id')},"
                 f" s.embedding <=> {vec}::halfvec as dist from search.{TABLE} s"
@@ -312,17 +353,20 @@ class PostgresSearchIndex:
     async def rebuild(
         self, batches: AsyncIterable[Sequence[IndexDocument]], progress: ProgressCallback | None = None
     ) -> int:
-        await self.ensure_ready()
+        try:
+            await self.ensure_ready()
+        except IndexDimensionMismatch:
+            pass  # what a rebuild is for: the new table gets the model's dimension
         staging = f"{TABLE}_{secrets.token_hex(4)}"
         async with self.db.connection() as conn:
-            await conn.execute(_ddl(staging))
+            await conn.execute(_ddl(staging, self.dimension))
         written = 0
         try:
             async for batch in batches:
                 if not batch:
                     continue
                 async with self.db.connection() as conn:
-                    await conn.execute(_insert_sql(staging, upsert=True), _records(batch))
+                    await conn.execute(_insert_sql(staging, upsert=True), _records(batch, self.dimension, strict=False))
                 written += len(batch)
                 if progress is not None:
                     progress(len(batch))

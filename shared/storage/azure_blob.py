@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.request
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -61,6 +63,9 @@ _CLIENT_DEFAULTS: dict[str, Any] = {
     "max_single_get_size": 4 * MiB,
     "max_chunk_get_size": 4 * MiB,
 }
+# With trust_env, aiohttp looks up proxy variables and reads ~/.netrc on a thread for every request (a
+# tenth of a worker's storage CPU in bench/pipeline.py). Only when a proxy is configured is that needed.
+_CLIENT_DEFAULTS["use_env_settings"] = bool(urllib.request.getproxies())
 _TRANSFER_CONCURRENCY = 4
 _FILE_READ_SIZE = 4 * MiB
 
@@ -200,9 +205,13 @@ class AzureBlobStore:
     def from_settings(cls, settings: Settings, **client_kwargs: Any) -> AzureBlobStore:
         """STORAGE_CONNECTION_STRING if set, else STORAGE_ACCOUNT_URL with managed identity."""
         if settings.STORAGE_CONNECTION_STRING:
-            return cls.from_connection_string(settings.STORAGE_CONNECTION_STRING, **client_kwargs)
+            return cls.from_connection_string(
+                settings.STORAGE_CONNECTION_STRING, public_base_url=settings.STORAGE_PUBLIC_BASE_URL, **client_kwargs
+            )
         if settings.STORAGE_ACCOUNT_URL:
-            return cls.from_account_url(settings.STORAGE_ACCOUNT_URL, **client_kwargs)
+            return cls.from_account_url(
+                settings.STORAGE_ACCOUNT_URL, public_base_url=settings.STORAGE_PUBLIC_BASE_URL, **client_kwargs
+            )
         from shared.config import ConfigError
 
         raise ConfigError(
@@ -331,6 +340,13 @@ class AzureBlobStore:
             downloader = await self._blob(container, name).download_blob(max_concurrency=_TRANSFER_CONCURRENCY)
             return await downloader.readall()
 
+    async def get_with_info(self, container: str, name: str) -> tuple[bytes, BlobInfo]:
+        with _translate("download", container, name):
+            downloader = await self._blob(container, name).download_blob(max_concurrency=_TRANSFER_CONCURRENCY)
+            data = await downloader.readall()
+        info = _info(downloader.properties)
+        return data, replace(info, name=name, size=len(data))
+
     async def get_range(self, container: str, name: str, offset: int, length: int | None = None) -> bytes:
         if offset < 0 or (length is not None and length < 0):
             raise ValueError("offset and length must not be negative")
@@ -385,13 +401,20 @@ class AzureBlobStore:
         dst_container: str,
         dst_name: str,
         *,
+        source: BlobInfo | None = None,
+        content_type: str | None = None,
         max_wait_seconds: float = 600.0,
     ) -> BlobInfo:
         # A short read SAS authorizes the source the same way for account keys and managed identity.
         source_url = await self.sas_url(src_container, src_name, permissions="r", expires_in=_COPY_SOURCE_SAS_LIFETIME)
         dst = self._blob(dst_container, dst_name)
+        conditions: dict[str, Any] = {}
+        if source is not None:
+            conditions = {"source_etag": source.etag, "source_match_condition": MatchConditions.IfNotModified}
         try:
-            response = await dst.start_copy_from_url(source_url)
+            response = await dst.start_copy_from_url(source_url, **conditions)
+        except ResourceModifiedError as exc:
+            raise CopyFailed(f"copy {src_container}/{src_name}: the source changed since it was read") from exc
         except ResourceNotFoundError as exc:
             if exc.error_code == "ContainerNotFound":
                 raise BlobNotFound(dst_container, dst_name) from exc
@@ -401,8 +424,31 @@ class AzureBlobStore:
                 f"copy {src_container}/{src_name} -> {dst_container}/{dst_name} failed: {_first_line(exc)}"
             ) from exc
 
+        copied = await self._copy_done(
+            response, src_container, src_name, dst_container, dst_name, max_wait_seconds, source
+        )
+        if content_type is not None and content_type != (source or copied).content_type:
+            with _translate("set properties of", dst_container, dst_name):
+                await dst.set_http_headers(ContentSettings(content_type=content_type))
+            return replace(copied, content_type=content_type)
+        return copied
+
+    async def _copy_done(
+        self,
+        response: dict[str, Any],
+        src_container: str,
+        src_name: str,
+        dst_container: str,
+        dst_name: str,
+        max_wait_seconds: float,
+        source: BlobInfo | None = None,
+    ) -> BlobInfo:
+        dst = self._blob(dst_container, dst_name)
         copy_id = response.get("copy_id")
         status = response.get("copy_status")
+        if status == "success" and source is not None:
+            # Done at once (the usual case within an account): the caller knows the source, no need to ask.
+            return replace(source, name=dst_name, etag=response["etag"], last_modified=response["last_modified"])
         loop = asyncio.get_running_loop()
         deadline = loop.time() + max_wait_seconds
         delay = 0.05
@@ -441,7 +487,8 @@ class AzureBlobStore:
             raise ValueError(f"container {container!r} is private; its blobs are served only through SAS URLs")
         if self._public_base_url:
             return f"{self._public_base_url}/{container}/{quote(name, safe='/~')}"
-        return _without_query(self._blob(container, name).url)
+        # The URL a BlobClient would have, without building one (processing asks three times per image).
+        return f"{_without_query(self._svc.url).rstrip('/')}/{container}/{quote(name, safe='~/')}"
 
     async def sas_url(
         self,

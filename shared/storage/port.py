@@ -109,6 +109,9 @@ class BlobStore(Protocol):
     async def get(self, container: str, name: str) -> bytes:
         """The whole blob. Raises BlobNotFound."""
 
+    async def get_with_info(self, container: str, name: str) -> tuple[bytes, BlobInfo]:
+        """The whole blob and the properties of exactly that version (one request). Raises BlobNotFound."""
+
     async def get_range(self, container: str, name: str, offset: int, length: int | None = None) -> bytes:
         """Bytes [offset, offset+length) (to the end when length is None); b"" past the end. Raises BlobNotFound."""
 
@@ -125,9 +128,22 @@ class BlobStore(Protocol):
 
         `if_etag`: delete only that version; False (blob kept) when it was replaced since."""
 
-    async def copy(self, src_container: str, src_name: str, dst_container: str, dst_name: str) -> BlobInfo:
+    async def copy(
+        self,
+        src_container: str,
+        src_name: str,
+        dst_container: str,
+        dst_name: str,
+        *,
+        source: BlobInfo | None = None,
+        content_type: str | None = None,
+    ) -> BlobInfo:
         """Server-side copy within the account (content type and metadata included), waiting until it
-        succeeds; overwrites the destination. Raises BlobNotFound for a missing source, CopyFailed."""
+        succeeds; overwrites the destination. Raises BlobNotFound for a missing source, CopyFailed.
+
+        `source`: the properties of the version the caller read; only that version is copied, and a source
+        replaced since raises CopyFailed. `content_type`: the destination's, when it must differ from the source's.
+        """
 
     def list(self, container: str, prefix: str = "") -> AsyncIterator[BlobInfo]:
         """Blobs whose name starts with prefix, in name order, with metadata. BlobNotFound: no such container."""

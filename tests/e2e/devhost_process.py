@@ -32,10 +32,11 @@ def processes_using(path: Path) -> list[psutil.Process]:
     return found
 
 
-def start_devhost(env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def start_devhost(env: dict[str, str], log_path: Path, *options: str) -> subprocess.Popen:
+    """`options`: more `devhost start` options, e.g. ("--without", "process_uploaded_image")."""
     log = log_path.open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "start", "--port", env["DEVHOST_PORT"]],
+        [sys.executable, "-m", "devhost", "start", "--port", env["DEVHOST_PORT"], *options],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=log,

@@ -22,6 +22,8 @@ def fuzz_devhost(tmp_path_factory):
     env = devhost_environment(var_dir)
     env["RATE_LIMIT_PER_IP_PER_MINUTE"] = "100000"  # the fuzzer is one client sending thousands of requests
     env["RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE"] = "100000"
+    env["SEARCH_ANONYMOUS_PER_IP_PER_MINUTE"] = "100000"
+    env["UPLOAD_QUOTA_FILES_PER_DAY"] = "100000"
     proc = start_devhost(env, var_dir.parent / f"fuzz-{env['DEVHOST_PORT']}.log")
     try:
         yield {"base": f"http://127.0.0.1:{env['DEVHOST_PORT']}", "admin": token(env, "--role", "admin")}

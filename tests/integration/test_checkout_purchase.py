@@ -206,19 +206,29 @@ async def test_a_refused_stripe_request_fails_the_order_and_answers_502(checkout
     assert len(_json(await app.call("get_cart", "GET", "cart", token=bob))["items"]) == 1  # cart kept
 
 
-async def test_an_unreachable_stripe_answers_503_after_the_sdks_own_retries(checkout_app, fake_stripe):
+async def test_an_unreachable_stripe_answers_503_and_the_order_waits_pending_for_the_buyers_retry(
+    checkout_app, fake_stripe
+):
     app = checkout_app
     image = uuid.uuid4()
     await _put_on_sale(app, image)
     bob = app.token("bob")
     await _add(app, bob, image)
-    fake_stripe.fail_next, fake_stripe.fail_times = (503, "Service unavailable"), 100
+    fake_stripe.fail_next, fake_stripe.fail_times = (503, "Service unavailable"), 3
     response = await app.call("checkout", "POST", "checkout", token=bob)
     assert response.status_code == 503
     assert response.headers["Retry-After"]
     keys = {r["headers"]["idempotency-key"] for r in fake_stripe.requests}
     assert len(fake_stripe.requests) == 3 and len(keys) == 1  # retried, always as the same request
-    assert await app.runtime.db.pool.fetchval("select status from checkout.orders") == "failed"
+    (order,) = await app.runtime.db.pool.fetch("select id, status, stripe_session_id from checkout.orders")
+    assert (order["status"], order["stripe_session_id"]) == ("pending", None)
+
+    # Stripe is back: the buyer's retry pays the same order, asking Stripe under the same idempotency key.
+    retried = await app.call("checkout", "POST", "checkout", token=bob)
+    assert retried.status_code == 201
+    assert _json(retried)["order_id"] == str(order["id"])
+    assert {r["headers"]["idempotency-key"] for r in fake_stripe.requests} == keys
+    assert await app.runtime.db.pool.fetchval("select count(*) from checkout.orders") == 1
 
 
 async def test_a_full_cart_takes_no_new_image_but_may_change_one_it_holds(checkout_app, tmp_path):

@@ -28,7 +28,7 @@ async def test_each_new_or_changed_blob_fires_once_with_its_bytes(blob_store):
     ]
 
 
-async def test_a_failing_blob_is_retried_then_left_alone_after_five_attempts(blob_store):
+async def test_a_failing_blob_is_retried_then_left_alone_after_max_attempts(blob_store):
     calls = 0
 
     async def broken(blob):
@@ -37,10 +37,35 @@ async def test_a_failing_blob_is_retried_then_left_alone_after_five_attempts(blo
         raise RuntimeError("cannot decode")
 
     watcher = BlobWatcher(BlobFunction("ingest", "incoming", "incoming/{name}", "blob", broken), blob_store)
+    watcher.FIRST_RETRY_SECONDS = 0  # no pauses between attempts here
     await blob_store.put("incoming", "bad.jpg", b"x")
-    for _ in range(8):
+    for _ in range(BlobWatcher.MAX_ATTEMPTS + 3):
         await watcher.poll_once()
     assert calls == BlobWatcher.MAX_ATTEMPTS
+
+
+async def test_a_blob_failing_through_an_outage_is_retried_after_growing_pauses_and_then_handled(blob_store):
+    outage = True
+    calls = 0
+
+    async def ingest(blob):
+        nonlocal calls
+        calls += 1
+        if outage:
+            raise ConnectionError("the database is restarting")
+
+    watcher = BlobWatcher(BlobFunction("ingest", "incoming", "incoming/{name}", "blob", ingest), blob_store)
+    watcher.FIRST_RETRY_SECONDS = 1.5
+    await blob_store.put("incoming", "u/a.jpg", b"x")
+    assert await watcher.poll_once() == 0 and calls == 1
+    assert await watcher.poll_once() == 0 and calls == 1  # not before its pause
+    await asyncio.sleep(1.6)
+    assert await watcher.poll_once() == 0 and calls == 2
+    assert await watcher.poll_once() == 0 and calls == 2  # the second pause is twice as long
+    outage = False
+    await asyncio.sleep(3.1)
+    assert await watcher.poll_once() == 1 and calls == 3
+    assert await watcher.poll_once() == 0 and calls == 3  # handled: never again
 
 
 async def test_the_watcher_forgets_blobs_that_left_the_container(blob_store):

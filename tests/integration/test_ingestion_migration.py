@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import re
 import sys
@@ -17,6 +18,7 @@ from functions.ingestion.ingest import ingest_blob
 from functions.ingestion.migration import Migration, failures, load_sidecar, walk_images
 from functions.ingestion.policy import IngestionPolicy
 from shared.config import PROJECT_ROOT
+from shared.db import connect_database
 from shared.storage import INCOMING, StorageError
 from tests.fixtures.photos import PHOTOS, jpeg_bytes, photo
 
@@ -224,10 +226,18 @@ async def test_the_command_line_migrates_and_reports(database_dsn, azurite, blob
         out, _ = await proc.communicate()
         return proc.returncode, out.decode()
 
-    code, out = await cli(str(source), "--contributor", "archive", "--sidecar", str(tmp_path / "meta.json"))
+    report = tmp_path / "report.jsonl"
+    code, out = await cli(
+        str(source), "--contributor", "archive", "--sidecar", str(tmp_path / "meta.json"),
+        "--report", str(report), "--wait-seconds", "0",
+    )  # fmt: skip
     assert code == 0, out
     assert re.search(r"uploaded now\W+6 \(", out), out
-    assert re.search(r"failed\W+0\b", out), out
+    assert re.search(r"failed now\W+0\b", out), out
+    assert re.search(r"pending \(ingestion not done\)\W+6\b", out), out  # no blob trigger runs here
+    lines = [json.loads(line) for line in report.read_text().splitlines()]
+    assert sorted(line["path"] for line in lines) == sorted(f.rel_path for f in walk_images(source))
+    assert {line["outcome"] for line in lines} == {"pending"}
     conn = await asyncpg.connect(database_dsn)
     try:
         titles = await conn.fetch(
@@ -240,6 +250,45 @@ async def test_the_command_line_migrates_and_reports(database_dsn, azurite, blob
     assert code == 0, out
     assert re.search(r"would upload\W+0\b", out) and re.search(r"skipped\W+6\b", out), out
     assert len(await _incoming(blob_store)) == 6
+
+    # The blob trigger decides; a re-run reports every file's outcome; a file that cannot upload fails the run.
+    (source / "copies").mkdir()
+    (source / "copies" / "again.jpg").write_bytes((source / lines[0]["path"]).read_bytes())
+    (source / "copies" / "broken.jpg").write_bytes((source / lines[1]["path"]).read_bytes()[:2000])
+    (tmp_path / "meta.json").write_text('{"copies/broken.jpg": {"title": "%s"}}' % ("x" * 201))
+    db = await connect_database(database_dsn)
+    try:
+        for name in await _incoming(blob_store):
+            await ingest_blob(db, blob_store, POLICY, name)
+        code, out = await cli(
+            str(source), "--contributor", "archive", "--report", str(report), "--wait-seconds", "0",
+            "--sidecar", str(tmp_path / "meta.json"),
+        )  # fmt: skip
+        assert code == 1, out  # the broken file's sidecar is refused: it never uploads
+        assert re.search(r"failed: upload_failed\W+1\b", out), out
+        (tmp_path / "meta.json").write_text("{}")
+        args = (
+            str(source),
+            "--contributor",
+            "archive",
+            "--report",
+            str(report),
+            "--sidecar",
+            str(tmp_path / "meta.json"),
+        )
+        code, out = await cli(*args, "--wait-seconds", "0")
+        for name in await _incoming(blob_store):  # what devhost's trigger does meanwhile
+            await ingest_blob(db, blob_store, POLICY, name)
+        code, out = await cli(*args, "--wait-seconds", "5")
+    finally:
+        await db.close()
+    final = {line["path"]: line for line in map(json.loads, report.read_text().splitlines())}
+    outcomes = sorted((line["outcome"], line["reason_code"]) for line in final.values())
+    assert outcomes[:1] == [("done", None)] and outcomes.count(("done", None)) == 6, outcomes
+    assert final["copies/again.jpg"]["outcome"] == "duplicate"
+    assert final["copies/broken.jpg"]["outcome"] == "quarantined" and final["copies/broken.jpg"]["reason"]
+    assert code == 0, out
+    assert re.search(r"duplicate\W+1\b", out) and re.search(r"done \(in originals\)\W+6\b", out), out
 
     code, out = await cli(str(tmp_path / "missing"), "--contributor", "archive")
     assert code == 2  # typer: the folder does not exist

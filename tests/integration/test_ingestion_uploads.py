@@ -118,3 +118,21 @@ async def test_tickets_whose_window_closed_without_a_file_are_forgotten(db, blob
 
     left = {r["image_id"] for r in await db.pool.fetch("select image_id from ingestion.images")}
     assert left == {fresh.image_id, used.image_id}
+
+
+async def test_with_storage_unreachable_no_ticket_is_handed_out_and_nothing_is_registered(db):
+    from azure.storage.blob.aio import BlobServiceClient
+
+    from functions.ingestion.uploads import StorageUnavailable
+    from shared.config import AZURITE_ACCOUNT, AZURITE_KEY
+    from shared.storage.azure_blob import AzureBlobStore
+    from tests.e2e.devhost_process import free_port
+
+    nobody_listens = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{free_port()}/{AZURITE_ACCOUNT};"
+    )
+    async with AzureBlobStore(BlobServiceClient.from_connection_string(nobody_listens), ping_timeout=0.5) as down:
+        with pytest.raises(StorageUnavailable):
+            await register_upload(db, down, POLICY, "carol", _request())
+    assert await db.pool.fetchval("select count(*) from ingestion.images") == 0

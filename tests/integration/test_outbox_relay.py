@@ -177,6 +177,29 @@ async def test_the_relay_loop_publishes_on_commit_without_waiting_for_its_poll_i
     await asyncio.wait_for(relay, timeout=5)
 
 
+async def test_a_relay_whose_listening_connection_was_cut_listens_again_and_still_publishes_on_commit(db, bus):
+    stop = asyncio.Event()
+    relay = asyncio.create_task(OutboxRelay(db, bus).run(stop, interval=30))
+    await asyncio.sleep(0.3)
+    # What a database restart does to the relay's LISTEN connection.
+    cut = await db.pool.fetchval(
+        "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+        "where datname = current_database() and query like 'LISTEN%' and pid <> pg_backend_pid()"
+    )
+    assert cut == 1
+    await asyncio.sleep(0.5)
+    loop = asyncio.get_running_loop()
+    committed_at = loop.time()
+    async with db.transaction() as conn:
+        message_id = await add_to_outbox(conn, PlatformPing(nonce="n-after-cut"))
+
+    [msg] = await bus.receive(TOPIC, SUB, max_wait_seconds=5)
+    assert msg.message_id == message_id
+    assert loop.time() - committed_at < 2  # woken by the commit, not by its 30 s poll
+    stop.set()
+    await asyncio.wait_for(relay, timeout=5)
+
+
 async def test_events_flow_from_outbox_to_handler_exactly_once(db, bus):
     handled: Counter[str] = Counter()
 

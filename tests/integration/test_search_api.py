@@ -178,6 +178,22 @@ async def test_portfolio_search_shows_the_callers_own_images_in_every_state(sear
     assert (await search_app.get("contributor/search")).status_code == 401
 
 
+async def test_contributors_see_the_ai_keywords_with_confidence_and_whether_search_uses_them(search_app):
+    from shared.bus.events import Tag
+
+    tagged = listing(title="Harbour").model_copy(
+        update={"tags": [Tag(label="boat", confidence=0.83), Tag(label="submarine", confidence=0.11)]}
+    )
+    await publish(search_app, ImageProcessed(image_id=uuid.uuid4(), contributor_id="carol", revision=1, listing=tagged))
+
+    mine = body(await search_app.get("contributor/search", token=search_app.token("carol", "contributor")))
+
+    assert mine["items"][0]["ai_keywords"] == [
+        {"keyword": "boat", "confidence": 0.83, "indexed": True},
+        {"keyword": "submarine", "confidence": 0.11, "indexed": False},
+    ]
+
+
 async def test_admin_search_includes_flagged_images_and_is_admin_only(search_app):
     image_id = uuid.uuid4()
     await publish(
@@ -236,3 +252,27 @@ async def test_a_truncated_query_picture_is_refused_with_what_to_send_instead(se
     assert response.status_code == 400
     assert body(response)["type"].endswith("/image-undecodable")
     assert "complete file" in body(response)["detail"]
+
+
+async def test_explain_says_which_words_hit_which_fields_and_the_semantic_score_for_admins_only(search_app):
+    lighthouse = approved(
+        listing(title="Lighthouse at dawn", keywords=["coast", "tower"], tags=["beacon"], description="A calm sea")
+    )
+    await publish(search_app, lighthouse, approved(listing(title="Harbour crane", keywords=["coast"])))
+    admin = search_app.token("alice", "admin")
+
+    explained = body(
+        await search_app.get("search", {"q": "lighthouse coast beacon OR tower", "explain": "true"}, token=admin)
+    )
+    plain = body(await search_app.get("search", {"q": "lighthouse coast"}))
+
+    [item] = [i for i in explained["items"] if i["id"] == str(lighthouse.image_id)]
+    why = item["explanation"]
+    assert why["matched_words"] == {"title": ["lighthouse"], "keywords": ["coast", "tower"], "tags": ["beacon"]}
+    assert why["keyword_rank"] == 1
+    # The query's embedding against the image's: a cosine, reported whether or not it clears the floor.
+    assert -1 <= why["semantic_score"] <= 1 and isinstance(why["within_floor"], bool)
+    assert plain["items"][0]["explanation"] is None
+    for token in (None, search_app.token("bob", "buyer"), search_app.token("carol", "contributor")):
+        refused = await search_app.get("search", {"q": "lighthouse", "explain": "true"}, token=token)
+        assert refused.status_code == 403 and body(refused)["type"].endswith("explain-forbidden")

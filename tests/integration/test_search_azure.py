@@ -39,6 +39,7 @@ from shared.search.port import (
     EMBEDDING_DIM,
     FACET_FIELDS,
     FacetCount,
+    IndexDimensionMismatch,
     IndexDocument,
     SearchFilters,
     SearchIndex,
@@ -84,6 +85,15 @@ def doc(n: int, **overrides: Any) -> IndexDocument:
 
 def key(n: int) -> str:
     return str(UUID(int=n, version=4))
+
+
+def index_definition_json(*, dimensions: int) -> dict[str, Any]:
+    """The service's answer to GET /indexes('...') for an index built from our schema file."""
+    definition = json.loads(INDEX_DEFINITION_PATH.read_text())
+    for field in definition["fields"]:
+        if field["name"] == VECTOR_FIELD:
+            field["dimensions"] = dimensions
+    return {**definition, "name": "images-20261101-000000-ab12", "@odata.etag": '"0x1"'}
 
 
 def adapter(transport: RecordingTransport, **options: Any) -> AzureAISearchIndex:
@@ -178,9 +188,33 @@ async def test_ensure_ready_creates_an_index_and_the_alias_once():
     assert (create_alias.method, create_alias.path) == ("POST", "/aliases")
     assert create_alias.json == {"name": "images", "indexes": [name]}
 
-    transport.responder = ScriptedResponder([Reply(200, load_fixture("alias.json"))])
+    alias = load_fixture("alias.json")
+    transport.responder = ScriptedResponder([Reply(200, alias), Reply(200, create_index.json)])
     await index.ensure_ready()
-    assert len(transport.requests) == 4  # the alias exists: nothing more to create
+    # The alias exists: only its index's vector size is checked, nothing more is created.
+    assert [(r.method, r.path) for r in transport.requests[3:]] == [
+        ("GET", "/aliases('images')"),
+        ("GET", f"/indexes('{alias['indexes'][0]}')"),
+    ]
+
+
+async def test_the_vector_field_takes_the_embedding_models_dimension():
+    transport = RecordingTransport(
+        ScriptedResponder([Reply(404, load_fixture("error_404.json")), echo(201), echo(201)])
+    )
+    index = adapter(transport, dimension=512)
+    await index.ensure_ready()
+
+    fields = {f["name"]: f for f in transport.requests[1].json["fields"]}
+    assert fields[VECTOR_FIELD]["dimensions"] == 512 and index.dimension == 512
+
+
+async def test_an_index_of_another_models_dimension_is_refused_until_a_reindex_replaces_it():
+    held = index_definition_json(dimensions=384)
+    transport = RecordingTransport(ScriptedResponder([Reply(200, load_fixture("alias.json")), Reply(200, held)]))
+
+    with pytest.raises(IndexDimensionMismatch, match=r"384-d vectors but the embedding model gives 512-d.*reindex"):
+        await adapter(transport, dimension=512).ensure_ready()
 
 
 async def test_ensure_ready_drops_its_index_when_another_worker_created_the_alias_first():

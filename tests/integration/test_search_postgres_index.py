@@ -208,3 +208,42 @@ async def test_rebuild_swaps_in_a_new_table_with_exactly_the_given_documents(pg_
     assert indexes == 6  # primary key, tsv, hnsw, added, popular, contributor
     await pg_search_index.upsert([stale])  # the swapped-in table takes writes as before
     assert (await pg_search_index.get(stale.image_id)).title == "stale"
+
+
+async def test_the_vector_column_takes_the_models_dimension_and_a_model_switch_is_a_rebuild(pg_search_index, db):
+    from shared.search.port import IndexDimensionMismatch
+    from shared.search.postgres import PostgresSearchIndex
+
+    old = document(listing(title="harbour", embedding=topic_vector("harbour")))  # the 384-d model's vector
+    await pg_search_index.upsert([old])
+    switched = PostgresSearchIndex(db, dimension=8)
+
+    # Writers and readers of the new model refuse the old table, and say what replaces it.
+    with pytest.raises(IndexDimensionMismatch, match=r"384-d vectors but the embedding model gives 8-d.*reindex"):
+        await switched.ensure_ready()
+
+    new = document(listing(title="harbour at night", embedding=[1.0] + [0.0] * 7))
+
+    async def batches():
+        yield [old, new]
+
+    assert await switched.rebuild(batches()) == 2
+    assert await switched.held_dimension() == 8
+    await switched.ensure_ready()  # the swapped-in table fits the model
+    # An image embedded by the old model stays findable by words until it is embedded again.
+    assert (await switched.get(old.image_id)).embedding == []
+    result = await switched.search(SearchQuery(text="harbour", vector=[1.0] + [0.0] * 7, max_vector_distance=0.1))
+    assert ids(result) == [new.image_id, old.image_id]
+    with pytest.raises(ValueError, match="8 dimensions"):
+        await switched.search(SearchQuery(vector=topic_vector("harbour"), mode="semantic"))
+
+
+async def test_ai_keywords_weigh_less_than_the_contributors_own_words(pg_search_index):
+    guessed = document(listing(title="Coast at dusk", tags=["lighthouse"]), minutes=2)  # newer, so ties go to it
+    typed = document(listing(title="Coast at dawn", keywords=["lighthouse"]), minutes=1)
+    described = document(listing(title="Forest path", description="a lighthouse far away"))
+    await pg_search_index.upsert([guessed, typed, described])
+
+    result = await pg_search_index.search(SearchQuery(text="lighthouse", mode="keyword"))
+
+    assert ids(result) == [typed.image_id, described.image_id, guessed.image_id]

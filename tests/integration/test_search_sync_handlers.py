@@ -227,7 +227,7 @@ async def test_pricing_keeps_the_newest_revision(db, pg_search_index):
 
 async def test_a_failing_index_write_rolls_back_so_the_redelivery_applies_it(db, pg_search_index):
     class Unavailable:
-        async def upsert(self, documents):
+        async def upsert(self, documents, *, within=None):
             raise ConnectionError("search service unavailable")
 
     event = approved(listing(title="Glacier"))
@@ -289,3 +289,42 @@ async def test_the_reindex_command_rebuilds_the_index_of_the_configured_database
     assert proc.returncode == 0, output.decode()
     assert "reindexed 3 documents" in output.decode()
     assert sorted(await found(pg_search_index, "orchard")) == sorted(e.image_id for e in events)
+
+
+async def test_an_ai_keyword_the_model_is_unsure_of_is_not_indexed_or_suggested(db, pg_search_index):
+    from shared.bus.events import Tag
+
+    sure_and_unsure = listing(title="IMG_0001").model_copy(
+        update={"tags": [Tag(label="lighthouse", confidence=0.8), Tag(label="missile", confidence=0.12)]}
+    )
+    event = approved(sure_and_unsure)
+
+    await handle_message(db, pg_search_index, message(event))
+
+    assert await found(pg_search_index, "lighthouse") == [event.image_id]
+    assert await found(pg_search_index, "missile") == []
+    assert (await pg_search_index.get(event.image_id)).tags == ["lighthouse"]
+    async with db.connection() as conn:
+        suggested = {r["keyword"] for r in await conn.fetch("select keyword from search.keyword_counts")}
+    assert "missile" not in suggested and "lighthouse" in suggested
+
+
+async def test_a_handler_writes_the_index_in_its_own_transaction_so_a_busy_pool_cannot_deadlock_it(database_dsn):
+    # Every handler holding its transaction while waiting for a second pool connection starves the pool:
+    # with one connection, a handler that needed two would wait forever.
+    import asyncio
+
+    from shared.db import connect_database
+    from shared.search.postgres import PostgresSearchIndex
+
+    db = await connect_database(database_dsn, min_size=1, max_size=1)
+    try:
+        index = PostgresSearchIndex(db)
+        await index.ensure_ready()
+        event = approved(listing(title="Lighthouse", keywords=["coast"]))
+
+        assert await asyncio.wait_for(handle_message(db, index, message(event)), timeout=20)
+
+        assert await found(index, "lighthouse") == [event.image_id]
+    finally:
+        await db.close()

@@ -6,94 +6,43 @@ Webhooks go to a small HTTP receiver in the test and are verified with the SDK's
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
 import stripe
 
 from devhost.stripe_standin import StripeStandin
+from tests.fixtures.webhook_receiver import WebhookReceiver
 
 SECRET_KEY = "sk_test_standin_tests"
 WEBHOOK_SECRET = "whsec_standin_tests"
-WAIT_SECONDS = 10
-
-
-class WebhookReceiver:
-    """Records each delivery; answers 500 to the first `failures[event type]` attempts of that type."""
-
-    def __init__(self) -> None:
-        self.deliveries: list[tuple[dict[str, str], bytes]] = []
-        self.failures: dict[str, int] = {}
-        self._changed = threading.Condition()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                event_type = json.loads(body)["type"]
-                with receiver._changed:
-                    receiver.deliveries.append((dict(self.headers.items()), body))
-                    failing = receiver.failures.get(event_type, 0) > 0
-                    if failing:
-                        receiver.failures[event_type] -= 1
-                    receiver._changed.notify_all()
-                self.send_response(500 if failing else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/api/webhooks/stripe"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def events(self, secret: str = WEBHOOK_SECRET) -> list[stripe.Event]:
-        """Every delivery, verified as the app verifies it (raises on a bad signature)."""
-        with self._changed:
-            deliveries = list(self.deliveries)
-        return [
-            stripe.Webhook.construct_event(body, headers["Stripe-Signature"], secret) for headers, body in deliveries
-        ]
-
-    def wait_for(self, count: int) -> list[stripe.Event]:
-        deadline = time.monotonic() + WAIT_SECONDS
-        with self._changed:
-            while len(self.deliveries) < count:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    kinds = [json.loads(body)["type"] for _, body in self.deliveries]
-                    pytest.fail(f"expected {count} webhook deliveries, got {len(kinds)}: {kinds}")
-                self._changed.wait(left)
-        return self.events()
-
-    def types(self) -> list[str]:
-        return [event.type for event in self.events()]
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+CONNECT_WEBHOOK_SECRET = "whsec_standin_connect_tests"
 
 
 @pytest.fixture
 def receiver():
-    receiver = WebhookReceiver()
+    receiver = WebhookReceiver(WEBHOOK_SECRET)
     yield receiver
     receiver.close()
 
 
 @pytest.fixture
-def standin(receiver):
+def connect_receiver():
+    receiver = WebhookReceiver(CONNECT_WEBHOOK_SECRET, "/api/webhooks/stripe-connect")
+    yield receiver
+    receiver.close()
+
+
+@pytest.fixture
+def standin(receiver, connect_receiver):
     with StripeStandin(
         secret_key=SECRET_KEY,
         webhook_secret=WEBHOOK_SECRET,
         webhook_urls=[receiver.url],
+        connect_webhook_secret=CONNECT_WEBHOOK_SECRET,
+        connect_webhook_urls=[connect_receiver.url],
         retry_delays=(0.05, 0.1, 0.2),
     ) as running:
         yield running
@@ -519,34 +468,111 @@ def test_a_bank_debit_that_fails_leaves_the_session_unpaid_and_nothing_to_refund
 # --- Connect --------------------------------------------------------------------------------------------------------
 
 
-def test_transfers_reach_a_connected_account_only_once_it_is_onboarded(client, receiver):
-    account = client.v1.accounts.create(
-        {"type": "express", "email": "ana@example.test", "capabilities": {"transfers": {"requested": True}}}
+def _onboard(client: stripe.StripeClient, account_id: str, outcome: str = "verified") -> httpx.Response:
+    link = client.v1.account_links.create(
+        {"account": account_id, "type": "account_onboarding", "refresh_url": "http://shop.test/again",
+         "return_url": "http://shop.test/payouts"}
+    )  # fmt: skip
+    page = httpx.get(link.url).text
+    assert "Finish onboarding" in page and f'value="{outcome}"' in page
+    finished = httpx.post(link.url, data={"outcome": outcome})
+    assert httpx.get(link.url).status_code == 404  # a link serves once
+    return finished
+
+
+def _express_account(client: stripe.StripeClient, email: str = "ana@example.test") -> stripe.Account:
+    return client.v1.accounts.create(
+        {"type": "express", "email": email, "capabilities": {"transfers": {"requested": True}}}
     )
+
+
+def test_transfers_reach_a_connected_account_only_once_it_is_onboarded(client, receiver, connect_receiver):
+    account = _express_account(client)
+    assert account.requirements.disabled_reason == "requirements.past_due"
     transfer = {"amount": 1234, "currency": "usd", "destination": account.id, "transfer_group": "batch-1"}
     with pytest.raises(stripe.InvalidRequestError) as not_yet:
         client.v1.transfers.create(transfer)
     assert not_yet.value.code == "insufficient_capabilities_for_transfer"
 
-    link = client.v1.account_links.create(
-        {"account": account.id, "type": "account_onboarding", "refresh_url": "http://shop.test/again",
-         "return_url": "http://shop.test/payouts"}
-    )  # fmt: skip
-    assert "Finish onboarding" in httpx.get(link.url).text
-    finished = httpx.post(link.url)
+    finished = _onboard(client, account.id)
     assert (finished.status_code, finished.headers["location"]) == (303, "http://shop.test/payouts")
-    assert httpx.get(link.url).status_code == 404  # a link serves once
 
     onboarded = client.v1.accounts.retrieve(account.id)
     assert (onboarded.payouts_enabled, onboarded.capabilities.transfers) == (True, "active")
+    assert onboarded.requirements.disabled_reason is None
     sent = client.v1.transfers.create(transfer, {"idempotency_key": "payout-batch-1-ana"})
     assert client.v1.transfers.create(transfer, {"idempotency_key": "payout-batch-1-ana"}).id == sent.id
     assert (sent.amount, sent.destination, sent.transfer_group) == (1234, account.id, "batch-1")
     assert client.v1.transfers.retrieve(sent.id).id == sent.id
-    events = receiver.wait_for(2)
-    assert [e.type for e in events] == ["account.updated", "transfer.created"]
-    assert events[0].data.previous_attributes.payouts_enabled is False
-    assert events[1].data.object.id == sent.id
+
+    # The account's change is a Connect event, signed with the Connect endpoint's secret; the transfer is the
+    # platform's own event, for the account endpoint.
+    (updated,) = connect_receiver.wait_for(1)
+    assert (updated.type, updated.account) == ("account.updated", account.id)
+    assert updated.data.previous_attributes.payouts_enabled is False
+    (created,) = receiver.wait_for(1)
+    assert (created.type, created.data.object.id) == ("transfer.created", sent.id)
+    assert "account" not in created
+    with pytest.raises(stripe.SignatureVerificationError):
+        connect_receiver.events(secret=WEBHOOK_SECRET)
+
+
+def test_the_same_transfer_key_with_other_parameters_is_an_idempotency_error(client):
+    account = _express_account(client)
+    _onboard(client, account.id)
+    transfer = {"amount": 500, "currency": "eur", "destination": account.id}
+    client.v1.transfers.create(transfer, {"idempotency_key": "payout-b-ana"})
+    with pytest.raises(stripe.IdempotencyError):
+        client.v1.transfers.create({**transfer, "amount": 501}, {"idempotency_key": "payout-b-ana"})
+    assert [t.amount for t in client.v1.transfers.list({"destination": account.id}).data] == [500]
+
+
+def test_transfers_are_listed_newest_first_by_destination_and_page_like_stripe(client):
+    ana, bo = _express_account(client), _express_account(client, "bo@example.test")
+    for account in (ana, bo):
+        _onboard(client, account.id)
+    sent = [
+        client.v1.transfers.create({"amount": 100 + n, "currency": "usd", "destination": ana.id}).id for n in range(3)
+    ]
+    client.v1.transfers.create({"amount": 999, "currency": "usd", "destination": bo.id, "transfer_group": "g"})
+
+    first = client.v1.transfers.list({"destination": ana.id, "limit": 2})
+    assert ([t.id for t in first.data], first.has_more) == (sent[:0:-1], True)
+    rest = client.v1.transfers.list({"destination": ana.id, "limit": 2, "starting_after": first.data[-1].id})
+    assert ([t.id for t in rest.data], rest.has_more) == ([sent[0]], False)
+    assert [t.amount for t in client.v1.transfers.list({"transfer_group": "g"}).data] == [999]
+    assert len(list(client.v1.transfers.list({"limit": 1}).auto_paging_iter())) == 4
+
+
+def test_details_that_fail_verification_leave_the_account_restricted_and_transfers_refused(client, connect_receiver):
+    account = _express_account(client)
+    _onboard(client, account.id, outcome="verification_failed")
+
+    restricted = client.v1.accounts.retrieve(account.id)
+    assert (restricted.details_submitted, restricted.payouts_enabled) == (True, False)
+    assert restricted.requirements.disabled_reason == "requirements.past_due"
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.transfers.create({"amount": 100, "currency": "usd", "destination": account.id})
+    assert (refused.value.http_status, refused.value.code) == (400, "insufficient_capabilities_for_transfer")
+    (updated,) = connect_receiver.wait_for(1)
+    assert updated.data.object.details_submitted is True and updated.data.object.payouts_enabled is False
+
+
+def test_a_rejected_account_takes_no_more_transfers(client, connect_receiver):
+    account = _express_account(client)
+    _onboard(client, account.id)
+    client.v1.transfers.create({"amount": 100, "currency": "usd", "destination": account.id})
+
+    rejected = client.v1.accounts.reject(account.id, {"reason": "fraud"})
+
+    assert (rejected.payouts_enabled, rejected.requirements.disabled_reason) == (False, "rejected.fraud")
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.transfers.create({"amount": 100, "currency": "usd", "destination": account.id})
+    assert refused.value.code == "insufficient_capabilities_for_transfer"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.accounts.reject(account.id, {"reason": "because"})
+    events = connect_receiver.wait_for(2)
+    assert [e.data.object.payouts_enabled for e in events] == [True, False]
 
 
 def test_a_port_another_server_listens_on_is_left_to_it_and_a_free_one_is_used():

@@ -11,6 +11,7 @@ import stripe
 from devhost.stripe_standin import StripeStandin
 from devhost.stripe_standin.errors import StripeError
 from devhost.stripe_standin.store import Store
+from shared.config import load_settings
 
 JAN_31 = datetime(2027, 1, 31, 12, tzinfo=UTC).timestamp()
 
@@ -82,3 +83,35 @@ def test_sessions_and_payments_survive_a_restart_when_a_state_path_is_given(tmp_
         assert client.v1.refunds.create(
             {"payment_intent": client.v1.checkout.sessions.retrieve(paid.id).payment_intent}
         )
+
+
+def test_a_transfer_replayed_after_a_restart_returns_the_first_one(tmp_path):
+    # Stripe keeps idempotency keys for 24 hours: a payout retried after devhost restarted must not pay again.
+    state = tmp_path / "stripe" / "state.json"
+    options = {"secret_key": "sk_test_restart", "webhook_secret": "whsec_restart", "state_path": state}
+    with StripeStandin(**options) as first:
+        client = stripe.StripeClient("sk_test_restart", base_addresses={"api": first.base_url})
+        account = client.v1.accounts.create({"type": "express"})
+        link = client.v1.account_links.create(
+            {"account": account.id, "type": "account_onboarding", "return_url": "http://shop.test/done"}
+        )
+        httpx.post(link.url, data={"outcome": "verified"})
+        transfer = {"amount": 3500, "currency": "usd", "destination": account.id}
+        sent = client.v1.transfers.create(transfer, {"idempotency_key": "payout-7-ana"})
+    with StripeStandin(**options) as second:
+        client = stripe.StripeClient("sk_test_restart", base_addresses={"api": second.base_url})
+        assert client.v1.transfers.create(transfer, {"idempotency_key": "payout-7-ana"}).id == sent.id
+        assert [t.id for t in client.v1.transfers.list({"destination": account.id}).data] == [sent.id]
+
+
+def test_devhosts_stand_in_signs_connect_events_with_the_connect_secret(tmp_path):
+    settings = load_settings(VAR_DIR=str(tmp_path), STRIPE_CONNECT_WEBHOOK_SECRET="whsec_connect_x")
+    standin = StripeStandin.from_settings(
+        settings, webhook_url="http://127.0.0.1:9/api/webhooks/stripe",
+        connect_webhook_url="http://127.0.0.1:9/api/webhooks/stripe-connect",
+    )  # fmt: skip
+    assert (standin.connect_webhook_secret, standin.connect_webhook_urls) == (
+        "whsec_connect_x",
+        ["http://127.0.0.1:9/api/webhooks/stripe-connect"],
+    )
+    assert standin.webhook_secret == settings.STRIPE_WEBHOOK_SECRET != "whsec_connect_x"

@@ -85,8 +85,22 @@ def test_azure_refuses_the_local_token_issuer(monkeypatch):
         load_settings()
     monkeypatch.setenv("AUTH_ISSUER", "https://login.example/tenant/v2.0")
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_real_endpoint_secret")
+    monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_real_connect_endpoint_secret")
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_real_key")
+    _sign_in_without_secrets_on_disk(monkeypatch)
     assert load_settings().AUTH_JWKS_URL == "https://login.example/keys"
+
+
+def _sign_in_without_secrets_on_disk(monkeypatch):
+    with pytest.raises(ConfigError, match="DATABASE_AUTH must be 'entra' when APP_ENV=azure"):
+        load_settings()
+    monkeypatch.setenv("DATABASE_AUTH", "entra")
+    with pytest.raises(ConfigError, match="DATABASE_AUTH=entra needs DATABASE_URL naming the identity and no password"):
+        load_settings()
+    monkeypatch.setenv("DATABASE_URL", "postgresql://id-market@db:5432/market?sslmode=require")
+    with pytest.raises(ConfigError, match="PAYOUT_TIN_KEY_ID is required when APP_ENV=azure"):
+        load_settings()
+    monkeypatch.setenv("PAYOUT_TIN_KEY_ID", "https://kv-x.vault.azure.net/keys/payout-tin/0123456789abcdef")
 
 
 def test_azure_refuses_the_stripe_standins_published_keys(monkeypatch):
@@ -103,6 +117,11 @@ def test_azure_refuses_the_stripe_standins_published_keys(monkeypatch):
     with pytest.raises(ConfigError, match="STRIPE_SECRET_KEY must be a real Stripe key"):
         load_settings()
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_live_real_key")
+    # The Connect endpoint's secret signs account.updated: forged, it would mark any account ready to be paid.
+    with pytest.raises(ConfigError, match="STRIPE_CONNECT_WEBHOOK_SECRET must be the real Connect endpoint's secret"):
+        load_settings()
+    monkeypatch.setenv("STRIPE_CONNECT_WEBHOOK_SECRET", "whsec_real_connect_endpoint_secret")
+    _sign_in_without_secrets_on_disk(monkeypatch)
     assert load_settings().STRIPE_WEBHOOK_SECRET == "whsec_real_endpoint_secret"
 
 

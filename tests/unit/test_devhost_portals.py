@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from devhost.portals import PortalSite, portal_config, resolve, source_stamp
+from devhost.portals import PortalSite, portal_config, source_stamp
+from devhost.static_site import StaticSite
 from shared.config import Settings
 
 
@@ -20,11 +21,12 @@ def _site(tmp_path):
 
 def test_pages_resolve_to_their_exported_files_and_never_outside_the_export(tmp_path):
     out = _site(tmp_path)
-    assert resolve(out, "/") == out / "index.html"
-    assert resolve(out, "/cart/") == out / "cart" / "index.html"
-    assert resolve(out, "/cart") == out / "cart" / "index.html"
+    resolve = StaticSite(out, Settings()).resolve
+    assert resolve("/") == out / "index.html"
+    assert resolve("/cart/") == out / "cart" / "index.html"
+    assert resolve("/cart") == out / "cart" / "index.html"
     for escape in ("/../secret.txt", "/%2e%2e/secret.txt", "/cart/../../secret.txt", "/.source-stamp"):
-        assert resolve(out, escape) is None
+        assert resolve(escape) is None
 
 
 def test_unknown_pages_get_the_404_page_and_the_config_names_the_same_origin_provider(tmp_path):

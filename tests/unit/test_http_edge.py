@@ -114,6 +114,15 @@ def declare_routes(bp: func.Blueprint) -> None:
     async def boom(request: ApiRequest) -> None:
         raise RuntimeError("db password is hunter2")
 
+    @api(bp, "GET", "db-down", roles=ANYONE, summary="The database is restarting")
+    async def db_down(request: ApiRequest) -> None:
+        import asyncpg
+
+        try:
+            raise asyncpg.CannotConnectNowError("the database system is shutting down")
+        except asyncpg.CannotConnectNowError as exc:
+            raise RuntimeError("could not save the order") from exc
+
     @api(bp, "GET", "teapot", roles=ANYONE, summary="A domain problem")
     async def teapot(request: ApiRequest) -> None:
         raise Problem(409, "image-not-approved", "Image not approved", "Image 7 is pending review.", image_id=7)
@@ -527,6 +536,15 @@ async def test_an_unhandled_exception_is_500_without_internals_but_logged(edge):
     assert problem(response)["type"].endswith("/internal-error")
     (error,) = [log for log in logs if log["event"] == "http.unhandled_error"]
     assert error["exc_info"] is True and error["correlation_id"] == response.headers["x-correlation-id"]
+
+
+async def test_a_dependency_outage_is_503_with_retry_after_so_that_callers_retry(edge):
+    response = await call(edge, "db_down", request("GET", "db-down"))
+
+    assert response.status_code == 503
+    assert problem(response)["type"].endswith("/service-unavailable")
+    assert response.headers["Retry-After"] == "5"
+    assert "shutting down" not in response.get_body().decode()
 
 
 def test_problem_rejects_non_error_statuses_and_reserved_members():

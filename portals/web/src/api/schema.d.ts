@@ -73,6 +73,57 @@ export interface paths {
         patch: operations["change_category"];
         trace?: never;
     };
+    "/api/admin/dead-letters": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Messages the bus gave up on, with their reason, oldest first */
+        get: operations["dead_letters"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/dead-letters/{id}/discard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete a dead letter for good (audited) */
+        post: operations["discard_dead_letter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/dead-letters/{id}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Deliver a dead letter again to its own subscription, delivery count reset (audited) */
+        post: operations["replay_dead_letter"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/images/moderate": {
         parameters: {
             query?: never;
@@ -159,6 +210,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/ledger-adjustments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Credit or debit a contributor's balance with a reason (audited) */
+        post: operations["post_adjustment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/moderation/queue": {
         parameters: {
             query?: never;
@@ -170,6 +238,75 @@ export interface paths {
         get: operations["moderation_queue"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/payout-batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Payout batches, newest first, with totals */
+        get: operations["get_batches"];
+        put?: never;
+        /** Create the draft batch of a period (200 with the existing one if the period has one) */
+        post: operations["post_batch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/payout-batches/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One batch: totals per currency and per exclusion reason, its payouts and exclusions */
+        get: operations["get_batch"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/payout-batches/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve a draft batch: each payout is transferred through Stripe Connect */
+        post: operations["approve_batch"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/payout-batches/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a draft batch (its period may then get a new one) */
+        post: operations["cancel_batch"];
         delete?: never;
         options?: never;
         head?: never;
@@ -188,6 +325,24 @@ export interface paths {
         /** Set the prices per license type (integer minor units and currency) */
         put: operations["set_pricing"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/royalty-tables": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every royalty table version, newest first */
+        get: operations["get_royalty_tables"];
+        put?: never;
+        /** Publish a new royalty table version for sales from its effective time on */
+        post: operations["post_royalty_table"];
         delete?: never;
         options?: never;
         head?: never;
@@ -296,6 +451,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/contributor/earnings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's earnings grouped by day, month or image, per licence type, with balances */
+        get: operations["get_earnings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contributor/earnings.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's ledger entries of a period as CSV (text/csv) */
+        get: operations["get_earnings_csv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/contributor/images": {
         parameters: {
             query?: never;
@@ -331,6 +520,93 @@ export interface paths {
         patch: operations["edit_own_image"];
         trace?: never;
     };
+    "/api/contributor/level": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's royalty level and progress to the next */
+        get: operations["get_level"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contributor/payout-account": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's Stripe Connect account and whether payouts are enabled */
+        get: operations["get_payout_account"];
+        put?: never;
+        /** Create the caller's Stripe Connect Express account (once) and a fresh onboarding link */
+        post: operations["post_payout_account"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contributor/payout-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's payout threshold */
+        get: operations["get_payout_settings"];
+        /** Raise the caller's payout threshold (never below the default) */
+        put: operations["put_payout_settings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contributor/payouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's payouts, newest first */
+        get: operations["get_payouts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contributor/payouts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One of the caller's payouts */
+        get: operations["get_payout"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/contributor/search": {
         parameters: {
             query?: never;
@@ -341,6 +617,24 @@ export interface paths {
         /** Search the caller's own images in every state (pending, flagged, approved, rejected, removed) */
         get: operations["portfolio_search"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/contributor/tax-info": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The caller's tax profile (the tax id's last 4 characters only) */
+        get: operations["get_tax_info"];
+        /** Submit or replace the caller's tax form (validated per form; the tax id is encrypted at rest) */
+        put: operations["put_tax_info"];
         post?: never;
         delete?: never;
         options?: never;
@@ -637,10 +931,72 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/webhooks/stripe-connect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stripe Connect webhook endpoint (account.updated; signature-verified, idempotent) */
+        post: operations["stripe_connect_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Address */
+        Address: {
+            /** Line1 */
+            line1: string;
+            /**
+             * Line2
+             * @default null
+             */
+            line2: string | null;
+            /** City */
+            city: string;
+            /**
+             * Region
+             * @description State, province or county.
+             * @default null
+             */
+            region: string | null;
+            /**
+             * Postal Code
+             * @default null
+             */
+            postal_code: string | null;
+            /**
+             * Country
+             * @description ISO 3166-1 alpha-2, e.g. US, DE.
+             */
+            country: string;
+        };
+        /** AdjustmentIn */
+        AdjustmentIn: {
+            /** Contributor Id */
+            contributor_id: string;
+            /**
+             * Amount Minor
+             * @description Credit (> 0) or debit (< 0); never 0.
+             */
+            amount_minor: number;
+            /**
+             * Currency
+             * @example USD
+             */
+            currency: string;
+            /** Reason */
+            reason: string;
+        };
         /** AdminSearchParams */
         AdminSearchParams: {
             /**
@@ -671,6 +1027,21 @@ export interface components {
              */
             contributor: string | null;
         };
+        /**
+         * AiKeyword
+         * @description A keyword the image model suggests, with how sure it is.
+         */
+        AiKeyword: {
+            /** Keyword */
+            keyword: string;
+            /** Confidence */
+            confidence: number;
+            /**
+             * Indexed
+             * @description Whether search finds the image by it (only confident ones, below own words).
+             */
+            indexed: boolean;
+        };
         /** AuditEntry */
         AuditEntry: {
             /** Id */
@@ -680,6 +1051,8 @@ export interface components {
              * Format: date-time
              */
             at: string;
+            /** Service */
+            service: string;
             /** Actor */
             actor: string;
             /** Action */
@@ -718,6 +1091,12 @@ export interface components {
         /** AuditQuery */
         AuditQuery: {
             /**
+             * Service
+             * @description Only this service's entries (moderation, checkout, ...).
+             * @default null
+             */
+            service: string | null;
+            /**
              * Actor
              * @default null
              */
@@ -755,6 +1134,208 @@ export interface components {
              * @default 50
              */
             per_page: number;
+        };
+        /** BalanceOut */
+        BalanceOut: {
+            /** Currency */
+            currency: string;
+            /**
+             * Balance Minor
+             * @description Sum of every ledger entry.
+             */
+            balance_minor: number;
+            /**
+             * Payable Minor
+             * @description What a payout batch may pay (past the hold period); can be negative.
+             */
+            payable_minor: number;
+            /**
+             * Held Minor
+             * @description Earnings still in their hold period.
+             */
+            held_minor: number;
+        };
+        /** BatchCreateIn */
+        BatchCreateIn: {
+            /**
+             * Period
+             * @description YYYY-MM; default last month.
+             * @default null
+             */
+            period: string | null;
+        };
+        /** BatchExclusion */
+        BatchExclusion: {
+            /** Contributor Id */
+            contributor_id: string;
+            /** Currency */
+            currency: string;
+            /** Payable Minor */
+            payable_minor: number;
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "negative_balance" | "below_threshold" | "no_tax_profile" | "onboarding_incomplete";
+        };
+        /**
+         * BatchOut
+         * @example {
+         *       "approved_at": null,
+         *       "approved_by": null,
+         *       "cancelled_at": null,
+         *       "cancelled_by": null,
+         *       "created_at": "2026-12-01T02:00:00Z",
+         *       "created_by": "payouts-timer",
+         *       "cutoff_at": "2026-12-01T02:00:00Z",
+         *       "exclusions": [
+         *         {
+         *           "contributor_id": "contributor-2",
+         *           "currency": "USD",
+         *           "payable_minor": 1200,
+         *           "reason": "below_threshold"
+         *         }
+         *       ],
+         *       "exclusions_by_reason": [
+         *         {
+         *           "contributors": 1,
+         *           "currency": "USD",
+         *           "payable_minor": 1200,
+         *           "reason": "below_threshold"
+         *         }
+         *       ],
+         *       "id": "0b8e8d4c-2f1a-4c3b-8e7d-6a5b4c3d2e1f",
+         *       "payout_statuses": {
+         *         "draft": 1
+         *       },
+         *       "payouts": [
+         *         {
+         *           "amount_minor": 5000,
+         *           "contributor_id": "contributor-1",
+         *           "currency": "USD",
+         *           "failure_reason": null,
+         *           "id": "6f1c2f4e-3a51-4f7b-9a0e-1d2c3b4a5f60",
+         *           "net_minor": null,
+         *           "status": "draft",
+         *           "transfer_id": null,
+         *           "withholding_minor": null
+         *         }
+         *       ],
+         *       "period": "2026-11",
+         *       "status": "draft",
+         *       "totals": [
+         *         {
+         *           "amount_minor": 5000,
+         *           "currency": "USD",
+         *           "net_paid_minor": 0,
+         *           "payouts": 1,
+         *           "withholding_minor": 0
+         *         }
+         *       ]
+         *     }
+         */
+        BatchOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Period */
+            period: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "approved" | "cancelled";
+            /**
+             * Cutoff At
+             * Format: date-time
+             * @description Balances payable at this time were considered.
+             */
+            cutoff_at: string;
+            /** Created By */
+            created_by: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Approved By */
+            approved_by: string | null;
+            /** Approved At */
+            approved_at: string | null;
+            /** Cancelled By */
+            cancelled_by: string | null;
+            /** Cancelled At */
+            cancelled_at: string | null;
+            /**
+             * Totals
+             * @description Per currency.
+             */
+            totals: components["schemas"]["BatchTotal"][];
+            /** Payout Statuses */
+            payout_statuses: {
+                [key: string]: number;
+            };
+            /** Exclusions By Reason */
+            exclusions_by_reason: components["schemas"]["ExclusionTotal"][];
+            /**
+             * Payouts
+             * @description The first 1,000 (detail view only).
+             * @default null
+             */
+            payouts: components["schemas"]["BatchPayout"][] | null;
+            /**
+             * Exclusions
+             * @description The first 1,000 (detail view only).
+             * @default null
+             */
+            exclusions: components["schemas"]["BatchExclusion"][] | null;
+        };
+        /** BatchPayout */
+        BatchPayout: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Contributor Id */
+            contributor_id: string;
+            /** Currency */
+            currency: string;
+            /** Amount Minor */
+            amount_minor: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "approved" | "sending" | "paid" | "failed" | "cancelled";
+            /** Withholding Minor */
+            withholding_minor: number | null;
+            /** Net Minor */
+            net_minor: number | null;
+            /** Transfer Id */
+            transfer_id: string | null;
+            /** Failure Reason */
+            failure_reason: string | null;
+        };
+        /** BatchTotal */
+        BatchTotal: {
+            /** Currency */
+            currency: string;
+            /** Payouts */
+            payouts: number;
+            /** Amount Minor */
+            amount_minor: number;
+            /** Net Paid Minor */
+            net_paid_minor: number;
+            /** Withholding Minor */
+            withholding_minor: number;
+        };
+        /** BatchesOut */
+        BatchesOut: {
+            /** Batches */
+            batches: components["schemas"]["BatchOut"][];
         };
         /** BulkModerateIn */
         BulkModerateIn: {
@@ -958,6 +1539,11 @@ export interface components {
             title: string;
             /** Keywords */
             keywords: string[];
+            /**
+             * Ai Keywords
+             * @description What the image model suggests, most confident first.
+             */
+            ai_keywords?: components["schemas"]["AiKeyword"][];
             /** Thumbnail Url */
             thumbnail_url: string | null;
             /** Width */
@@ -1131,6 +1717,259 @@ export interface components {
             /** @default null */
             listing: components["schemas"]["ListingOut"] | null;
         };
+        /** DeadLetterOut */
+        DeadLetterOut: {
+            /**
+             * Id
+             * @description topic:subscription:sequence; what replay and discard take
+             */
+            id: string;
+            /** Topic */
+            topic: string;
+            /** Subscription */
+            subscription: string;
+            /** Message Id */
+            message_id: string;
+            /** Subject */
+            subject: string;
+            /** Reason */
+            reason: string | null;
+            /** Description */
+            description: string | null;
+            /** Delivery Count */
+            delivery_count: number;
+            /**
+             * Enqueued Time
+             * Format: date-time
+             */
+            enqueued_time: string;
+            /** Dead Lettered Time */
+            dead_lettered_time: string | null;
+            /** Correlation Id */
+            correlation_id: string | null;
+            /** Body */
+            body: {
+                [key: string]: unknown;
+            };
+        };
+        /** DeadLettersOut */
+        DeadLettersOut: {
+            /** Items */
+            items: components["schemas"]["DeadLetterOut"][];
+        };
+        /** DeadLettersQuery */
+        DeadLettersQuery: {
+            /**
+             * Topic
+             * @default null
+             */
+            topic: string | null;
+            /**
+             * Subscription
+             * @default null
+             */
+            subscription: string | null;
+            /**
+             * Subject
+             * @default null
+             */
+            subject: string | null;
+            /**
+             * Reason
+             * @description e.g. MaxDeliveryCountExceeded, InvalidBody
+             * @default null
+             */
+            reason: string | null;
+            /**
+             * Limit
+             * @default 100
+             */
+            limit: number;
+        };
+        /** EarningsCsvQuery */
+        EarningsCsvQuery: {
+            /**
+             * From
+             * @default null
+             */
+            from: string | null;
+            /**
+             * To
+             * @default null
+             */
+            to: string | null;
+        };
+        /** EarningsGroup */
+        EarningsGroup: {
+            /**
+             * Key
+             * @description YYYY-MM-DD, YYYY-MM or the image id, per group_by.
+             */
+            key: string;
+            /** Lines */
+            lines: components["schemas"]["EarningsLine"][];
+        };
+        /** EarningsLine */
+        EarningsLine: {
+            /**
+             * License Type
+             * @enum {string}
+             */
+            license_type: "standard" | "enhanced";
+            /** Currency */
+            currency: string;
+            /**
+             * Downloads
+             * @description Sales and subscription downloads credited.
+             */
+            downloads: number;
+            /**
+             * Refunds
+             * @description Of those, refunded (reversed).
+             */
+            refunds: number;
+            /**
+             * Earned Minor
+             * @description Credits minus reversals.
+             */
+            earned_minor: number;
+        };
+        /**
+         * EarningsOut
+         * @example {
+         *       "balances": [
+         *         {
+         *           "balance_minor": 3135,
+         *           "currency": "USD",
+         *           "held_minor": 2090,
+         *           "payable_minor": 1045
+         *         }
+         *       ],
+         *       "from": "2026-01-01T00:00:00Z",
+         *       "group_by": "month",
+         *       "groups": [
+         *         {
+         *           "key": "2026-11",
+         *           "lines": [
+         *             {
+         *               "currency": "USD",
+         *               "downloads": 12,
+         *               "earned_minor": 3135,
+         *               "license_type": "standard",
+         *               "refunds": 1
+         *             }
+         *           ]
+         *         }
+         *       ],
+         *       "to": "2026-12-06T21:00:00Z",
+         *       "totals": [
+         *         {
+         *           "currency": "USD",
+         *           "downloads": 12,
+         *           "earned_minor": 3135,
+         *           "license_type": "standard",
+         *           "refunds": 1
+         *         }
+         *       ]
+         *     }
+         */
+        EarningsOut: {
+            /**
+             * From
+             * Format: date-time
+             */
+            from: string;
+            /**
+             * To
+             * Format: date-time
+             */
+            to: string;
+            /**
+             * Group By
+             * @enum {string}
+             */
+            group_by: "day" | "month" | "image";
+            /** Groups */
+            groups: components["schemas"]["EarningsGroup"][];
+            /** Totals */
+            totals: components["schemas"]["EarningsLine"][];
+            /** Balances */
+            balances: components["schemas"]["BalanceOut"][];
+        };
+        /** EarningsQuery */
+        EarningsQuery: {
+            /**
+             * From
+             * @description Start (inclusive); default 1 January this year UTC.
+             * @default null
+             */
+            from: string | null;
+            /**
+             * To
+             * @description End (exclusive); default now.
+             * @default null
+             */
+            to: string | null;
+            /**
+             * Group By
+             * @default day
+             * @enum {string}
+             */
+            group_by: "day" | "month" | "image";
+            /**
+             * Image Id
+             * @description Only this image's sales (404 if none of yours).
+             * @default null
+             */
+            image_id: string | null;
+        };
+        /** ExclusionTotal */
+        ExclusionTotal: {
+            /**
+             * Reason
+             * @enum {string}
+             */
+            reason: "negative_balance" | "below_threshold" | "no_tax_profile" | "onboarding_incomplete";
+            /** Currency */
+            currency: string;
+            /** Contributors */
+            contributors: number;
+            /** Payable Minor */
+            payable_minor: number;
+        };
+        /**
+         * Explanation
+         * @description Why one result matched a query (explain=true): for admins and for debugging the portals.
+         */
+        Explanation: {
+            /**
+             * Matched Words
+             * @description Query words found in each field (title, keywords, tags, description), English stemming; tags are the pipeline's AI keywords.
+             */
+            matched_words: {
+                [key: string]: string[];
+            };
+            /**
+             * Keyword Rank
+             * @description 1-based rank in the keyword leg; null if words did not match.
+             */
+            keyword_rank: number | null;
+            /**
+             * Semantic Rank
+             * @description 1-based rank in the semantic leg; null if beyond the relevance floor or not asked.
+             */
+            semantic_rank: number | null;
+            /**
+             * Semantic Score
+             * @description Cosine similarity of the query's and the image's embeddings (1 = same direction); null without a query vector or an image embedding.
+             */
+            semantic_score: number | null;
+            /**
+             * Within Floor
+             * @description Whether the semantic score clears the relevance floor.
+             */
+            within_floor: boolean;
+        };
         /** FacetValue */
         FacetValue: {
             /** Value */
@@ -1257,6 +2096,102 @@ export interface components {
              * @default null
              */
             cursor: string | null;
+        };
+        /** LedgerEntryOut */
+        LedgerEntryOut: {
+            /** Id */
+            id: number;
+            /** Contributor Id */
+            contributor_id: string;
+            /** Currency */
+            currency: string;
+            /** Kind */
+            kind: string;
+            /** Amount Minor */
+            amount_minor: number;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /**
+             * Available At
+             * Format: date-time
+             */
+            available_at: string;
+            /**
+             * Reason
+             * @default null
+             */
+            reason: string | null;
+            /**
+             * Actor
+             * @default null
+             */
+            actor: string | null;
+        };
+        /** Level */
+        Level: {
+            /**
+             * From Download
+             * @description The first download of the year (1-based) this level applies to.
+             */
+            from_download: number;
+            /**
+             * Rate Bp
+             * @description Royalty rate in basis points (1500 = 15%).
+             */
+            rate_bp: number;
+        };
+        /**
+         * LevelOut
+         * @example {
+         *       "downloads_this_year": 180,
+         *       "downloads_to_next_level": 70,
+         *       "level": 2,
+         *       "levels": 6,
+         *       "next_level_from_download": 251,
+         *       "next_level_rate_bp": 2500,
+         *       "rate_bp": 2000,
+         *       "resets_at": "2027-01-01T00:00:00Z",
+         *       "royalty_table_version": 1,
+         *       "year": 2026
+         *     }
+         */
+        LevelOut: {
+            /** Year */
+            year: number;
+            /** Downloads This Year */
+            downloads_this_year: number;
+            /**
+             * Level
+             * @description 1-based level the next download earns at.
+             */
+            level: number;
+            /** Levels */
+            levels: number;
+            /**
+             * Rate Bp
+             * @description Royalty rate of the next download, in basis points.
+             */
+            rate_bp: number;
+            /** Next Level Rate Bp */
+            next_level_rate_bp: number | null;
+            /** Next Level From Download */
+            next_level_from_download: number | null;
+            /**
+             * Downloads To Next Level
+             * @description Downloads still needed to reach the next level.
+             */
+            downloads_to_next_level: number | null;
+            /** Royalty Table Version */
+            royalty_table_version: number;
+            /**
+             * Resets At
+             * Format: date-time
+             * @description Counts reset on 1 January (UTC).
+             */
+            resets_at: string;
         };
         /** LicenseIn */
         LicenseIn: {
@@ -1549,6 +2484,144 @@ export interface components {
             /** Orders */
             orders: components["schemas"]["OrderOut"][];
         };
+        /** PayoutAccountIn */
+        PayoutAccountIn: {
+            /**
+             * Country
+             * @description ISO 3166-1 alpha-2.
+             */
+            country: string;
+            /**
+             * Email
+             * @default null
+             */
+            email: string | null;
+        };
+        /**
+         * PayoutAccountOut
+         * @example {
+         *       "account_id": "acct_1Q2w3E4r",
+         *       "country": "PT",
+         *       "details_submitted": false,
+         *       "onboarding_url": "https://connect.stripe.com/setup/e/acct_1Q2w3E4r/abc",
+         *       "payouts_enabled": false
+         *     }
+         */
+        PayoutAccountOut: {
+            /** Account Id */
+            account_id: string;
+            /** Country */
+            country: string;
+            /** Payouts Enabled */
+            payouts_enabled: boolean;
+            /** Details Submitted */
+            details_submitted: boolean;
+            /**
+             * Onboarding Url
+             * @description One-time hosted onboarding link (POST only).
+             * @default null
+             */
+            onboarding_url: string | null;
+        };
+        /**
+         * PayoutOut
+         * @example {
+         *       "amount_minor": 5000,
+         *       "batch_id": "0b8e8d4c-2f1a-4c3b-8e7d-6a5b4c3d2e1f",
+         *       "created_at": "2026-12-01T02:00:04Z",
+         *       "currency": "USD",
+         *       "failure_reason": null,
+         *       "gross_minor": 5000,
+         *       "id": "6f1c2f4e-3a51-4f7b-9a0e-1d2c3b4a5f60",
+         *       "net_minor": 4500,
+         *       "period": "2026-11",
+         *       "status": "paid",
+         *       "transfer_id": "tr_1Q2w3E",
+         *       "updated_at": "2026-12-02T09:12:30Z",
+         *       "withholding_minor": 500,
+         *       "withholding_rate_bp": 1000
+         *     }
+         */
+        PayoutOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Batch Id
+             * Format: uuid
+             */
+            batch_id: string;
+            /** Period */
+            period: string;
+            /** Currency */
+            currency: string;
+            /**
+             * Amount Minor
+             * @description Payable when the batch was made.
+             */
+            amount_minor: number;
+            /**
+             * Gross Minor
+             * @description Debited when sent (never above the payable balance then).
+             */
+            gross_minor: number | null;
+            /** Withholding Minor */
+            withholding_minor: number | null;
+            /** Withholding Rate Bp */
+            withholding_rate_bp: number | null;
+            /**
+             * Net Minor
+             * @description Transferred to the contributor's Stripe account.
+             */
+            net_minor: number | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "approved" | "sending" | "paid" | "failed" | "cancelled";
+            /** Transfer Id */
+            transfer_id: string | null;
+            /** Failure Reason */
+            failure_reason: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** PayoutSettingsIn */
+        PayoutSettingsIn: {
+            /**
+             * Threshold Minor
+             * @description Pay out only from this payable balance up (any currency).
+             */
+            threshold_minor: number;
+        };
+        /**
+         * PayoutSettingsOut
+         * @example {
+         *       "default_threshold_minor": 3500,
+         *       "threshold_minor": 10000
+         *     }
+         */
+        PayoutSettingsOut: {
+            /** Threshold Minor */
+            threshold_minor: number;
+            /** Default Threshold Minor */
+            default_threshold_minor: number;
+        };
+        /** PayoutsOut */
+        PayoutsOut: {
+            /** Payouts */
+            payouts: components["schemas"]["PayoutOut"][];
+        };
         /** PlanOut */
         PlanOut: {
             /** Name */
@@ -1693,6 +2766,56 @@ export interface components {
             /** Preview Url */
             preview_url: string;
         };
+        /**
+         * RoyaltyTableIn
+         * @example {
+         *       "effective_at": "2027-01-01T00:00:00Z",
+         *       "levels": [
+         *         {
+         *           "from_download": 1,
+         *           "rate_bp": 1500
+         *         },
+         *         {
+         *           "from_download": 101,
+         *           "rate_bp": 2000
+         *         }
+         *       ]
+         *     }
+         */
+        RoyaltyTableIn: {
+            /**
+             * Effective At
+             * Format: date-time
+             * @description Sales at or after this time use the table; not in the past.
+             */
+            effective_at: string;
+            /** Levels */
+            levels: components["schemas"]["Level"][];
+        };
+        /** RoyaltyTableOut */
+        RoyaltyTableOut: {
+            /** Version */
+            version: number;
+            /**
+             * Effective At
+             * Format: date-time
+             */
+            effective_at: string;
+            /** Levels */
+            levels: components["schemas"]["Level"][];
+            /** Published By */
+            published_by: string;
+            /**
+             * Published At
+             * Format: date-time
+             */
+            published_at: string;
+        };
+        /** RoyaltyTablesOut */
+        RoyaltyTablesOut: {
+            /** Tables */
+            tables: components["schemas"]["RoyaltyTableOut"][];
+        };
         /** SearchItem */
         SearchItem: {
             /**
@@ -1728,6 +2851,11 @@ export interface components {
             price: components["schemas"]["Money"] | null;
             /** Score */
             score: number;
+            /**
+             * @description Why it matched; only with explain=true.
+             * @default null
+             */
+            explanation: components["schemas"]["Explanation"] | null;
         };
         /** SearchOut */
         SearchOut: {
@@ -1831,6 +2959,21 @@ export interface components {
              * @default true
              */
             facets: boolean;
+            /**
+             * Explain
+             * @description Admins only (others get 403): every result says why it matched: which query words hit which fields, its rank in the keyword and the semantic leg, and its semantic score.
+             * @default false
+             */
+            explain: boolean;
+        };
+        /** SettledOut */
+        SettledOut: {
+            /** Id */
+            id: string;
+            /** Action */
+            action: string;
+            /** Message Id */
+            message_id: string;
         };
         /**
          * Sidecar
@@ -1958,6 +3101,97 @@ export interface components {
             reason: string;
         };
         /**
+         * TaxInfoIn
+         * @description One tax form's facts. W-9: US persons (SSN or EIN). W-8BEN: non-US individuals. W-8BEN-E: non-US
+         *     entities. `treaty_claim` asks for the treaty rate of `country` (W-8 forms only).
+         * @example {
+         *       "address": {
+         *         "city": "Lisboa",
+         *         "country": "PT",
+         *         "line1": "Rua Augusta 10",
+         *         "postal_code": "1100-053"
+         *       },
+         *       "country": "PT",
+         *       "form_type": "W-8BEN",
+         *       "legal_name": "Ana Silva",
+         *       "tin": "123456789",
+         *       "treaty_claim": true
+         *     }
+         */
+        TaxInfoIn: {
+            /**
+             * Form Type
+             * @enum {string}
+             */
+            form_type: "W-9" | "W-8BEN" | "W-8BEN-E";
+            /** Legal Name */
+            legal_name: string;
+            address: components["schemas"]["Address"];
+            /**
+             * Country
+             * @description Country of tax residence, ISO 3166-1 alpha-2.
+             */
+            country: string;
+            /**
+             * Tin
+             * Format: password
+             * @description Tax id: SSN or EIN on a W-9, the foreign TIN on a W-8. Never returned.
+             */
+            tin: string;
+            /**
+             * Treaty Claim
+             * @default false
+             */
+            treaty_claim: boolean;
+        };
+        /**
+         * TaxInfoOut
+         * @example {
+         *       "address": {
+         *         "city": "Lisboa",
+         *         "country": "PT",
+         *         "line1": "Rua Augusta 10",
+         *         "postal_code": "1100-053"
+         *       },
+         *       "country": "PT",
+         *       "form_type": "W-8BEN",
+         *       "legal_name": "Ana Silva",
+         *       "tin_last4": "6789",
+         *       "treaty_claim": true,
+         *       "updated_at": "2026-12-06T21:00:00Z",
+         *       "withholding_rate_bp": 1000
+         *     }
+         */
+        TaxInfoOut: {
+            /**
+             * Form Type
+             * @enum {string}
+             */
+            form_type: "W-9" | "W-8BEN" | "W-8BEN-E";
+            /** Legal Name */
+            legal_name: string;
+            address: components["schemas"]["Address"];
+            /** Country */
+            country: string;
+            /**
+             * Tin Last4
+             * @description The last 4 characters of the tax id; the rest never leaves the service.
+             */
+            tin_last4: string;
+            /** Treaty Claim */
+            treaty_claim: boolean;
+            /**
+             * Withholding Rate Bp
+             * @description Withheld from each payout, in basis points (3000 = 30%).
+             */
+            withholding_rate_bp: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /**
          * UploadRequest
          * @description An upload ticket request: what the contributor is about to send, and what they say about it.
          */
@@ -2013,12 +3247,17 @@ export interface components {
             };
         };
         /** WebhookOut */
-        WebhookOut: {
+        functions__checkout__models__WebhookOut: {
             /**
              * Received
              * @default true
              */
             received: boolean;
+            /** Outcome */
+            outcome: string;
+        };
+        /** WebhookOut */
+        functions__payouts__models__WebhookOut: {
             /** Outcome */
             outcome: string;
         };
@@ -2180,6 +3419,8 @@ export interface operations {
     audit_log: {
         parameters: {
             query?: {
+                /** @description Only this service's entries (moderation, checkout, ...). */
+                service?: string;
                 actor?: string;
                 action?: string;
                 /** @description The id or slug the action was on. */
@@ -2211,6 +3452,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     bus_ping: {
@@ -2235,6 +3477,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     admin_categories: {
@@ -2262,6 +3505,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     create_category: {
@@ -2295,6 +3539,7 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     change_category: {
@@ -2331,6 +3576,96 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    dead_letters: {
+        parameters: {
+            query?: {
+                topic?: string;
+                subscription?: string;
+                subject?: string;
+                /** @description e.g. MaxDeliveryCountExceeded, InvalidBody */
+                reason?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeadLettersOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    discard_dead_letter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettledOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    replay_dead_letter: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SettledOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     moderate_images: {
@@ -2363,6 +3698,7 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     moderation_image: {
@@ -2390,6 +3726,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     edit_image: {
@@ -2426,6 +3763,7 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     approve_image: {
@@ -2454,6 +3792,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     reject_image: {
@@ -2490,6 +3829,7 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     take_down_image: {
@@ -2526,6 +3866,40 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_adjustment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdjustmentIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LedgerEntryOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     moderation_queue: {
@@ -2560,6 +3934,151 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_batches: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchesOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_batch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BatchCreateIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_batch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    approve_batch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    cancel_batch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     get_pricing: {
@@ -2584,6 +4103,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     set_pricing: {
@@ -2616,6 +4136,66 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_royalty_tables: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoyaltyTablesOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_royalty_table: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoyaltyTableIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoyaltyTableOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     admin_search: {
@@ -2649,6 +4229,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     get_cart: {
@@ -2673,6 +4254,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     add_cart_item: {
@@ -2706,6 +4288,7 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     remove_cart_item: {
@@ -2733,6 +4316,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     public_categories: {
@@ -2756,6 +4340,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     checkout: {
@@ -2782,6 +4367,68 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_earnings: {
+        parameters: {
+            query?: {
+                /** @description Start (inclusive); default 1 January this year UTC. */
+                from?: string;
+                /** @description End (exclusive); default now. */
+                to?: string;
+                group_by?: "day" | "month" | "image";
+                /** @description Only this image's sales (404 if none of yours). */
+                image_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EarningsOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_earnings_csv: {
+        parameters: {
+            query?: {
+                from?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -2814,6 +4461,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     get_contributor_image: {
@@ -2841,6 +4489,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     edit_own_image: {
@@ -2877,6 +4526,203 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_level: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LevelOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_payout_account: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutAccountOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    post_payout_account: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PayoutAccountIn"];
+            };
+        };
+        responses: {
+            /** @description Created */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutAccountOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_payout_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutSettingsOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    put_payout_settings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PayoutSettingsIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutSettingsOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_payouts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutsOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_payout: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     portfolio_search: {
@@ -2909,6 +4755,66 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_tax_info: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxInfoOut"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    put_tax_info: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaxInfoIn"];
+            };
+        };
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaxInfoOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["UnprocessableContent"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     create_upload: {
@@ -2941,6 +4847,7 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     health: {
@@ -2961,6 +4868,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     image_detail: {
@@ -2987,6 +4895,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     license_image: {
@@ -3024,6 +4933,7 @@ export interface operations {
             422: components["responses"]["UnprocessableContent"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     similar_images: {
@@ -3057,6 +4967,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     suggest_keywords: {
@@ -3085,6 +4996,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     get_licenses: {
@@ -3109,6 +5021,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     download_license: {
@@ -3135,6 +5048,7 @@ export interface operations {
             410: components["responses"]["Gone"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     me: {
@@ -3158,6 +5072,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     openapi: {
@@ -3179,6 +5094,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     get_orders: {
@@ -3203,6 +5119,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     search: {
@@ -3233,6 +5150,8 @@ export interface operations {
                 sort?: "relevance" | "newest" | "popular";
                 /** @description Include facet counts. */
                 facets?: boolean;
+                /** @description Admins only (others get 403): every result says why it matched: which query words hit which fields, its rank in the keyword and the semantic leg, and its semantic score. */
+                explain?: boolean;
             };
             header?: never;
             path?: never;
@@ -3251,8 +5170,10 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     search_by_image: {
@@ -3305,6 +5226,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     get_subscription: {
@@ -3330,6 +5252,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     subscription_checkout: {
@@ -3388,6 +5311,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     stripe_webhook: {
@@ -3407,12 +5331,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["WebhookOut"];
+                    "application/json": components["schemas"]["functions__checkout__models__WebhookOut"];
                 };
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    stripe_connect_webhook: {
+        parameters: {
+            query?: never;
+            header: {
+                "Stripe-Signature": string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["functions__payouts__models__WebhookOut"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
 }
