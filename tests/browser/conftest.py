@@ -1,26 +1,37 @@
-"""Fixtures for browser journeys: one devhost on the real embedded stack with the portals, one Chromium."""
+"""Fixtures for browser journeys: one devhost on the real embedded stack with the portals, one Chromium.
+
+Every journey shares the one devhost (session scope) to keep the suite short, so each seeds photos no
+other journey uploads: the same bytes would be refused as an exact duplicate, a crop would be flagged.
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
+from shared.config import PROJECT_ROOT
 from tests.browser.harness import SCREENSHOTS, AxeReport, launch_chromium
 from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
 
 
 @pytest.fixture(scope="session")
-def portal(tmp_path_factory):
+def portal():
     """devhost with the portals served at / (built first if their sources changed)."""
-    var_dir = tmp_path_factory.mktemp("browser-var")
+    # Under var/, not pytest's 0700 temp root: the embedded Postgres runs as its own user and must
+    # reach its data dir, and a concurrent pytest run may narrow that root again at any moment.
+    (PROJECT_ROOT / "var").mkdir(exist_ok=True)
+    var_dir = Path(tempfile.mkdtemp(prefix="browser-e2e-", dir=PROJECT_ROOT / "var"))
     env = devhost_environment(var_dir)
     env.pop("STRIPE_API_BASE", None)  # devhost starts the Stripe stand-in
     origin = f"http://127.0.0.1:{env['DEVHOST_PORT']}"
     env["PUBLIC_BASE_URL"] = origin  # Stripe's hosted page returns the buyer here
     env["DEVHOST_PORTALS"] = "true"
-    log_path = var_dir.parent / f"devhost-browser-{env['DEVHOST_PORT']}.log"
+    log_path = var_dir / "devhost.log"
     proc = start_devhost(env, log_path)
     try:
         deadline = time.monotonic() + 600  # a first build of the portals takes a minute or two
@@ -31,6 +42,7 @@ def portal(tmp_path_factory):
         yield {"origin": origin, "api": f"{origin}/api", "env": env, "log": log_path}
     finally:
         stop_devhost(proc)
+        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +80,7 @@ def new_page(request, chromium, portal):
 
     def make(**options):
         context = chromium.new_context(base_url=portal["origin"], viewport={"width": 1440, "height": 900}, **options)
-        context.set_default_timeout(20_000)
+        context.set_default_timeout(45_000)  # a shared 2-core machine can be slow
         contexts.append(context)
         page = context.new_page()
         page.errors = []

@@ -44,11 +44,11 @@ def upload(portal: dict, contributor: str, original: bytes, file_name: str, titl
             "content_type": "image/jpeg",
             "sidecar": {"title": title, "keywords": keywords},
         },
-        timeout=30,
+        timeout=120,
     )
     assert ticket.status_code == 201, ticket.text
     body = ticket.json()
-    put = httpx.put(body["upload_url"], content=original, headers=body["headers"], timeout=60)
+    put = httpx.put(body["upload_url"], content=original, headers=body["headers"], timeout=120)
     assert put.status_code == 201, put.text
     return body["image_id"]
 
@@ -60,17 +60,17 @@ def publish(portal: dict, contributor: str, image_ids: list[str]) -> None:
     for image_id in image_ids:
 
         def state(image_id=image_id):
-            image = httpx.get(f"{portal['api']}/contributor/images/{image_id}", headers=who, timeout=10).json()
+            image = httpx.get(f"{portal['api']}/contributor/images/{image_id}", headers=who, timeout=60).json()
             assert image["state"] != "quarantined", image
             return image["state"] if image["state"] in {"approved", "flagged", "processed"} else None
 
-        if until(portal, f"processing of {image_id}", state, timeout=180) != "approved":
-            approved = httpx.post(f"{portal['api']}/admin/images/{image_id}/approve", headers=admin, timeout=30)
+        if until(portal, f"processing of {image_id}", state, timeout=300) != "approved":
+            approved = httpx.post(f"{portal['api']}/admin/images/{image_id}/approve", headers=admin, timeout=120)
             assert approved.status_code == 200, approved.text
             until(portal, f"approval of {image_id}", lambda image_id=image_id: state(image_id) == "approved")
 
     def searchable():
-        found = httpx.get(f"{portal['api']}/search", params={"per_page": 100}, timeout=10).json()["items"]
+        found = httpx.get(f"{portal['api']}/search", params={"per_page": 100}, timeout=60).json()["items"]
         return set(image_ids) <= {item["id"] for item in found}
 
     until(portal, "the images showing up in search", searchable)

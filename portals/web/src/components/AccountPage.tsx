@@ -1,7 +1,8 @@
 "use client";
 import Link from "next/link";
 import { useState } from "react";
-import { api, ApiProblem, call, messageOf, type Schemas } from "@/lib/api";
+import { api, ApiProblem, call, messageOf } from "@/lib/api";
+import { signOut } from "@/lib/auth";
 import { LICENSE_INFO } from "@/lib/licenses";
 import { formatCount, formatDate, formatMoney } from "@/lib/money";
 import { useLoad } from "@/lib/useLoad";
@@ -38,11 +39,13 @@ function Orders() {
           <tr key={order.id}>
             <td data-label="Date">{formatDate(order.created_at)}</td>
             <td data-label="Images">
-              {order.lines.map((l) => (
-                <div key={l.image_id}>
-                  {l.title} <span className="muted">({LICENSE_INFO[l.license_type].name})</span>
-                </div>
-              ))}
+              <ul style={{ listStyle: "none", margin: 0, padding: 0 }}>
+                {order.lines.map((l) => (
+                  <li key={l.image_id}>
+                    {l.title} <span className="muted">({LICENSE_INFO[l.license_type].name})</span>
+                  </li>
+                ))}
+              </ul>
             </td>
             <td data-label="Status">
               <span className={`status ${order.status}`}>{order.status}</span>
@@ -152,7 +155,13 @@ export function AccountPage({ subscription }: { subscription: string | null }) {
   return (
     <RoleGuard role="buyer">
       <div className="stack">
-        <h1>Your account</h1>
+        <div className="row">
+          <h1 style={{ margin: 0 }}>Your account</h1>
+          <span className="spacer" />
+          <button type="button" className="button quiet small" onClick={() => void signOut()}>
+            Sign out
+          </button>
+        </div>
         <nav aria-label="Account sections" className="row">
           <a href="#licences">Licences</a>
           <a href="#orders">Orders</a>

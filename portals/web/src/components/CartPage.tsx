@@ -35,9 +35,9 @@ function GuestCart() {
     <div className="two-col">
       <ul className="stack" style={{ listStyle: "none", padding: 0, margin: 0 }} aria-label="Images in your cart">
         {items.map((item) => (
-          <li key={item.image_id} className="panel row" style={{ flexWrap: "nowrap" }}>
+          <li key={item.image_id} className="panel cart-item">
             <Thumb id={item.image_id} title={item.title} />
-            <div style={{ flex: 1, minWidth: 0 }}>
+            <div>
               <Link href={`/image/?id=${item.image_id}`}>{item.title}</Link>
               <div className="muted">{LICENSE_INFO[item.license_type].name}</div>
             </div>
@@ -114,13 +114,13 @@ function BuyerCart() {
     <div className="two-col">
       <ul className="stack" style={{ listStyle: "none", padding: 0, margin: 0 }} aria-label="Images in your cart">
         {cart.items.map((item) => (
-          <li key={item.image_id} className="panel row" style={{ flexWrap: "nowrap" }}>
+          <li key={item.image_id} className="panel cart-item">
             <Thumb id={item.image_id} title={item.title} />
-            <div style={{ flex: 1, minWidth: 0 }}>
+            <div>
               <Link href={`/image/?id=${item.image_id}`}>{item.title}</Link>
               <div className="muted">{LICENSE_INFO[item.license_type].name}</div>
+              <div className="price">{formatMoney(item.price)}</div>
             </div>
-            <strong>{formatMoney(item.price)}</strong>
             <button
               type="button"
               className="button quiet small"

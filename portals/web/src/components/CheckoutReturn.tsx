@@ -1,7 +1,7 @@
 "use client";
 import Link from "next/link";
 import { useEffect, useState } from "react";
-import { api, call, type Schemas } from "@/lib/api";
+import { api, ApiProblem, call, type Schemas } from "@/lib/api";
 import { refreshCount } from "@/lib/cart";
 import { LICENSE_INFO } from "@/lib/licenses";
 import { formatMoney } from "@/lib/money";
@@ -68,7 +68,9 @@ export function CheckoutReturn({ orderId }: { orderId: string }) {
   }
   if (session.status === "loading") return <LinesSkeleton lines={3} />;
   if (session.status === "guest") {
-    return <ErrorState error={new Error("Sign in again to see this order and download your images.")} title="Please sign in" />;
+    return (
+      <ErrorState error={new ApiProblem(401, "Sign in again to see this order and download your images.", "Sign in")} page />
+    );
   }
 
   return (
@@ -115,7 +117,7 @@ export function CheckoutReturn({ orderId }: { orderId: string }) {
           <p>It is taking longer than usual. Your order will show as paid in your account as soon as it arrives.</p>
         </EmptyState>
       )}
-      {view.step === "error" && <ErrorState error={view.error} retry={() => location.reload()} />}
+      {view.step === "error" && <ErrorState error={view.error} retry={() => location.reload()} page />}
     </div>
   );
 }

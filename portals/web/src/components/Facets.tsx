@@ -3,11 +3,9 @@ import Link from "next/link";
 import type { Schemas } from "@/lib/api";
 import { swatch } from "@/lib/colours";
 import { formatCount } from "@/lib/money";
+import { addedOptions, filterLabel, sizeOptions } from "@/lib/searchLabels";
 import {
-  addedOptions,
-  filterLabel,
   searchHref,
-  sizeOptions,
   withChange,
   type FilterKey,
   type SearchState,

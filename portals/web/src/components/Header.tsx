@@ -57,7 +57,7 @@ export function Header() {
               <Link href="/account/" aria-current={current("/account")}>
                 Account
               </Link>
-              <button type="button" className="link-button" onClick={() => void signOut()}>
+              <button type="button" className="link-button wide-only" onClick={() => void signOut()}>
                 Sign out
               </button>
             </>

@@ -245,6 +245,6 @@ export function ImagePage() {
       </div>
     );
   }
-  if (image.status === "error") return <ErrorState error={image.error} retry={image.reload} />;
+  if (image.status === "error") return <ErrorState error={image.error} retry={image.reload} page />;
   return <Detail image={image.data} />;
 }

@@ -6,8 +6,8 @@ import { useEffect, useState, type ReactNode } from "react";
 import { api, call } from "@/lib/api";
 import { categoryNames, nameOf } from "@/lib/categories";
 import { formatCount } from "@/lib/money";
+import { chips } from "@/lib/searchLabels";
 import {
-  chips,
   pageCount,
   searchHref,
   SORTS,

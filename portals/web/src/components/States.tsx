@@ -3,12 +3,32 @@ import type { ReactNode } from "react";
 import { ApiProblem, messageOf } from "@/lib/api";
 import { signIn } from "@/lib/auth";
 
-export function ErrorState({ error, retry, title }: { error: unknown; retry?: () => void; title?: string }) {
+export function ErrorState({
+  error,
+  retry,
+  title,
+  page = false,
+}: {
+  error: unknown;
+  retry?: () => void;
+  title?: string;
+  page?: boolean; // the whole page failed: its heading is the page's h1
+}) {
   const status = error instanceof ApiProblem ? error.status : 0;
-  const heading = title ?? (status === 401 ? "Please sign in" : status === 403 ? "Not available to you" : "That did not work");
+  const heading =
+    title ??
+    (status === 401
+      ? "Please sign in"
+      : status === 403
+        ? "Not available to you"
+        : status === 404
+          ? "Not found"
+          : status === 0
+            ? "You seem to be offline"
+            : "That did not work");
   return (
     <div className="state error" role="alert">
-      <h2>{heading}</h2>
+      {page ? <h1 style={{ fontSize: "1.4rem" }}>{heading}</h1> : <h2>{heading}</h2>}
       <p>{messageOf(error)}</p>
       <div className="row">
         {status === 401 && (

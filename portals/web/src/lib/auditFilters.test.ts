@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { auditQuery } from "./auditFilters";
+import { auditQuery, changedKeys } from "./auditFilters";
 
 describe("audit log filters in the URL", () => {
   it("reads every filter and the page back from a shared link", () => {
@@ -15,5 +15,19 @@ describe("audit log filters in the URL", () => {
     expect(filters.since).toBe("");
     expect(filters.until).toBe("");
     expect(page).toBe(1);
+  });
+});
+
+describe("an audit entry's change", () => {
+  it("lists only what changed, before and after", () => {
+    const before = { state: "pending", reasons: ["missing_title"], revision: 2 };
+    const after = { state: "rejected", reasons: ["missing_title"], revision: 3, reason_code: "poor_quality", note: null };
+    expect(changedKeys(before, after)).toEqual([
+      ["state", "pending", "rejected"],
+      ["revision", "2", "3"],
+      ["reason_code", "–", "poor_quality"],
+    ]);
+    expect(changedKeys(null, { name: "Food" })).toEqual([["name", "–", "Food"]]);
+    expect(changedKeys("x", 1)).toBeNull();
   });
 });

@@ -22,3 +22,16 @@ export function auditQuery(params: URLSearchParams): { filters: AuditFilters; pa
     page: Number.isInteger(page) && page >= 1 && page <= 10_000 ? page : 1,
   };
 }
+
+type Row = [key: string, before: string, after: string];
+
+/** The keys an audited action changed, each with its value before and after; null when not two objects. */
+export function changedKeys(before: unknown, after: unknown): Row[] | null {
+  const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+  if (!isObject(after) || (before !== null && before !== undefined && !isObject(before))) return null;
+  const old = isObject(before) ? before : {};
+  const show = (v: unknown) => (v === null || v === undefined ? "–" : typeof v === "string" ? v : JSON.stringify(v));
+  const keys = [...new Set([...Object.keys(old), ...Object.keys(after)])];
+  // Missing and null read the same ("–"): a key that went from absent to null changed nothing visible.
+  return keys.map<Row>((k) => [k, show(old[k]), show(after[k])]).filter(([, from, to]) => from !== to);
+}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { chips, parseSearch, searchHref, toApiQuery, withChange, pageCount } from "./searchState";
+import { chips } from "./searchLabels";
+import { parseSearch, searchHref, toApiQuery, withChange, pageCount } from "./searchState";
 
 const parse = (qs: string) => parseSearch(new URLSearchParams(qs));
 

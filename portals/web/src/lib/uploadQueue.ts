@@ -133,6 +133,11 @@ export function refusalOf(file: { name: string; size: number; type: string }): s
   return null;
 }
 
+/** Rejected and taken-down images lose their public renditions: show no thumbnail for them. */
+export function withdrawn(state: ServerState): boolean {
+  return state === "rejected" || state === "removed";
+}
+
 export function isActive(item: QueueItem): boolean {
   return item.phase === "requesting" || item.phase === "uploading";
 }

@@ -8,6 +8,8 @@ const LINKS = [
   { href: "/admin/search/", text: "Search & takedown" },
   { href: "/admin/categories/", text: "Categories" },
   { href: "/admin/pricing/", text: "Pricing" },
+  { href: "/admin/payouts/", text: "Payouts" },
+  { href: "/admin/royalties/", text: "Royalty levels" },
   { href: "/admin/audit/", text: "Audit log" },
 ];
 

@@ -16,7 +16,7 @@ export default function SignInCallback() {
       })
       .catch(setError);
   }, [router]);
-  if (error) return <ErrorState error={error} title="Sign-in did not finish" />;
+  if (error) return <ErrorState error={error} title="Sign-in did not finish" page />;
   return (
     <section aria-label="Signing you in">
       <h1>Signing you in…</h1>

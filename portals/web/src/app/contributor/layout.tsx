@@ -6,6 +6,8 @@ import "@/styles/console.css";
 const LINKS = [
   { href: "/contributor/", text: "Upload" },
   { href: "/contributor/portfolio/", text: "Portfolio" },
+  { href: "/contributor/earnings/", text: "Earnings" },
+  { href: "/contributor/payouts/", text: "Getting paid" },
 ];
 
 export default function StudioLayout({ children }: { children: ReactNode }) {

@@ -2,7 +2,7 @@
 import { useRouter, useSearchParams } from "next/navigation";
 import { useId, useState, type FormEvent } from "react";
 import { api, call } from "@/lib/api";
-import { auditQuery, AUDIT_FIELDS, type AuditFilters } from "@/lib/auditFilters";
+import { auditQuery, AUDIT_FIELDS, changedKeys, type AuditFilters } from "@/lib/auditFilters";
 import { useLoad } from "@/lib/useLoad";
 import { EmptyState, ErrorState, LinesSkeleton } from "../States";
 import { Pager } from "../studio/Portfolio";
@@ -136,10 +136,22 @@ export function AuditLog() {
 }
 
 function Change({ before, after }: { before: unknown; after: unknown }) {
-  const show = (value: unknown) => (value === null || value === undefined ? "–" : JSON.stringify(value));
+  const changes = changedKeys(before, after);
+  if (!changes) {
+    const show = (value: unknown) => (value === null || value === undefined ? "–" : JSON.stringify(value));
+    return (
+      <span className="change small">
+        <span className="muted">{show(before)}</span> → <span>{show(after)}</span>
+      </span>
+    );
+  }
   return (
-    <span className="change small">
-      <span className="muted">{show(before)}</span> → <span>{show(after)}</span>
-    </span>
+    <ul className="change-list small">
+      {changes.map(([key, from, to]) => (
+        <li key={key}>
+          <strong>{key}</strong>: <span className="muted">{from}</span> → {to}
+        </li>
+      ))}
+    </ul>
   );
 }

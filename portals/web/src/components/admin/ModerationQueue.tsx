@@ -47,11 +47,13 @@ export function ModerationQueue() {
   const [help, setHelp] = useState(false);
   const noteRef = useRef<HTMLTextAreaElement>(null);
 
+  // Only a new answer from the API resets the list (useLoad hands out a new wrapper every render).
+  const page = queue.status === "ready" ? queue.data : null;
   useEffect(() => {
-    if (queue.status !== "ready") return;
-    setImages(new Map(queue.data.items.map((i) => [i.image_id, i])));
-    dispatch({ type: "load", ids: queue.data.items.map((i) => i.image_id) });
-  }, [queue]);
+    if (!page) return;
+    setImages(new Map(page.items.map((i) => [i.image_id, i])));
+    dispatch({ type: "load", ids: page.items.map((i) => i.image_id) });
+  }, [page]);
 
   const decide = useCallback(
     async (action: "approve" | "reject", reason?: RejectCode, reasonNote?: string) => {

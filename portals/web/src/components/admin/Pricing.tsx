@@ -20,15 +20,17 @@ export function Pricing() {
   const [notice, setNotice] = useState<{ tone: "success" | "error"; text: string } | null>(null);
   const ids = { standard: useId(), enhanced: useId() };
 
+  // Only a new answer from the API resets the form (useLoad hands out a new wrapper every render).
+  const loaded = pricing.status === "ready" ? pricing.data : null;
   useEffect(() => {
-    if (pricing.status !== "ready") return;
-    const p = pricing.data.prices;
+    if (!loaded) return;
+    const p = loaded.prices;
     const of = (k: string) => {
       const price = p[k];
       return price ? { amount: fromMinor(price.amount_minor, price.currency), currency: price.currency } : { amount: "", currency: "USD" };
     };
     setDraft({ standard: of("standard"), enhanced: of("enhanced") });
-  }, [pricing]);
+  }, [loaded]);
 
   if (pricing.status === "loading" || !draft) {
     return pricing.status === "error" ? <ErrorState error={pricing.error} retry={pricing.reload} /> : <LinesSkeleton lines={4} />;

@@ -35,6 +35,7 @@ function EditorForm({ image, categories }: { image: Image; categories: Schemas["
   // up through the bus a moment later, so reloading at once could show the old details.
   const [original, setOriginal] = useState<Details>(() => detailsOf(image));
   const [draft, setDraft] = useState<Details>(original);
+  const [reasons, setReasons] = useState<string[]>(image.moderation_reasons ?? []);
   const [saving, setSaving] = useState(false);
   const [message, setMessage] = useState<{ tone: "success" | "error"; text: string } | null>(null);
   const edit = (next: Details) => {
@@ -61,7 +62,7 @@ function EditorForm({ image, categories }: { image: Image; categories: Schemas["
       state: image.state,
       reasonCode: image.reason_code ?? null,
       reason: image.reason ?? null,
-      moderationReasons: image.moderation_reasons ?? [],
+      moderationReasons: reasons,
       title: original.title,
       thumbnailUrl: null,
     },
@@ -76,7 +77,7 @@ function EditorForm({ image, categories }: { image: Image; categories: Schemas["
     }
     setSaving(true);
     try {
-      await call(
+      const view = await call(
         api.PATCH("/api/contributor/images/{id}", {
           params: { path: { id: image.image_id } },
           body: optionalFields<Schemas["ImagePatch"]>(patch),
@@ -84,6 +85,7 @@ function EditorForm({ image, categories }: { image: Image; categories: Schemas["
       );
       const saved: Details = { ...original, ...patch };
       setOriginal(saved);
+      setReasons(view.reasons);
       setDraft(saved);
       setMessage({ tone: "success", text: "Saved. Buyers see the new details once the image is live." });
     } catch (err) {

@@ -1,24 +1,45 @@
 "use client";
 import Link from "next/link";
-import { useEffect } from "react";
+import { useEffect, useState } from "react";
 import { api, call, type Schemas } from "@/lib/api";
-import { stageOf, type QueueItem } from "@/lib/uploadQueue";
-import { useLoad } from "@/lib/useLoad";
+import { stageOf, withdrawn, type QueueItem } from "@/lib/uploadQueue";
 import { EmptyState, ErrorState, LinesSkeleton } from "../States";
 
 const REFRESH_MS = 5000;
 
 /** What the platform decided about one's latest uploads, in the same words as the queue. */
 export function RecentUploads() {
-  const load = useLoad(
-    () => call(api.GET("/api/contributor/images", { params: { query: { per_page: 12 } } })),
-    "recent",
-  );
-  const { reload } = load;
+  // Polled in place: the list stays on screen while it refreshes (no skeleton flashing every few seconds).
+  const [page, setPage] = useState<Schemas["ImagesPage"] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => {
-    const timer = window.setInterval(reload, REFRESH_MS);
-    return () => window.clearInterval(timer);
-  }, [reload]);
+    let stop = false;
+    const tick = async () => {
+      try {
+        const next = await call(api.GET("/api/contributor/images", { params: { query: { per_page: 12 } } }));
+        if (!stop) {
+          setPage(next);
+          setError(null);
+        }
+      } catch (err) {
+        if (!stop) setError(err);
+      }
+    };
+    void tick();
+    const timer = window.setInterval(() => void tick(), REFRESH_MS);
+    return () => {
+      stop = true;
+      window.clearInterval(timer);
+    };
+  }, [attempt]);
+  const reload = () => setAttempt((n) => n + 1);
+  const load =
+    error && !page
+      ? { status: "error" as const, error }
+      : page
+        ? { status: "ready" as const, data: page }
+        : { status: "loading" as const };
 
   return (
     <section aria-labelledby="recent-heading" className="stack">
@@ -62,7 +83,7 @@ function RecentRow({ image }: { image: Schemas["ContributorImage"] }) {
       reason: image.reason ?? null,
       moderationReasons: image.moderation_reasons ?? [],
       title: image.listing?.title || image.sidecar.title || "",
-      thumbnailUrl: image.listing?.renditions.thumbnail_small_url ?? null,
+      thumbnailUrl: withdrawn(image.state) ? null : (image.listing?.renditions.thumbnail_small_url ?? null),
     },
   };
   const stage = stageOf(item);

@@ -12,6 +12,7 @@ import {
   nextToStart,
   reduce,
   stageOf,
+  withdrawn,
   type QueueItem,
   type ServerView,
 } from "@/lib/uploadQueue";
@@ -27,7 +28,7 @@ function serverView(image: Schemas["ContributorImage"]): { imageId: string } & S
     reason: image.reason ?? null,
     moderationReasons: image.moderation_reasons ?? [],
     title: image.listing?.title || image.sidecar.title || "",
-    thumbnailUrl: image.listing?.renditions.thumbnail_small_url ?? null,
+    thumbnailUrl: withdrawn(image.state) ? null : (image.listing?.renditions.thumbnail_small_url ?? null),
   };
 }
 
