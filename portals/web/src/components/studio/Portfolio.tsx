@@ -143,8 +143,8 @@ export function Portfolio() {
                   ) : (
                     <div className="portfolio-thumb placeholder" aria-hidden="true" />
                   )}
-                  <strong>{item.title || "Untitled"}</strong>
                 </Link>
+                <strong className="portfolio-title">{item.title || "Untitled"}</strong>
                 <span className={`pill ${TONE[item.status]}`}>{LABEL[item.status]}</span>
                 {item.status_reason && <p className="muted small">{item.status_reason}</p>}
               </li>
