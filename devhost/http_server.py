@@ -69,7 +69,8 @@ class FunctionsAsgiApp:
             return await asyncio.to_thread(self.site.serve, method, path, host)
         fn, route_params, allowed = self.match(method, path)
         if fn is None:
-            if allowed:
+            # The CORS preflight answers OPTIONS on every path: a path nothing else serves is still a 404.
+            if allowed - {"OPTIONS"}:
                 allow = {"Allow": ", ".join(sorted(allowed))}
                 return _problem(
                     405, "method-not-allowed", "Method not allowed", f"{method} is not allowed here", path, allow

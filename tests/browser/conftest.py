@@ -19,7 +19,7 @@ from tests.browser.harness import SCREENSHOTS, AxeReport, launch_chromium
 from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def portal():
     """devhost with the portals served at / (built first if their sources changed)."""
     # Under var/, not pytest's 0700 temp root: the embedded Postgres runs as its own user and must
@@ -45,7 +45,10 @@ def portal():
         shutil.rmtree(var_dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main thread while it is
+# open, and every later test on the same xdist worker that calls asyncio.run() would fail. The browser tests
+# run together on one worker (xdist_group "browser"), so this closes it right after the last of them.
+@pytest.fixture(scope="package")
 def chromium():
     from playwright.sync_api import sync_playwright
 

@@ -314,13 +314,18 @@ def test_a_poison_message_in_each_subscription_is_dead_lettered_and_an_admin_rep
         assert response.status_code == 200, response.text
     left = stack.sql("select topic, subscription, message_id from bus.messages where message_id like 'poison-%'")
     assert [r["message_id"] for r in left if (r["topic"], r["subscription"]) in poison] == [replayed["message_id"]]
-    audit = stack.sql(
-        "select body->>'action' as action, body->>'actor' as actor, body->>'target_id' as target from bus.outbox "
-        "where subject = 'audit.recorded' order by seq"
-    )
-    assert [(a["action"], a["actor"], a["target"]) for a in audit] == [
-        ("dead_letter.replay", "ada-faults", replayed["id"])
-    ] + [("dead_letter.discard", "ada-faults", letter["id"]) for letter in discarded]
+    expected = [("dead_letter.replay", "ada-faults", replayed["id"])] + [
+        ("dead_letter.discard", "ada-faults", letter["id"]) for letter in discarded
+    ]
+
+    def audited() -> list:  # each action in the one audit log, filed there by moderation from the outbox event
+        rows = stack.sql(
+            "select action, actor, target_id from moderation.audit_log where actor = 'ada-faults' order by id"
+        )
+        found = [(r["action"], r["actor"], r["target_id"]) for r in rows]
+        return found if len(found) >= len(expected) else []
+
+    assert stack.until("every dead-letter action in the audit log", audited, timeout=60) == expected
 
 
 # --- helpers -----------------------------------------------------------------------------------
