@@ -250,7 +250,12 @@ class AdjustmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     contributor_id: str = Field(min_length=1, max_length=200)
-    amount_minor: int = Field(ge=-(10**12), le=10**12, description="Credit (> 0) or debit (< 0); never 0.")
+    amount_minor: int = Field(
+        ge=-(10**12),
+        le=10**12,
+        description="Credit (> 0) or debit (< 0); never 0.",
+        json_schema_extra={"not": {"const": 0}},
+    )
     currency: Currency = _CURRENCY
     reason: str = Field(min_length=3, max_length=500)
 

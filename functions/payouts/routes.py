@@ -413,6 +413,7 @@ async def get_batches(request: ApiRequest) -> dict:
     body_model=BatchCreateIn,
     response_model=BatchOut,
     status=201,
+    also_status=(200,),
     tags=TAGS,
 )
 async def post_batch(request: ApiRequest) -> ApiResponse:

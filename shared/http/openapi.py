@@ -151,6 +151,8 @@ def build_openapi(
         if spec.response_model is not None:
             success["content"] = {"application/json": {"schema": refs[(spec.response_model, "serialization")]}}
         responses: dict[str, Any] = {str(spec.status): success}
+        for code in spec.also_status:
+            responses[str(code)] = {**success, "description": HTTPStatus(code).phrase}
         for code in _error_codes(spec):
             responses[code] = {"$ref": f"#/components/responses/{_ERROR_RESPONSES[code][0]}"}
         operation: dict[str, Any] = {

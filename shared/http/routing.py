@@ -77,6 +77,8 @@ class RouteSpec:
     body_model: type[BaseModel] | None = None
     response_model: type[BaseModel] | None = None
     status: int = 200
+    # Other success statuses with the same body (e.g. 200 "already exists" beside 201 "created").
+    also_status: tuple[int, ...] = ()
     tags: tuple[str, ...] = ()
     rate_limited: bool = True
     # Name of the int setting giving anonymous callers' requests per IP per minute on this route.

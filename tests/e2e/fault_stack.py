@@ -296,11 +296,18 @@ def uploader(stack: Stack, contributor: str) -> Callable[[httpx.Client, int], st
             ),
             201,
         ).json()
+        unsure = False  # a failed attempt whose write may still have landed
         while True:  # the ticket is ours: keep the same one until storage takes the file
             try:
-                if _ok(client.put(ticket["upload_url"], content=data, headers=ticket["headers"]), 201):
+                response = client.put(ticket["upload_url"], content=data, headers=ticket["headers"])
+                # The SAS is create-only: an earlier attempt that landed before its answer was lost makes
+                # the retry a refused overwrite; the end state (processed exactly once) is checked later.
+                if unsure and response.status_code == 403 and "AuthorizationPermissionMismatch" in response.text:
+                    return ticket["image_id"]
+                if _ok(response, 201):
                     return ticket["image_id"]
             except (Retry, httpx.TransportError):
+                unsure = True
                 time.sleep(0.5)
 
     return upload
