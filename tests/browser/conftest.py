@@ -17,6 +17,7 @@ import pytest
 from shared.config import PROJECT_ROOT
 from tests.browser.harness import SCREENSHOTS, AxeReport, launch_chromium
 from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
+from tests.e2e.payouts_flow import short_hold
 
 
 @pytest.fixture(scope="package")
@@ -31,6 +32,8 @@ def portal():
     origin = f"http://127.0.0.1:{env['DEVHOST_PORT']}"
     env["PUBLIC_BASE_URL"] = origin  # Stripe's hosted page returns the buyer here
     env["DEVHOST_PORTALS"] = "true"
+    short_hold(env)  # journey 4 pays a contributor for a sale made seconds before
+    env["PAYOUT_ONBOARDING_RETURN_URL"] = f"{origin}/contributor/payouts/"  # back from Stripe's onboarding page
     log_path = var_dir / "devhost.log"
     proc = start_devhost(env, log_path)
     try:

@@ -126,3 +126,18 @@ def at_both_widths(page: Any, name: str, shots: Shots, report: AxeReport | None 
         shots.take(page, name)
         assert no_horizontal_scroll(page), f"{name} scrolls sideways at {size['width']} px"
         check_axe(page, f"{name} @{size['width']}", report)
+
+
+def sign_in(
+    page: Any, path: str, sub: str, role: str, shots: Shots | None = None, report: AxeReport | None = None
+) -> None:
+    """Open a guarded page, press its Sign in, pick a user and role on the local sign-in page."""
+    page.goto(path)
+    page.locator("main").get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/auth/authorize"))
+    if shots is not None:
+        at_both_widths(page, "sign in", shots, report)
+    page.get_by_label("User id").fill(sub)
+    page.get_by_role("radio", name=re.compile(f"^{role.capitalize()}")).check()
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(re.escape(path) + r"$"))

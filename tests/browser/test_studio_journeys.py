@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.harness import Shots, at_both_widths
+from tests.browser.harness import Shots, at_both_widths, sign_in
 from tests.e2e.devhost_process import token
 from tests.fixtures.photos import jpeg_bytes, photo
 
@@ -27,19 +27,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("browse
 CONTRIBUTOR = "carol-studio"
 ADMIN = "ada-admin"
 OUTCOME_TIMEOUT_MS = 180_000  # validation, processing (models on CPU) and moderation, on a shared machine
-
-
-def sign_in(page: Page, path: str, sub: str, role: str, shots: Shots | None = None, report=None) -> None:
-    """Open a guarded page, press its Sign in, pick a user and role on the local sign-in page."""
-    page.goto(path)
-    page.locator("main").get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/auth/authorize"))
-    if shots is not None:
-        at_both_widths(page, "sign in", shots, report)
-    page.get_by_label("User id").fill(sub)
-    page.get_by_role("radio", name=re.compile(f"^{role.capitalize()}")).check()
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(re.escape(path) + r"$"))
 
 
 def drop_files(page: Page, selector: str, files: list[tuple[str, str, bytes]]) -> None:

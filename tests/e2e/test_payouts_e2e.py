@@ -10,18 +10,18 @@ is enough; nothing else is faked.
 from __future__ import annotations
 
 import re
+from functools import partial
 from urllib.parse import urljoin
 
 import httpx
 import pytest
 
 from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
+from tests.e2e.payouts_flow import HOLD_SECONDS, W9, buy, payable_balance, short_hold
 from tests.e2e.test_purchase_e2e import _approved_image, _auth, _until
 from tests.fixtures.photos import jpeg_bytes, photo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("devhost")]
-
-HOLD_SECONDS = 20
 
 
 @pytest.fixture(scope="module")
@@ -29,31 +29,13 @@ def devhost(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("payouts-e2e-var")
     env = devhost_environment(var_dir)
     env.pop("STRIPE_API_BASE", None)  # devhost starts the stand-in
-    env["PAYOUT_HOLD_DAYS"] = str(HOLD_SECONDS / 86400)
-    env["PAYOUT_DEFAULT_THRESHOLD_MINOR"] = "100"
+    short_hold(env)
     log_path = var_dir.parent / f"devhost-payouts-{env['DEVHOST_PORT']}.log"
     proc = start_devhost(env, log_path)
     try:
         yield {"base": f"http://127.0.0.1:{env['DEVHOST_PORT']}/api", "env": env, "log": log_path}
     finally:
         stop_devhost(proc)
-
-
-def _buy(devhost, image_id: str) -> None:
-    api, bob = devhost["base"], _auth(devhost, "buyer", "bob-payouts")
-
-    def added():
-        response = httpx.post(f"{api}/cart/items", headers=bob, json={"image_id": image_id}, timeout=10)
-        return response if response.status_code == 201 else None
-
-    _until(devhost, "adding to the cart", added, timeout=60)
-    checkout = httpx.post(f"{api}/checkout", headers=bob, timeout=30)
-    assert checkout.status_code == 201, checkout.text
-    checkout_url = checkout.json()["checkout_url"]
-    with httpx.Client(timeout=30) as browser:
-        page = browser.get(checkout_url)
-        (pay_path,) = set(re.findall(r'(?:form)?action="([^"]*/pay)"', page.text))
-        assert browser.post(urljoin(checkout_url, pay_path), data={}).status_code in (302, 303)
 
 
 def _onboard(devhost, carol) -> str:
@@ -82,7 +64,7 @@ def test_a_contributor_sells_an_image_and_is_paid_through_stripe_connect(devhost
     api = devhost["base"]
     carol = _auth(devhost, "contributor", "carol-buyable")  # the uploader of _approved_image
     image_id = _approved_image(devhost, jpeg_bytes(photo("coffee", megapixels=5)))
-    _buy(devhost, image_id)
+    buy(api, _auth(devhost, "buyer", "bob-payouts"), image_id, partial(_until, devhost))
 
     def earned():
         body = httpx.get(f"{api}/contributor/earnings", headers=carol, params={"group_by": "image"}, timeout=10).json()
@@ -93,22 +75,11 @@ def test_a_contributor_sells_an_image_and_is_paid_through_stripe_connect(devhost
     (balance,) = earnings["balances"]
     assert balance["held_minor"] > 0 and balance["payable_minor"] == 0  # held first
 
-    w9 = {
-        "form_type": "W-9",
-        "legal_name": "Carol Example",
-        "address": {"line1": "1 Main St", "city": "Springfield", "country": "US"},
-        "country": "US",
-        "tin": "287-65-4321",
-    }
-    saved = httpx.put(f"{api}/contributor/tax-info", headers=carol, json=w9, timeout=30)
+    saved = httpx.put(f"{api}/contributor/tax-info", headers=carol, json=W9, timeout=30)
     assert saved.status_code == 200 and saved.json()["tin_last4"] == "4321"
     account_id = _onboard(devhost, carol)
 
-    def payable():
-        body = httpx.get(f"{api}/contributor/earnings", headers=carol, timeout=10).json()
-        return body["balances"][0]["payable_minor"] or None
-
-    amount = _until(devhost, "the hold passing", payable, timeout=HOLD_SECONDS * 3)
+    amount = _until(devhost, "the hold passing", partial(payable_balance, api, carol), timeout=HOLD_SECONDS * 3)
     assert amount == balance["held_minor"]
 
     admin = _auth(devhost, "admin", "finance-e2e")

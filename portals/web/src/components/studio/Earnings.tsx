@@ -41,7 +41,8 @@ export function Earnings() {
           <p>{progress.text}</p>
           <progress max={1} value={progress.progress} aria-labelledby="level-heading" />
           <p className="muted small">
-            {fmt.format(level.downloads_this_year)} downloads in {level.year}; counts reset on{" "}
+            {fmt.format(level.downloads_this_year)} {level.downloads_this_year === 1 ? "download" : "downloads"} in{" "}
+            {level.year}; counts reset on{" "}
             {formatDate(level.resets_at)}.
           </p>
         </section>

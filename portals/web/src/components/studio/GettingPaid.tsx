@@ -28,13 +28,24 @@ async function orNone<T>(request: Promise<T>): Promise<T | null> {
 export function GettingPaid() {
   const tax = useLoad(() => orNone(call(api.GET("/api/contributor/tax-info"))), "tax");
   const account = useLoad(() => orNone(call(api.GET("/api/contributor/payout-account"))), "account");
+  // The reload after a save remounts the form: the "saved" notice must outlive it.
+  const [saved, setSaved] = useState(false);
   return (
     <div className="two-col">
       <section className="panel stack" aria-labelledby="tax-heading">
         <h2 id="tax-heading">Tax information</h2>
         {tax.status === "loading" && <LinesSkeleton lines={6} />}
         {tax.status === "error" && <ErrorState error={tax.error} retry={tax.reload} />}
-        {tax.status === "ready" && <TaxForm current={tax.data} onSaved={tax.reload} />}
+        {tax.status === "ready" && (
+          <TaxForm
+            current={tax.data}
+            saved={saved}
+            onSaved={() => {
+              setSaved(true);
+              tax.reload();
+            }}
+          />
+        )}
       </section>
       <section className="panel stack" aria-labelledby="account-heading">
         <h2 id="account-heading">Payout account</h2>
@@ -71,7 +82,15 @@ function Field({
   );
 }
 
-function TaxForm({ current, onSaved }: { current: Schemas["TaxInfoOut"] | null; onSaved: () => void }) {
+function TaxForm({
+  current,
+  saved,
+  onSaved,
+}: {
+  current: Schemas["TaxInfoOut"] | null;
+  saved: boolean;
+  onSaved: () => void;
+}) {
   const [form, setForm] = useState({
     form_type: (current?.form_type ?? "W-8BEN") as FormType,
     legal_name: current?.legal_name ?? "",
@@ -84,7 +103,9 @@ function TaxForm({ current, onSaved }: { current: Schemas["TaxInfoOut"] | null; 
     treaty_claim: current?.treaty_claim ?? false,
   });
   const [errors, setErrors] = useState<Record<string, string>>({});
-  const [notice, setNotice] = useState<{ tone: "success" | "error"; text: string } | null>(null);
+  const [notice, setNotice] = useState<{ tone: "success" | "error"; text: string } | null>(
+    saved ? { tone: "success", text: "Tax form saved." } : null,
+  );
   const [busy, setBusy] = useState(false);
   const base = useId();
   const set = (patch: Partial<typeof form>) => setForm({ ...form, ...patch });
