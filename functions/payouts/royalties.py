@@ -39,7 +39,8 @@ def subscription_floor_minor(currency: str) -> int:
 
 
 class Level(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: JSON `true`/`false` is not a download number or a rate (the fuzzer sent them).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     from_download: int = Field(ge=1, description="The first download of the year (1-based) this level applies to.")
     rate_bp: int = Field(ge=0, le=BASIS_POINTS, description="Royalty rate in basis points (1500 = 15%).")
