@@ -37,7 +37,7 @@ async def publish_royalty_table(
             "effective-time-in-the-past",
             "Effective time in the past",
             "A royalty table applies to later sales only; give an effective time from now on.",
-            errors=[{"field": "effective_at", "message": "must not be in the past"}],
+            errors=[{"name": "effective_at", "in": "body", "reason": "must not be in the past"}],
         )
     levels = [level.model_dump() for level in table.levels]
     async with db.transaction() as conn:
