@@ -87,12 +87,43 @@ class ContributorImage(BaseModel):
     listing: ListingOut | None = None
 
 
+MAX_IDS = 100
+
+
+def image_ids(value: str) -> list[UUID]:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts:
+        raise ValueError("give at least one image id")
+    if len(parts) > MAX_IDS:
+        raise ValueError(f"at most {MAX_IDS} ids at once")
+    try:
+        return list(dict.fromkeys(UUID(p) for p in parts))
+    except ValueError:
+        raise ValueError("each id must be an image id (a UUID)") from None
+
+
 class ImagesQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state: ImageState | None = Field(None, description="Only images in this state.")
     per_page: int = Field(50, ge=1, le=100)
     cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
+    ids: str | None = Field(
+        None,
+        max_length=MAX_IDS * 37,
+        description=f"Only these images: comma-separated ids, at most {MAX_IDS} (say, to name the photos of an "
+        "earnings report). Ids that are not the caller's are left out, as unknown ones are.",
+    )
+
+    @field_validator("ids")
+    @classmethod
+    def _ids(cls, value: str | None) -> str | None:
+        if value is not None:
+            image_ids(value)  # a bad list is a 400 naming the parameter
+        return value
+
+    def image_ids(self) -> list[UUID] | None:
+        return None if self.ids is None else image_ids(self.ids)
 
     @field_validator("cursor")
     @classmethod
