@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared import paging
 from shared.bus.events import ColorShare, Orientation, Renditions, Sidecar, Tag, Usage
 
 ImageState = Literal[
@@ -139,14 +138,12 @@ class ImagesPage(BaseModel):
 
 
 def encode_cursor(created_at: datetime, image_id: UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(image_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return paging.encode_cursor([created_at.isoformat(), str(image_id)])
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    created, image_id = paging.decode_cursor(cursor, 2)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, image_id = json.loads(raw)
         return datetime.fromisoformat(created), UUID(image_id)
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         raise ValueError("is not a cursor this API returned") from exc
