@@ -34,11 +34,14 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.search import CATEGORIES, COLORS, GENERIC, Corpus, emit, figures, prepare
+from bench.search import CATEGORIES, COLORS, GENERIC, Corpus, emit, figures
 from functions.search_sync.handlers import handle_message
 from shared.bus.events import ImageApproved, ImageListing, ImageRemoved, Price, PricingUpdated, Renditions
 from shared.bus.port import ReceivedMessage
-from shared.db import Database
+from shared.db import Database, connect_database
+from shared.db.embedded import EmbeddedPostgres
+from shared.db.migrate import migrate
+from shared.search.generation import GenerationReader, read_generation
 from shared.search.postgres import PostgresSearchIndex
 
 DISTINCT, ZIPF_S, ONE_OFF_SHARE, FILTERED_SHARE = 5000, 1.1, 0.30, 1 / 3
@@ -247,8 +250,40 @@ async def _devhost_run(var_dir: Path, cached: bool, mix: QueryMix, args, prover:
         await asyncio.to_thread(stop_devhost, proc)
 
 
-async def _corpus(var_dir: Path, docs: int) -> tuple[Any, Database, PostgresSearchIndex, Corpus, int]:
-    server, db = await prepare(var_dir)
+async def generation_reads(dsn: str, clients: int, seconds: float) -> dict[str, dict[str, Any]]:
+    """What reading the generation per request costs: one query each, or one shared read at a time."""
+    db = await connect_database(dsn, min_size=10, max_size=10)  # the app's default pool
+    reader = GenerationReader(db)
+
+    async def per_request() -> None:
+        async with db.connection() as conn:
+            await read_generation(conn)
+
+    results = {}
+    try:
+        for name, call in (("one query per request", per_request), ("shared read", reader.current)):
+            latencies: list[float] = []
+            deadline = time.perf_counter() + seconds
+
+            async def client(call=call, latencies=latencies, deadline=deadline) -> None:
+                while time.perf_counter() < deadline:
+                    started = time.perf_counter()
+                    await call()
+                    latencies.append(time.perf_counter() - started)
+
+            await asyncio.gather(*(client() for _ in range(clients)))
+            queries = reader.reads if call is reader.current else len(latencies)
+            results[name] = {"calls_per_s": round(len(latencies) / seconds), "queries": queries, **figures(latencies)}
+    finally:
+        await db.close()
+    return results
+
+
+async def _corpus(var_dir: Path, docs: int) -> tuple[Any, str, Database, PostgresSearchIndex, Corpus, int]:
+    server = EmbeddedPostgres(var_dir / "pg" / "data")
+    dsn = await asyncio.to_thread(server.start)
+    await migrate(dsn)
+    db = await connect_database(dsn, min_size=1, max_size=4)
     index = PostgresSearchIndex(db)
     await index.ensure_ready()
     corpus = Corpus()
@@ -257,16 +292,18 @@ async def _corpus(var_dir: Path, docs: int) -> tuple[Any, Database, PostgresSear
     if abs(have - docs) > 100:  # a reused corpus has lost a few documents to the takedown proofs
         await index.rebuild(corpus.batches(docs, 1000))
         have = docs
-    return server, db, index, corpus, have
+    return server, dsn, db, index, corpus, have
 
 
 async def main_async(args: argparse.Namespace) -> None:
     var_dir = Path(args.var_dir) if args.var_dir else Path(tempfile.mkdtemp(prefix="bench-search-cache-"))
-    server, db, index, corpus, docs = await _corpus(var_dir, args.docs)
+    server, dsn, db, index, corpus, docs = await _corpus(var_dir, args.docs)
     mix = QueryMix(corpus)
     emit({"step": "corpus", "documents": docs, "load": os.getloadavg()})
     results = {}
     try:
+        reads = await generation_reads(dsn, args.clients, 5.0)
+        emit({"step": "generation reads", **reads, "load": os.getloadavg()})
         prover = Prover(db, index, mix, args.seconds)
         await prover.set_price()
         results["uncached"] = await _devhost_run(var_dir, False, mix, args, None)
@@ -289,6 +326,9 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"\ncached outcomes: {results['cached']['outcomes']}")
     for step, proof in results["cached"]["proofs"].items():
         print(f"{step:10} shown in the next search: {proof}")
+    print(f"\n{'generation read, in-process':28} {'calls/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'queries':>9}")
+    for case, f in reads.items():
+        print(f"{case:28} {f['calls_per_s']:>8} {f['p50_ms']:>8} {f['p95_ms']:>8} {f['queries']:>9}")
     print(f"load average: {os.getloadavg()}")
 
 
