@@ -81,6 +81,7 @@ class QueryMix:
 async def load(base: str, mix: QueryMix, clients: int, seconds: float, prove=None) -> dict[str, Any]:
     latencies: list[float] = []
     outcomes: Counter[str] = Counter()
+    sizes: list[int] = []
     errors = 0
     deadline = time.perf_counter() + seconds
 
@@ -94,6 +95,7 @@ async def load(base: str, mix: QueryMix, clients: int, seconds: float, prove=Non
                 latencies.append(time.perf_counter() - started)
                 errors += response.status_code != 200
                 outcomes[response.headers.get("x-search-cache", "none")] += 1
+                sizes.append(len(response.content))
 
     started = time.perf_counter()
     proofs = await asyncio.gather(*(client(n) for n in range(clients)), *([prove()] if prove else []))
@@ -106,6 +108,7 @@ async def load(base: str, mix: QueryMix, clients: int, seconds: float, prove=Non
         **figures(latencies),
         "hit_rate": round((outcomes["hit"] + outcomes["coalesced"]) / served, 3) if served else 0.0,
         "outcomes": dict(outcomes),
+        "mean_page_kb": round(sum(sizes) / max(1, len(sizes)) / 1024, 1),  # what one cache entry takes
         **({"proofs": proofs[-1]} if prove else {}),
     }
 

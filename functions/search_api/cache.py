@@ -47,7 +47,7 @@ def search_key(params: SearchParams, audience: str = PUBLIC) -> tuple[Hashable, 
     """
     values: dict[str, Any] = params.model_dump(exclude={"explain"})
     # Runs of spaces split words the same way for the keyword leg and the text encoder; "" is no query.
-    values["q"] = " ".join(params.q.split()) or None if params.q else None
+    values["q"] = (" ".join(params.q.split()) or None) if params.q else None
     values["color"] = params.color.lower() if params.color else None  # the filter compares lower-case
     if params.added_after is not None:
         values["added_after"] = params.added_after.astimezone(UTC).isoformat()  # the same instant, one key
