@@ -15,7 +15,8 @@ import asyncpg
 import pytest
 
 from functions.ingestion.ingest import ingest_blob
-from functions.ingestion.migration import Migration, failures, load_sidecar, walk_images
+from functions.ingestion.manifest import failures
+from functions.ingestion.migration import Migration, load_sidecar, walk_images
 from functions.ingestion.policy import IngestionPolicy
 from shared.config import PROJECT_ROOT
 from shared.db import connect_database
@@ -82,7 +83,7 @@ async def test_a_folder_is_migrated_and_ingested_through_the_normal_path(db, blo
         writer.writerow([rel_paths[0], "Coffee at dawn", "coffee; morning; cup"])
     seen = []
 
-    report = await Migration(
+    migration = Migration(
         db,
         blob_store,
         POLICY,
@@ -91,9 +92,12 @@ async def test_a_folder_is_migrated_and_ingested_through_the_normal_path(db, blo
         concurrency=4,
         sidecar=load_sidecar(sidecar_path),
         on_file=lambda f, outcome: seen.append(outcome),
-    ).run()
+    )
+    report = await migration.run()
 
     assert (report.seen, report.uploaded, report.failed) == (FILES, FILES, 0)
+    # Two durable writes per file (pending with its ticket, then uploaded), grouped across the 4 workers.
+    assert migration.manifest.round_trips < FILES
     assert seen == ["uploaded"] * FILES
     assert len(await _incoming(blob_store)) == FILES
     rows = await db.pool.fetch("select * from ingestion.migration_files")
