@@ -10,6 +10,7 @@ round trip for a handful of files instead of five per file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -47,12 +48,27 @@ class GroupCommit(Generic[T, R]):
             self._runner = loop.create_task(self._drain(), name="manifest-writes")
         return await future
 
+    async def close(self) -> None:
+        """Stop writing: a write under way is cancelled (its transaction rolls back) and nothing waits any more.
+        The run that owned these writes has ended; a later run must not race a write of this one."""
+        for _, future in self._pending:
+            future.cancel()
+        self._pending = []
+        if self._runner is not None and not self._runner.done():
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+
     async def _drain(self) -> None:
         while self._pending:
             group, self._pending = self._pending[:_MAX_GROUP], self._pending[_MAX_GROUP:]
             self.groups += 1
             try:
                 results = await self._write([item for item, _ in group])
+            except asyncio.CancelledError:  # closed: its waiters are not left hanging
+                for _, future in group:
+                    future.cancel()
+                raise
             except Exception as exc:
                 for _, future in group:
                     if not future.done():
@@ -98,9 +114,13 @@ class Manifest:
         self._starts: GroupCommit[Start, bool] = GroupCommit(self._write_starts)
         self._outcomes: GroupCommit[Outcome, None] = GroupCommit(self._write_outcomes)
 
+    async def close(self) -> None:
+        await self._starts.close()
+        await self._outcomes.close()
+
     @property
-    def round_trips(self) -> int:
-        return self._starts.groups + self._outcomes.groups
+    def outcome_writes(self) -> int:
+        return self._outcomes.groups
 
     async def rows(self, rel_paths: list[str]) -> dict[str, asyncpg.Record]:
         """The manifest rows of these files (those it has)."""

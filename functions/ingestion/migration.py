@@ -246,10 +246,13 @@ class Migration:
         queue: asyncio.Queue[tuple[SourceFile, asyncpg.Record | None] | None] = asyncio.Queue(self.concurrency * 4)
         # A task group: if a worker dies (e.g. the database went away), the walk stops too instead of
         # waiting forever on a full queue.
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.concurrency):
-                group.create_task(self._worker(queue))
-            group.create_task(self._produce(queue))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.concurrency):
+                    group.create_task(self._worker(queue))
+                group.create_task(self._produce(queue))
+        finally:
+            await self.manifest.close()  # interrupted: no write of this run may land after it
         return self.report
 
     async def _produce(self, queue: asyncio.Queue) -> None:

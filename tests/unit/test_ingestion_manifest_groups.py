@@ -43,3 +43,21 @@ async def test_a_failed_write_fails_every_caller_of_its_group_and_the_next_group
     with pytest.raises(ConnectionError):
         await first
     assert await asyncio.gather(*second) == ["a", "b"]
+
+
+async def test_closing_cancels_a_write_under_way_and_its_waiters():
+    started, finished = asyncio.Event(), []
+
+    async def write(items: list[str]) -> list[str]:
+        started.set()
+        await asyncio.sleep(10)  # a round trip that the end of the run interrupts
+        finished.extend(items)
+        return items
+
+    group = GroupCommit(write)
+    waiter = asyncio.ensure_future(group.submit("a"))
+    await started.wait()
+
+    await group.close()
+
+    assert (finished == [] and waiter.cancelled()) or isinstance(waiter.exception(), asyncio.CancelledError)
