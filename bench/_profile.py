@@ -43,7 +43,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
 # Leaf frames of a thread that waits (a pool thread with no work, the event loop in select, a pipe reader).
 _IDLE_LEAVES = frozenset(
     {"_worker", "EpollSelector.select", "select", "Condition.wait", "_wait_for_tstate_lock"}
-    | {"AzuriteServer._read_output"}
+    | {"AzuriteServer._read_output", "_PollLikeSelector.select"}  # the last: a subprocess waited on
 )
 _FRAME = re.compile(r"^(?P<name>.*?) \((?P<file>[^:]*)")
 

@@ -121,6 +121,13 @@ async def migrate_with_kills(args: argparse.Namespace, tree: Tree, work: Path) -
         migration = CrashingMigration(env, dsn, tree, work / "report.jsonl", concurrency=args.concurrency)
         print(f"migrating {n} files; SIGKILL at {kill_at} uploaded", file=sys.stderr, flush=True)
         await migration.run(kill_at=kill_at)
+        interim = {
+            "runs_s": [round(r.ended - r.started, 1) for r in migration.runs],
+            "upload_files_per_s": round(n / ((migration.all_uploaded_at or migration.runs[-1].ended)
+                                             - migration.runs[0].started), 1),
+            "cli_peak_rss_mib": round(max(r.peak_rss for r in migration.runs) / 2**20),
+        }  # fmt: skip
+        print(f"CLI runs done (before the checks): {json.dumps(interim)}", file=sys.stderr, flush=True)
         settled = await migration.settle(args.settle_seconds)  # ingestion may lag the uploads on a busy machine
         if settled is not None:
             print("ingestion lagged: waited for it and ran the CLI once more", file=sys.stderr, flush=True)

@@ -27,7 +27,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -43,8 +42,7 @@ import httpx
 import psutil
 from PIL import Image
 
-from bench import _profile
-from bench._support import free_port
+from bench import _profile, _support
 from functions.ingestion.policy import IngestionPolicy
 from functions.processing.work import ProcessingOptions, describe_decoded, render_and_describe
 from shared.bus.events import ImageUploaded
@@ -179,46 +177,18 @@ def stage_cpu(files: list[Path], batch: int) -> dict[str, float]:
 # --- pipeline: devhost, HTTP upload, blob trigger, bus, processing ---------------------------------
 
 
-class Devhost:
-    def __init__(self, var_dir: Path) -> None:
-        self.var_dir = var_dir
-        self.env = {
-            **os.environ,
-            "VAR_DIR": str(var_dir),
-            "DEVHOST_PORT": str(free_port()),
-            "AZURITE_BLOB_PORT": str(free_port()),
-            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-            "RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE": "100000",
-            "UPLOAD_QUOTA_FILES_PER_DAY": "1000000",  # one contributor uploads the whole corpus
-            "UPLOAD_QUOTA_BYTES_PER_DAY": str(1 << 50),
-            "LOG_LEVEL": "WARNING",
-        }
-        for name in ("STORAGE_CONNECTION_STRING", "DATABASE_URL"):
-            self.env.pop(name, None)
-        self.base = f"http://127.0.0.1:{self.env['DEVHOST_PORT']}/api"
-        self.proc: subprocess.Popen | None = None
+class Devhost(_support.Devhost):
+    """devhost with what this bench reads of it: a contributor's token, CPU time and memory per process."""
 
-    def start(self) -> None:
-        log = (self.var_dir / "devhost.log").open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603 - this interpreter running devhost, fixed arguments
-            [sys.executable, "-m", "devhost", "start", "--port", self.env["DEVHOST_PORT"]],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    def __init__(self, var_dir: Path) -> None:
+        super().__init__(
+            var_dir,
+            {
+                "UPLOAD_QUOTA_FILES_PER_DAY": "1000000",  # one contributor uploads the whole corpus
+                "UPLOAD_QUOTA_BYTES_PER_DAY": str(1 << 50),
+            },
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"devhost exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"devhost not healthy in 120 s:\n{self.log_tail()}")
+        self.api = f"{self.base}/api"
 
     def token(self) -> str:
         out = subprocess.run(  # noqa: S603 - this interpreter running devhost, fixed arguments
@@ -276,18 +246,6 @@ class Devhost:
             "worker_peak_rss_mib": round(_peak_rss(self.proc.pid) / 2**20),
             "services_uss_mib": {k: round(v / 2**20) for k, v in sorted(services.items())},
         }
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-    def log_tail(self) -> str:
-        return (self.var_dir / "devhost.log").read_text(errors="replace")[-4000:]
 
 
 def _own_cpu_seconds() -> float:
@@ -382,7 +340,7 @@ async def run_pipeline(
         devhost.start()
         dsn = pg.start()  # joins the server devhost started
         headers = {"Authorization": f"Bearer {devhost.token()}"}
-        async with httpx.AsyncClient(base_url=devhost.base, headers=headers, timeout=120) as client:
+        async with httpx.AsyncClient(base_url=devhost.api, headers=headers, timeout=120) as client:
             warm = await upload_all(client, warm_up, concurrency)
             await wait_processed(dsn, set(warm), within_s=300)
             idle = await idle_cpu_ms_per_s(devhost)

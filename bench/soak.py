@@ -26,12 +26,9 @@ from locust.env import Environment  # isort: skip
 import argparse
 import itertools
 import json
-import os
 import random
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +41,7 @@ import gevent
 import httpx
 import psutil
 
+from bench import _support
 from bench._support import free_port
 from shared.auth.local_issuer import LocalIssuer
 from shared.config import PROJECT_ROOT, load_settings
@@ -67,66 +65,26 @@ SEED_IMAGES = 30
 RSS_EVERY_SECONDS = 30
 
 
-class Devhost:
-    def __init__(self, var_dir: Path) -> None:
-        self.var_dir = var_dir
-        self.env = {
-            **os.environ,
-            "VAR_DIR": str(var_dir),
-            "DEVHOST_PORT": str(free_port()),
-            "AZURITE_BLOB_PORT": str(free_port()),
-            "STRIPE_STANDIN_PORT": str(free_port()),
-            "AzureWebJobsStorage": "UseDevelopmentStorage=true",
-            "RATE_LIMIT_PER_PRINCIPAL_PER_MINUTE": "100000",
-            "RATE_LIMIT_PER_IP_PER_MINUTE": "1000000",
-            "MIN_UPLOAD_MEGAPIXELS": "0.25",
-            "MODERATION_MIN_MEGAPIXELS": "0.25",
-            "LOG_LEVEL": "WARNING",
-        }
-        for name in ("STORAGE_CONNECTION_STRING", "DATABASE_URL", "STRIPE_API_BASE"):
-            self.env.pop(name, None)
-        self.base = f"http://127.0.0.1:{self.env['DEVHOST_PORT']}"
-        self.proc: subprocess.Popen | None = None
+class Devhost(_support.Devhost):
+    """devhost with the Stripe stand-in, small photos allowed, and no per-IP limit worth the name."""
 
-    def start(self) -> None:
-        log = (self.var_dir / "devhost.log").open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603 - this interpreter running devhost, fixed arguments
-            [sys.executable, "-m", "devhost", "start", "--port", self.env["DEVHOST_PORT"]],
-            cwd=PROJECT_ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    def __init__(self, var_dir: Path) -> None:
+        super().__init__(
+            var_dir,
+            {
+                "STRIPE_STANDIN_PORT": str(free_port()),
+                "RATE_LIMIT_PER_IP_PER_MINUTE": "1000000",
+                "MIN_UPLOAD_MEGAPIXELS": "0.25",
+                "MODERATION_MIN_MEGAPIXELS": "0.25",
+            },
+            drop=("STRIPE_API_BASE",),
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"devhost exited:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.base}/api/health", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"devhost not healthy in 120 s:\n{self.log_tail()}")
 
     def issuer(self) -> LocalIssuer:
         return LocalIssuer.from_settings(load_settings(VAR_DIR=self.var_dir))
 
     def rss_mib(self) -> float:
         return psutil.Process(self.proc.pid).memory_info().rss / 2**20
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-    def log_tail(self) -> str:
-        return (self.var_dir / "devhost.log").read_text(errors="replace")[-4000:]
 
 
 # --- seeding --------------------------------------------------------------------------------

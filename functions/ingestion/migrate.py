@@ -35,6 +35,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from functions.ingestion.manifest import failures
 from functions.ingestion.migration import (
     FileOutcome,
     Migration,
@@ -43,11 +44,11 @@ from functions.ingestion.migration import (
     SidecarTable,
     SourceFile,
     count_images,
-    failures,
     load_sidecar,
 )
 from functions.ingestion.migration_report import OutcomeCounts, wait_for_decisions, write_report
 from functions.ingestion.policy import IngestionPolicy
+from functions.ingestion.uploads import StorageUnavailable
 from shared.audit import command_line_operator, record_admin_action
 from shared.config import AZURITE_ACCOUNT, AZURITE_KEY, ConfigError, Settings, get_settings
 from shared.db import Database, connect_database
@@ -107,6 +108,9 @@ def main(
     options = RunOptions(contributor, concurrency, dry_run, table, report, wait_seconds, actor)
     try:
         failed = asyncio.run(_run(settings, src_dir, options))
+    except StorageUnavailable as exc:
+        console.print(f"[red]{exc}: is devhost (Azurite) running, or the storage account reachable?[/red]")
+        raise typer.Exit(2) from None
     except KeyboardInterrupt:
         console.print("[yellow]Interrupted. Run the same command again to resume where it stopped.[/yellow]")
         raise typer.Exit(130) from None

@@ -1,10 +1,11 @@
 """The batch migration: move a local tree of images into the platform through the normal ingestion path.
 
-Each file is registered exactly like a portal upload (`register_upload`) and written to its blob in
-`incoming`; the blob trigger validates and ingests it from there. A manifest in Postgres
-(ingestion.migration_files) records every file's path, size, checksum, image id and state, so a run
-that crashed or was interrupted resumes: files already uploaded are skipped, pending and failed ones are
-retried with the SAME image id (the ticket is renewed, never duplicated).
+Each file gets an upload ticket like a portal upload (`record_tickets`, the statement `register_upload`
+uses) and is written to its blob in `incoming`; the blob trigger validates and ingests it from there.
+A manifest in Postgres (ingestion.migration_files, functions/ingestion/manifest.py) records every file's
+path, size, checksum, image id and state, so a run that crashed or was interrupted resumes: files
+already uploaded are skipped, pending and failed ones are retried with the SAME image id (the ticket
+is renewed, never duplicated).
 
 Memory stays flat however big the tree: the walk is a generator (os.scandir, directories on a stack),
 read in small batches into a bounded queue that a fixed number of workers drains.
@@ -30,9 +31,15 @@ import asyncpg
 import structlog
 from pydantic import ValidationError
 
+from functions.ingestion.manifest import Manifest, Outcome, Start
 from functions.ingestion.models import UploadRequest
 from functions.ingestion.policy import IngestionPolicy
-from functions.ingestion.uploads import TicketAlreadyUsed, UploadRefused, incoming_blob_name, register_upload
+from functions.ingestion.uploads import (
+    StorageUnavailable,
+    UploadRefused,
+    check_upload_size,
+    incoming_blob_name,
+)
 from shared.bus.events import Sidecar
 from shared.db import Database
 from shared.storage.port import INCOMING, BlobStore, StorageError
@@ -230,15 +237,22 @@ class Migration:
         self.sidecar = sidecar or {}
         self.on_file = on_file
         self.report = MigrationReport()
+        self.manifest = Manifest(db, policy, contributor_id, self.source_root)
 
     async def run(self) -> MigrationReport:
+        if not self.dry_run and not await self.storage.ping():
+            # Checked once here, not per file: each file's own write says whether it got through.
+            raise StorageUnavailable("blob storage cannot be reached")
         queue: asyncio.Queue[tuple[SourceFile, asyncpg.Record | None] | None] = asyncio.Queue(self.concurrency * 4)
         # A task group: if a worker dies (e.g. the database went away), the walk stops too instead of
         # waiting forever on a full queue.
-        async with asyncio.TaskGroup() as group:
-            for _ in range(self.concurrency):
-                group.create_task(self._worker(queue))
-            group.create_task(self._produce(queue))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(self.concurrency):
+                    group.create_task(self._worker(queue))
+                group.create_task(self._produce(queue))
+        finally:
+            await self.manifest.close()  # interrupted: no write of this run may land after it
         return self.report
 
     async def _produce(self, queue: asyncio.Queue) -> None:
@@ -249,7 +263,7 @@ class Migration:
                 for _ in range(self.concurrency):
                     await queue.put(None)  # one stop sign per worker
                 return
-            known = await self._manifest_rows([f.rel_path for f in batch])
+            known = await self.manifest.rows([f.rel_path for f in batch])
             for file in batch:
                 self.report.seen += 1
                 await queue.put((file, known.get(file.rel_path)))
@@ -279,31 +293,28 @@ class Migration:
         # An interrupted or failed file resumes with its image id (its ticket is renewed, not duplicated);
         # a file changed since it was seen is a new upload.
         image_id = row["image_id"] if unchanged else uuid.uuid4()
-        await self._record(file, image_id, "pending")
+        started = False
         try:
-            sha256 = await self._upload(file, image_id)
+            request = UploadRequest(
+                file_name=os.path.basename(file.path),
+                size_bytes=max(file.size, 1),
+                content_type=file.content_type,
+                sidecar=sidecar_for(self.sidecar, file),
+            )
+            check_upload_size(self.policy, request)
+            live = await self.manifest.start(Start(file.rel_path, file.size, file.mtime_ns, image_id, request))
+            started = True
+            sha256 = await self._upload(file, image_id) if live else await asyncio.to_thread(_sha256_of, file.path)
         except (OSError, StorageError, UploadRefused, ValidationError, TimeoutError) as exc:
             error = _error_text(exc)
-            await self._record(file, image_id, "failed", error=error)
+            await self.manifest.finish(_outcome(file, image_id, "failed", error=error, attempt=int(not started)))
             log.warning("migration.file_failed", path=file.rel_path, error=error)
             return "failed"
-        await self._record(file, image_id, "uploaded", sha256=sha256)
+        await self.manifest.finish(_outcome(file, image_id, "uploaded", sha256=sha256))
         return "uploaded"
 
     async def _upload(self, file: SourceFile, image_id: uuid.UUID) -> str:
-        """Register the upload like the portal does and write the file to its incoming blob."""
-        request = UploadRequest(
-            file_name=os.path.basename(file.path),
-            size_bytes=max(file.size, 1),
-            content_type=file.content_type,
-            sidecar=sidecar_for(self.sidecar, file),
-        )
-        try:
-            await register_upload(
-                self.db, self.storage, self.policy, self.contributor_id, request, image_id=image_id, source="migration"
-            )
-        except TicketAlreadyUsed:  # written by a run that stopped before noting it; ingestion already has it
-            return await asyncio.to_thread(_sha256_of, file.path)
+        """Write the file to the incoming blob of its ticket (the CLI holds a storage credential, so no SAS)."""
         blob = incoming_blob_name(self.contributor_id, image_id)
         if file.size <= _IN_MEMORY_MAX:
             data = await asyncio.to_thread(_read, file.path)
@@ -314,61 +325,9 @@ class Migration:
             await self.storage.put(INCOMING, blob, stream, content_type=file.content_type)
         return sha256
 
-    async def _manifest_rows(self, rel_paths: list[str]) -> dict[str, asyncpg.Record]:
-        async with self.db.connection() as conn:
-            rows = await conn.fetch(
-                "select rel_path, size_bytes, mtime_ns, image_id, state from ingestion.migration_files "
-                "where contributor_id = $1 and source_root = $2 and rel_path = any($3::text[])",
-                self.contributor_id,
-                self.source_root,
-                rel_paths,
-            )
-        return {row["rel_path"]: row for row in rows}
 
-    async def _record(
-        self,
-        file: SourceFile,
-        image_id: uuid.UUID,
-        state: str,
-        *,
-        sha256: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        async with self.db.connection() as conn:
-            await conn.execute(
-                """
-                insert into ingestion.migration_files
-                    (contributor_id, source_root, rel_path, size_bytes, mtime_ns, sha256, image_id, state, error,
-                     attempts)
-                values ($1, $2, $3, $4, $5, $6, $7, $8, $9, case when $8 = 'pending' then 1 else 0 end)
-                on conflict (contributor_id, source_root, rel_path) do update
-                   set size_bytes = excluded.size_bytes, mtime_ns = excluded.mtime_ns,
-                       sha256 = coalesce(excluded.sha256, migration_files.sha256), image_id = excluded.image_id,
-                       state = excluded.state, error = excluded.error,
-                       attempts = migration_files.attempts + excluded.attempts, updated_at = now()
-                """,
-                self.contributor_id,
-                self.source_root,
-                file.rel_path,
-                file.size,
-                file.mtime_ns,
-                sha256,
-                image_id,
-                state,
-                error,
-            )
-
-
-async def failures(db: Database, contributor_id: str, source_root: str, limit: int = 50) -> list[asyncpg.Record]:
-    """Files of this source tree (`Migration.source_root`) whose last attempt failed, with the reason."""
-    async with db.connection() as conn:
-        return await conn.fetch(
-            "select rel_path, error, attempts from ingestion.migration_files "
-            "where contributor_id = $1 and source_root = $2 and state = 'failed' order by rel_path limit $3",
-            contributor_id,
-            source_root,
-            limit,
-        )
+def _outcome(file: SourceFile, image_id: uuid.UUID, state: Literal["uploaded", "failed"], **details: Any) -> Outcome:
+    return Outcome(file.rel_path, file.size, file.mtime_ns, image_id, state, **details)
 
 
 def _take(iterator: Iterator[SourceFile], n: int) -> list[SourceFile]:

@@ -5,9 +5,13 @@ The portal (POST /api/contributor/uploads) and the migration CLI both come throu
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
+
+import asyncpg
 
 from functions.ingestion.models import UploadRequest, UploadTicket
 from functions.ingestion.policy import IngestionPolicy
@@ -53,6 +57,13 @@ def parse_incoming_blob_name(name: str) -> tuple[str, uuid.UUID] | None:
     return (contributor_id, image_id) if str(image_id) == last else None
 
 
+def check_upload_size(policy: IngestionPolicy, request: UploadRequest) -> None:
+    if request.size_bytes > policy.max_upload_bytes:
+        raise UploadRefused(
+            "size_bytes", f"The file is larger than the {policy.max_upload_bytes} bytes an upload may have."
+        )
+
+
 async def register_upload(
     db: Database,
     storage: BlobStore,
@@ -69,10 +80,7 @@ async def register_upload(
     Passing the `image_id` of a ticket that is still awaiting its file renews that ticket instead of
     creating another image (the migration CLI resumes this way without duplicates).
     """
-    if request.size_bytes > policy.max_upload_bytes:
-        raise UploadRefused(
-            "size_bytes", f"The file is larger than the {policy.max_upload_bytes} bytes an upload may have."
-        )
+    check_upload_size(policy, request)
     if not await storage.ping():
         # A ticket now would be a URL nothing can be PUT to: say so, and register nothing.
         raise StorageUnavailable("blob storage cannot be reached")
@@ -80,33 +88,19 @@ async def register_upload(
     now = datetime.now(UTC)
     expires_at = (now + policy.upload_ttl).replace(microsecond=0)
     async with db.transaction() as conn:
-        registered = await conn.fetchrow(
-            """
-            insert into ingestion.images (image_id, contributor_id, state, source, file_name, declared_size,
-                                          declared_content_type, sidecar, upload_expires_at, correlation_id)
-            values ($1, $2, 'awaiting_upload', $3, $4, $5, $6, $7, $8, $9)
-            on conflict (image_id) do update
-               set file_name = excluded.file_name, declared_size = excluded.declared_size,
-                   declared_content_type = excluded.declared_content_type, sidecar = excluded.sidecar,
-                   upload_expires_at = excluded.upload_expires_at, updated_at = now()
-             where images.contributor_id = excluded.contributor_id and images.state = 'awaiting_upload'
-            returning (xmax = 0) as created
-            """,
-            image_id,
+        registered = await record_tickets(
+            conn,
             contributor_id,
-            source,
-            request.file_name,
-            request.size_bytes,
-            request.content_type,
-            request.sidecar.model_dump(mode="json"),
-            expires_at,
-            correlation_id,
+            [(image_id, request)],
+            source=source,
+            expires_at=expires_at,
+            correlation_id=correlation_id,
         )
         # A renewed ticket (same image, still waiting) was counted when first handed out. The migration CLI
         # brings an existing library over on an operator's say-so and is not a contributor's daily upload.
-        if registered is not None and registered["created"] and source == "api" and policy.quota is not None:
+        if registered.get(image_id) and source == "api" and policy.quota is not None:
             await charge_upload(conn, policy.quota, contributor_id, request.size_bytes, now=now)
-    if registered is None:
+    if image_id not in registered:
         raise TicketAlreadyUsed(f"image {image_id} already has its file")
     upload_url = await storage.sas_url(
         INCOMING,
@@ -115,6 +109,47 @@ async def register_upload(
         expires_in=policy.upload_ttl,
     )
     return UploadTicket(image_id=image_id, upload_url=upload_url, expires_at=expires_at)
+
+
+async def record_tickets(
+    conn: asyncpg.Connection,
+    contributor_id: str,
+    tickets: Sequence[tuple[uuid.UUID, UploadRequest]],
+    *,
+    source: Literal["api", "migration"],
+    expires_at: datetime,
+    correlation_id: str | None = None,
+) -> dict[uuid.UUID, bool]:
+    """Record upload tickets (state awaiting_upload) in one statement, or renew those still waiting for their file.
+
+    Returns image id -> True if created now, False if renewed; an id missing from it already has its file
+    (or belongs to someone else). The migration CLI registers the files its workers have in flight together.
+    """
+    rows = await conn.fetch(
+        """
+        insert into ingestion.images (image_id, contributor_id, state, source, file_name, declared_size,
+                                      declared_content_type, sidecar, upload_expires_at, correlation_id)
+        select t.image_id, $1, 'awaiting_upload', $2, t.file_name, t.size, t.content_type, t.sidecar::jsonb, $3, $4
+          from unnest($5::uuid[], $6::text[], $7::bigint[], $8::text[], $9::text[])
+               as t(image_id, file_name, size, content_type, sidecar)
+        on conflict (image_id) do update
+           set file_name = excluded.file_name, declared_size = excluded.declared_size,
+               declared_content_type = excluded.declared_content_type, sidecar = excluded.sidecar,
+               upload_expires_at = excluded.upload_expires_at, updated_at = now()
+         where images.contributor_id = excluded.contributor_id and images.state = 'awaiting_upload'
+        returning image_id, (xmax = 0) as created
+        """,
+        contributor_id,
+        source,
+        expires_at,
+        correlation_id,
+        [image_id for image_id, _ in tickets],
+        [request.file_name for _, request in tickets],
+        [request.size_bytes for _, request in tickets],
+        [request.content_type for _, request in tickets],
+        [json.dumps(request.sidecar.model_dump(mode="json")) for _, request in tickets],
+    )
+    return {row["image_id"]: row["created"] for row in rows}
 
 
 # Storage refuses an expired SAS, so no file can arrive for these; the grace covers clock skew (the SAS

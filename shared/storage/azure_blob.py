@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.request
+from collections import OrderedDict
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MiB = 1024 * 1024
+_BLOB_CLIENTS_KEPT = 128  # a few steps of every image in flight
 # Client tuning: uploads of unknown length go in 4 MiB blocks; downloads come in 4 MiB chunks
 # (stream() memory stays bounded); bytes up to 8 MiB go in one Put Blob.
 _CLIENT_DEFAULTS: dict[str, Any] = {
@@ -161,6 +163,7 @@ class AzureBlobStore:
         self._delegation_key: UserDelegationKey | None = None
         self._delegation_key_expiry: datetime | None = None
         self._key_lock = asyncio.Lock()
+        self._blob_clients: OrderedDict[tuple[str, str], BlobClient] = OrderedDict()
 
         credential = service.credential
         self._account_key: str | None = getattr(credential, "account_key", None)
@@ -288,7 +291,20 @@ class AzureBlobStore:
     # --- blobs ----------------------------------------------------------------------------------
 
     def _blob(self, container: str, name: str) -> BlobClient:
-        return self._svc.get_blob_client(container, name)
+        # Building a BlobClient costs about a millisecond of CPU (the SDK sets up a generated client and its
+        # serializers each time); one image's steps ask for the same few blobs several times in a row.
+        key = (container, name)
+        client = self._blob_clients.pop(key, None)
+        if client is None:
+            client = self._svc.get_blob_client(container, name)
+        self._blob_clients[key] = client
+        if len(self._blob_clients) > _BLOB_CLIENTS_KEPT:
+            del self._blob_clients[next(iter(self._blob_clients))]  # the least recently used
+        return client
+
+    def _blob_url(self, container: str, name: str) -> str:
+        """The URL a BlobClient would have, without building one."""
+        return f"{_without_query(self._svc.url).rstrip('/')}/{container}/{quote(name, safe='~/')}"
 
     async def put(
         self,
@@ -487,8 +503,7 @@ class AzureBlobStore:
             raise ValueError(f"container {container!r} is private; its blobs are served only through SAS URLs")
         if self._public_base_url:
             return f"{self._public_base_url}/{container}/{quote(name, safe='/~')}"
-        # The URL a BlobClient would have, without building one (processing asks three times per image).
-        return f"{_without_query(self._svc.url).rstrip('/')}/{container}/{quote(name, safe='~/')}"
+        return self._blob_url(container, name)  # processing asks three times per image
 
     async def sas_url(
         self,
@@ -505,7 +520,7 @@ class AzureBlobStore:
         now = _utcnow()
         start = (now - CLOCK_SKEW).replace(microsecond=0)
         expiry = (now + expires_in).replace(microsecond=0)  # truncated: never later than asked
-        blob_url = _without_query(self._blob(container, name).url)
+        blob_url = self._blob_url(container, name)
         https_only = blob_url.startswith("https://")
         common: dict[str, Any] = {
             "account_name": self.account_name,

@@ -229,6 +229,15 @@ async def test_a_read_sas_downloads_exact_bytes_with_the_content_disposition_ask
     assert response.headers["content-disposition"] == 'attachment; filename="sunset-9.jpg"'
 
 
+async def test_a_read_sas_works_for_names_that_need_quoting(blob_store: AzureBlobStore) -> None:
+    name = "c1/holiday snaps/été 100% #1.jpg"
+    await blob_store.put(ORIGINALS, name, b"bytes", content_type="image/jpeg")
+    url = await blob_store.sas_url(ORIGINALS, name)
+    assert url.split("?")[0] == blob_store.service_client.get_blob_client(ORIGINALS, name).url.split("?")[0]
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(url)).content == b"bytes"
+
+
 async def test_a_write_only_sas_lets_a_client_upload_but_not_read(blob_store: AzureBlobStore) -> None:
     url = await blob_store.sas_url(INCOMING, "c1/upload-1.jpg", permissions="cw", expires_in=timedelta(minutes=5))
     assert _query(url)["sp"] == "cw"

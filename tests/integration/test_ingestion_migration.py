@@ -15,7 +15,8 @@ import asyncpg
 import pytest
 
 from functions.ingestion.ingest import ingest_blob
-from functions.ingestion.migration import Migration, failures, load_sidecar, walk_images
+from functions.ingestion.manifest import failures
+from functions.ingestion.migration import Migration, load_sidecar, walk_images
 from functions.ingestion.policy import IngestionPolicy
 from shared.config import PROJECT_ROOT
 from shared.db import connect_database
@@ -82,7 +83,7 @@ async def test_a_folder_is_migrated_and_ingested_through_the_normal_path(db, blo
         writer.writerow([rel_paths[0], "Coffee at dawn", "coffee; morning; cup"])
     seen = []
 
-    report = await Migration(
+    migration = Migration(
         db,
         blob_store,
         POLICY,
@@ -91,7 +92,8 @@ async def test_a_folder_is_migrated_and_ingested_through_the_normal_path(db, blo
         concurrency=4,
         sidecar=load_sidecar(sidecar_path),
         on_file=lambda f, outcome: seen.append(outcome),
-    ).run()
+    )
+    report = await migration.run()
 
     assert (report.seen, report.uploaded, report.failed) == (FILES, FILES, 0)
     assert seen == ["uploaded"] * FILES
@@ -110,6 +112,34 @@ async def test_a_folder_is_migrated_and_ingested_through_the_normal_path(db, blo
     states = await db.pool.fetch("select state, count(*) as n from ingestion.images group by state")
     assert [(r["state"], r["n"]) for r in states] == [("processing", FILES)]
     assert await _incoming(blob_store) == []
+
+
+class InStep:
+    """The real store, whose uploads return together, `n` at a time (uploads that end at about the same time)."""
+
+    def __init__(self, store, n: int) -> None:
+        self._store = store
+        self._together = asyncio.Barrier(n)
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    async def put(self, container, name, data, **kwargs):
+        info = await self._store.put(container, name, data, **kwargs)
+        await self._together.wait()
+        return info
+
+
+async def test_the_outcomes_of_files_that_finish_together_are_written_in_one_round_trip(db, blob_store, tmp_path):
+    _make_tree(tmp_path)  # 36 files: 9 rounds of 4
+    migration = Migration(db, InStep(blob_store, 4), POLICY, "archive", tmp_path, concurrency=4)
+
+    report = await migration.run()
+
+    assert (report.uploaded, report.failed) == (FILES, 0)
+    assert migration.manifest.outcome_writes == FILES // 4
+    rows = await db.pool.fetch("select state, attempts from ingestion.migration_files")
+    assert len(rows) == FILES and {(r["state"], r["attempts"]) for r in rows} == {("uploaded", 1)}
 
 
 async def test_a_run_cut_short_by_failing_uploads_resumes_without_duplicates(db, blob_store, tmp_path):
