@@ -324,7 +324,7 @@ class Settings(BaseSettings):
         200, ge=10, le=1000, description="Nearest neighbours the vector leg of a query considers before fusion."
     )
     SEARCH_MAX_VECTOR_DISTANCE: float = Field(
-        0.6,
+        0.7,
         gt=0,
         le=2,
         description="Relevance floor: vector matches farther than this cosine distance from the query are dropped.",
