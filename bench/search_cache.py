@@ -9,8 +9,9 @@ stock site's query mix, and proof that changes made during the cached load show 
    each carry filters (category, orientation + colour, or editorial licence); hybrid with facets, as the
    portal asks.
 3. devhost with SEARCH_CACHE_ENABLED=false, then with it on (each a fresh process; the query-embedding cache
-   is warmed the same way for both with semantic per_page=1 requests, which the result cache keys apart, so
-   the cached run starts with no result pages). `--clients` keep-alive clients for `--seconds` each.
+   is warmed the same way for both with semantic per_page=1 requests, which the result cache keys apart),
+   then `--prefill-seconds` of the mix unmeasured (an instance that has been up a while: warm buffers, and
+   the result cache in its steady state), then `--clients` keep-alive clients for `--seconds`, measured.
 4. during the cached load, through search_sync's own handler on the same database: a takedown of the first
    result of the most popular query, a price change and a new approval matching it; each is checked in the
    request that follows it (and the time from the change's commit to that answer is printed).
@@ -78,7 +79,7 @@ class QueryMix:
         return self.queries[int(np.searchsorted(self.cumulative, rng.random()))]
 
 
-async def load(base: str, mix: QueryMix, clients: int, seconds: float, prove=None) -> dict[str, Any]:
+async def load(base: str, mix: QueryMix, clients: int, seconds: float, prove=None, seed: int = 1000) -> dict[str, Any]:
     latencies: list[float] = []
     outcomes: Counter[str] = Counter()
     sizes: list[int] = []
@@ -87,7 +88,7 @@ async def load(base: str, mix: QueryMix, clients: int, seconds: float, prove=Non
 
     async def client(n: int) -> None:
         nonlocal errors
-        rng = random.Random(1000 + n)  # the same request sequence per client in both runs
+        rng = random.Random(seed + n)  # the same request sequence per client in both runs
         async with httpx.AsyncClient(timeout=30) as http:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
@@ -168,8 +169,10 @@ class Prover:
         )
         after, outcome = await self._search(http)
         gone = victim["id"] not in {item["id"] for item in after["items"]}
+        # Not total - 1: the vector leg then takes its next nearest neighbour within the floor instead.
         return {
-            "ok": gone and after["total"] == before["total"] - 1,
+            "ok": gone,
+            "total": f"{before['total']} -> {after['total']}",
             "before": outcome_before,
             "next_search": outcome,
             "shown_after_ms": round((time.perf_counter() - committed) * 1000, 1),
@@ -246,6 +249,9 @@ async def _devhost_run(var_dir: Path, cached: bool, mix: QueryMix, args, prover:
             # Query vectors for the head of the mix, in a form the result cache keys apart from the load's.
             for query in mix.queries[: args.warm]:
                 await http.get(f"{base}/search", params={**query, "mode": "semantic", "per_page": 1, "facets": False})
+        # Serve the mix unmeasured first (other client seeds): an instance that has been up a while, with
+        # Postgres's buffers warm in both runs and, in the cached run, the cache in its steady state.
+        await load(base, mix, args.clients, args.prefill_seconds, seed=5000)
         if prover is not None:
             prover.base = base
         return await load(base, mix, args.clients, args.seconds, prover)
@@ -275,7 +281,7 @@ async def generation_reads(dsn: str, clients: int, seconds: float) -> dict[str, 
                     latencies.append(time.perf_counter() - started)
 
             await asyncio.gather(*(client() for _ in range(clients)))
-            queries = reader.reads if call is reader.current else len(latencies)
+            queries = reader.reads if name == "shared read" else len(latencies)
             results[name] = {"calls_per_s": round(len(latencies) / seconds), "queries": queries, **figures(latencies)}
     finally:
         await db.close()
@@ -295,6 +301,9 @@ async def _corpus(var_dir: Path, docs: int) -> tuple[Any, str, Database, Postgre
     if abs(have - docs) > 100:  # a reused corpus has lost a few documents to the takedown proofs
         await index.rebuild(corpus.batches(docs, 1000))
         have = docs
+    async with db.connection() as conn:
+        # All-visible pages, as autovacuum keeps a served table (a fresh load is slow until vacuumed).
+        await conn.execute("vacuum (analyze) search.serving_index", timeout=600)
     return server, dsn, db, index, corpus, have
 
 
@@ -340,6 +349,7 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--seconds", type=float, default=45)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--prefill-seconds", type=float, default=30, help="unmeasured load before each run")
     parser.add_argument("--warm", type=int, default=500, help="head queries whose vectors are warmed first")
     parser.add_argument("--var-dir", help="reuse this directory's database (and its corpus) across runs")
     asyncio.run(main_async(parser.parse_args()))
