@@ -21,6 +21,7 @@ def build_search_index(settings: Settings, db: Database) -> SearchIndex:
         ef_search=settings.SEARCH_HNSW_EF_SEARCH,
         max_scan_tuples=settings.SEARCH_HNSW_MAX_SCAN_TUPLES,
         build_memory_mb=settings.SEARCH_REINDEX_BUILD_MEMORY_MB,
+        safe_max_score=settings.SEARCH_SAFE_MAX_SCORE,
     )
 
 

@@ -185,7 +185,108 @@ def _where(f: SearchFilters, p: _Params) -> str:
     return " and ".join(clauses)
 
 
+# --- facet counts kept by the writes (infra/sql/0016_search_facet_counts.sql) ------------------------
+
+_FACET_TRIGGERS: Final = {
+    "facet_counts_ins": "after insert on search.{t} referencing new table as new_rows",
+    "facet_counts_upd": "after update on search.{t} referencing old table as old_rows new table as new_rows",
+    "facet_counts_del": "after delete on search.{t} referencing old table as old_rows",
+    "facet_counts_trunc": "after truncate on search.{t}",
+}
+
+
+async def _facet_threshold(conn: asyncpg.Connection, table: str) -> float | None:
+    """The safe-search threshold the table's facet counts are split at (None: not kept)."""
+    args = await conn.fetchval(
+        "select tgargs from pg_trigger where tgrelid = to_regclass($1) and tgname = 'facet_counts_ins'",
+        f"search.{table}",
+    )
+    return float(bytes(args).split(b"\0")[0]) if args else None
+
+
+async def _attach_facet_counts(conn: asyncpg.Connection, table: str, threshold: float) -> None:
+    """Count the table's rows into search.facet_counts and keep them counted (call with writes held off)."""
+    for name in _FACET_TRIGGERS:
+        await conn.execute(f"drop trigger if exists {name} on search.{table}")
+    await conn.execute("delete from search.facet_counts where relid = $1::regclass", f"search.{table}")
+    await conn.execute(
+        f"""insert into search.facet_counts (relid, category, orientation, usage, safe, color_a, color_b, n)
+        select $1::regclass, category, orientation, usage, safe, a, b, count(*) from (
+          select s.category, s.orientation, s.usage, s.safety_score < $2::real as safe, null::text as a, null::text as b
+          from search.{table} s
+          union all
+          select s.category, s.orientation, s.usage, s.safety_score < $2::real, ca.a, cb.b
+          from search.{table} s,
+               lateral (select distinct unnest(s.colors)) ca(a), lateral (select distinct unnest(s.colors)) cb(b)
+        ) r group by category, orientation, usage, safe, a, b""",
+        f"search.{table}",
+        threshold,
+        timeout=_BUILD_TIMEOUT_SECONDS,
+    )
+    for name, event in _FACET_TRIGGERS.items():
+        await conn.execute(
+            f"create trigger {name} {event.format(t=table)} for each statement"
+            f" execute function search.facet_counts_delta('{threshold!r}')"
+        )
+
+
+def _counted(f: SearchFilters, threshold: float) -> bool:
+    """Whether the kept facet counts answer these filters (the low-cardinality ones only)."""
+    return (
+        f.contributor_id is None
+        and f.min_width is None
+        and f.min_height is None
+        and f.added_after is None
+        and not f.exclude_ids
+        and not f.exclude_phashes
+        and (f.max_safety_score is None or float(f.max_safety_score) == threshold)
+    )
+
+
+def _counts_sql(f: SearchFilters, p: _Params) -> str:
+    clauses = [f"relid = to_regclass('search.{TABLE}')"]
+    for column, value in (("category", f.category), ("orientation", f.orientation), ("usage", f.usage)):
+        if value is not None:
+            clauses.append(f"{column} = {p.add(value)}")
+    if f.max_safety_score is not None:
+        clauses.append("safe")
+    # Without a colour filter: the image rows and the (a, a) rows; with one: the pairs starting at it.
+    clauses.append(f"color_a = {p.add(f.color)}" if f.color is not None else "(color_a is null or color_a = color_b)")
+    return (
+        "select category, orientation, usage, color_a, color_b, sum(n)::bigint as n from search.facet_counts"
+        f" where {' and '.join(clauses)} group by 1, 2, 3, 4, 5 having sum(n) <> 0"
+    )
+
+
+def _from_counts(
+    rows: Sequence[asyncpg.Record], color: str | None, size: int
+) -> tuple[int, dict[str, list[FacetCount]]]:
+    per: dict[str, dict[str, int]] = {field: {} for field in ("category", "orientation", "usage", "colors")}
+    total = 0
+    for row in rows:
+        a, b, n = row["color_a"], row["color_b"], row["n"]
+        if (a is None) if color is None else (a == color == b):  # one row per image
+            total += n
+            for field in ("category", "orientation", "usage"):
+                if row[field] is not None:
+                    per[field][row[field]] = per[field].get(row[field], 0) + n
+        if a is not None and (a == b if color is None else a == color):
+            per["colors"][b] = per["colors"].get(b, 0) + n
+    facets = {
+        field: [FacetCount(value=v, count=n) for v, n in sorted(counts.items(), key=lambda vn: (-vn[1], vn[0]))[:size]]
+        for field, counts in per.items()
+        if counts
+    }
+    return total, facets
+
+
 _BUILD_TIMEOUT_SECONDS: Final = 6 * 3600
+# Browse has no score: relevance is newest first, as in the one-statement query.
+_BROWSE_ORDER: Final = {
+    "relevance": "s.added_at desc, s.image_id",
+    "newest": "s.added_at desc, s.image_id",
+    "popular": "s.popularity desc, s.added_at desc, s.image_id",
+}
 _FACET_COLS: Final = "image_id, category, orientation, colors, usage, added_at, popularity"
 
 
@@ -200,12 +301,15 @@ class PostgresSearchIndex:
         ef_search: int = 100,
         max_scan_tuples: int = 5000,
         build_memory_mb: int = 2048,
+        safe_max_score: float = 0.5,
     ) -> None:
         self.db = db
         self.dimension = dimension
         self.build_memory_mb = build_memory_mb
         self.ef_search = ef_search
         self.max_scan_tuples = max_scan_tuples
+        # Safe search's threshold (SEARCH_SAFE_MAX_SCORE): the facet counts are kept split at it.
+        self.safe_max_score = float(safe_max_score)
 
     async def ensure_ready(self) -> None:
         async with self.db.transaction() as conn:
@@ -218,6 +322,10 @@ class PostgresSearchIndex:
             held = await self.held_dimension(conn)
             if held != self.dimension:
                 raise IndexDimensionMismatch(held, self.dimension)
+            if await _facet_threshold(conn, TABLE) != self.safe_max_score:
+                # A table from before the counts, or counts split at another safe-search threshold.
+                await conn.execute(f"lock table search.{TABLE} in share mode")  # no write in between
+                await _attach_facet_counts(conn, TABLE, self.safe_max_score)
 
     async def held_dimension(self, conn: asyncpg.Connection | None = None) -> int | None:
         """The dimension of the serving table's vectors (None: no table yet)."""
@@ -251,6 +359,11 @@ class PostgresSearchIndex:
         return None if row is None else _document(row, row["vec"] or [])
 
     async def search(self, query: SearchQuery) -> SearchResult:
+        browse = not (query.text and query.text.strip() and query.mode != "semantic") and not (
+            query.vector is not None and query.mode != "keyword"
+        )
+        if browse and _counted(query.filters, self.safe_max_score):
+            return await self._browse_counted(query)
         sql, values = self._search_sql(query)
         async with self.db.connection() as conn:
             if query.vector is not None and query.mode != "keyword":
@@ -268,6 +381,27 @@ class PostgresSearchIndex:
             for field, values in (result["facets"] or {}).items()
         }
         return SearchResult(hits=hits, total=result["total"], facets=facets)
+
+    async def _browse_counted(self, query: SearchQuery) -> SearchResult:
+        """Browse on the low-cardinality filters: total and facets from the kept counts, the page from an
+        index on the sort (newest or popular first), so neither scans the filtered images."""
+        p = _Params()
+        order = _BROWSE_ORDER[query.sort]
+        page_sql = (
+            f"select {_SELECT_DOC} from search.{TABLE} s where {_where(query.filters, p)}"
+            f" order by {order} offset {p.add(query.offset)} limit {p.add(query.limit)}"
+        )
+        counts = _Params()
+        counts_sql = _counts_sql(query.filters, counts)
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(counts_sql, *counts.values)
+            page = await conn.fetch(page_sql, *p.values) if query.limit else []
+        total, facets = _from_counts(rows, query.filters.color, query.facet_size)
+        return SearchResult(
+            hits=[SearchHit(document=_document(r), score=0.0) for r in page],
+            total=total,
+            facets=facets if query.facets else {},
+        )
 
     def _search_sql(self, query: SearchQuery) -> tuple[str, list[Any]]:
         p = _Params()
@@ -379,15 +513,19 @@ class PostgresSearchIndex:
                     await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)
                 await conn.execute(f"analyze search.{staging}", timeout=_BUILD_TIMEOUT_SECONDS)
             async with self.db.transaction() as conn:
+                await _attach_facet_counts(conn, staging, self.safe_max_score)
+            async with self.db.transaction() as conn:
                 # The swap: queries wait for this short transaction, then see the new table.
                 await conn.execute("select pg_advisory_xact_lock(hashtext('search.serving_index'))")
                 await conn.execute(f"lock table search.{TABLE} in access exclusive mode")
                 old = f"{TABLE}_old_{secrets.token_hex(4)}"
                 await conn.execute(f"alter table search.{TABLE} rename to {old}")
                 await conn.execute(f"alter table search.{staging} rename to {TABLE}")
+                await conn.execute("delete from search.facet_counts where relid = $1::regclass", f"search.{old}")
                 await conn.execute(f"drop table search.{old}")
         except BaseException:
             async with self.db.connection() as conn:
+                await conn.execute("delete from search.facet_counts where relid = to_regclass($1)", f"search.{staging}")
                 await conn.execute(f"drop table if exists search.{staging}")
             raise
         return written
