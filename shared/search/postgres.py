@@ -24,6 +24,7 @@ from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
+import numpy as np
 
 from shared.db import Database
 from shared.search.port import (
@@ -107,14 +108,18 @@ _TSV: Final = (
 _RECORD: Final = (
     "image_id uuid, contributor_id text, revision integer, title text, description text, keywords text[],"
     " tags text[], category text, usage text, width integer, height integer, orientation text, colors text[],"
-    " embedding text, safety_score real, thumbnail_small_url text, thumbnail_url text, preview_url text,"
+    " vector_at integer, safety_score real, thumbnail_small_url text, thumbnail_url text, preview_url text,"
     " blurhash text, phash text, added_at timestamptz, popularity integer"
 )
 
 
-def _insert_sql(table: str, upsert: bool) -> str:
+def _insert_sql(table: str, upsert: bool, dimension: int) -> str:
+    """$1: the documents (JSON rows); $2: their vectors, one flat real[] (binary floats: formatting and
+    parsing 384 decimals per image was most of a reindex's time); `vector_at` is a row's 0-based slot in it."""
     columns = ", ".join((*_COLUMNS, "embedding", "tsv"))
-    values = ", ".join((*(f"r.{c}" for c in _COLUMNS), "r.embedding::halfvec", _TSV))
+    d = int(dimension)
+    vector = f"($2::real[])[r.vector_at * {d} + 1 : (r.vector_at + 1) * {d}]::halfvec({d})"
+    values = ", ".join((*(f"r.{c}" for c in _COLUMNS), vector, _TSV))
     sql = f"insert into search.{table} ({columns}) select {values} from jsonb_to_recordset($1::jsonb) as r({_RECORD})"
     if upsert:
         updates = ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS[1:], "embedding", "tsv"))
@@ -122,16 +127,24 @@ def _insert_sql(table: str, upsert: bool) -> str:
     return sql
 
 
-def _records(documents: Sequence[IndexDocument], dimension: int, *, strict: bool = True) -> list[dict[str, Any]]:
-    """Rows for jsonb_to_recordset. strict=False (a reindex after a model switch) leaves a vector of another
-    model's size out of the vector leg instead of failing: that image is found by words until re-embedded."""
-    rows = []
+def _records(
+    documents: Sequence[IndexDocument], dimension: int, *, strict: bool = True
+) -> tuple[list[dict[str, Any]], list[float]]:
+    """Rows for jsonb_to_recordset and their vectors, flat. strict=False (a reindex after a model switch)
+    leaves a vector of another model's size out of the vector leg instead of failing: that image is found
+    by words until re-embedded."""
+    rows, vectors = [], []
     for doc in documents:
         row = doc.model_dump(mode="json", exclude={"embedding"})
         usable = bool(doc.embedding) and (strict or len(doc.embedding) == dimension)
-        row["embedding"] = _vector_literal(doc.embedding, dimension) if usable else None
+        if usable and len(doc.embedding) != dimension:
+            raise ValueError(f"embedding must have {dimension} dimensions, got {len(doc.embedding)}")
+        row["vector_at"] = len(vectors) if usable else None
+        if usable:
+            vectors.append(doc.embedding)
         rows.append(row)
-    return rows  # the pool's jsonb codec serialises it
+    flat = np.asarray(vectors, dtype=np.float32).ravel().tolist() if vectors else []
+    return rows, flat  # the pool's jsonb codec serialises the rows
 
 
 def _vector_literal(vector: Sequence[float], dimension: int) -> str:
@@ -243,6 +256,12 @@ def _counted(f: SearchFilters, threshold: float) -> bool:
     )
 
 
+def _narrowing(f: SearchFilters) -> bool:
+    """A filter that keeps a small part of the images (safe search and exclusions keep nearly all)."""
+    narrowing = (f.category, f.orientation, f.color, f.contributor_id, f.usage, f.min_width, f.min_height)
+    return any(v is not None for v in narrowing) or f.added_after is not None
+
+
 def _counts_sql(f: SearchFilters, p: _Params) -> str:
     clauses = [f"relid = to_regclass('search.{TABLE}')"]
     for column, value in (("category", f.category), ("orientation", f.orientation), ("usage", f.usage)):
@@ -302,12 +321,15 @@ class PostgresSearchIndex:
         max_scan_tuples: int = 5000,
         build_memory_mb: int = 2048,
         safe_max_score: float = 0.5,
+        ef_search_filtered: int = 400,
     ) -> None:
         self.db = db
         self.dimension = dimension
         self.build_memory_mb = build_memory_mb
         self.ef_search = ef_search
         self.max_scan_tuples = max_scan_tuples
+        # A narrowing filter walks a wider graph neighbourhood: the filter drops most of what it meets.
+        self.ef_search_filtered = ef_search_filtered
         # Safe search's threshold (SEARCH_SAFE_MAX_SCORE): the facet counts are kept split at it.
         self.safe_max_score = float(safe_max_score)
 
@@ -343,7 +365,7 @@ class PostgresSearchIndex:
         holding a transaction never waits for a second pool connection, which could deadlock the pool)."""
         if documents:
             async with _connection(self.db, within) as conn:
-                await conn.execute(_insert_sql(TABLE, upsert=True), _records(documents, self.dimension))
+                await conn.execute(_insert_sql(TABLE, True, self.dimension), *_records(documents, self.dimension))
 
     async def delete(self, image_ids: Sequence[UUID], *, within: asyncpg.Connection | None = None) -> None:
         if image_ids:
@@ -364,13 +386,18 @@ class PostgresSearchIndex:
         )
         if browse and _counted(query.filters, self.safe_max_score):
             return await self._browse_counted(query)
+        return await self._one_statement(query)
+
+    async def _one_statement(self, query: SearchQuery) -> SearchResult:
+        """Any query: the matching set, its page, total and facets in one statement."""
         sql, values = self._search_sql(query)
         async with self.db.connection() as conn:
             if query.vector is not None and query.mode != "keyword":
                 # Session settings: the pool runs RESET ALL when the connection is released.
+                ef = self.ef_search_filtered if _narrowing(query.filters) else self.ef_search
                 await conn.execute(
                     "set hnsw.iterative_scan = relaxed_order;"
-                    f" set hnsw.ef_search = {max(self.ef_search, min(query.candidates, 1000))};"
+                    f" set hnsw.ef_search = {max(ef, min(query.candidates, 1000))};"
                     f" set hnsw.max_scan_tuples = {self.max_scan_tuples}"
                 )
             row = await conn.fetchrow(sql, *values)
@@ -500,7 +527,9 @@ class PostgresSearchIndex:
                 if not batch:
                     continue
                 async with self.db.connection() as conn:
-                    await conn.execute(_insert_sql(staging, upsert=True), _records(batch, self.dimension, strict=False))
+                    await conn.execute(
+                        _insert_sql(staging, True, self.dimension), *_records(batch, self.dimension, strict=False)
+                    )
                 written += len(batch)
                 if progress is not None:
                     progress(len(batch))
