@@ -94,6 +94,11 @@ def _indexes(table: str) -> list[str]:
         f"create index if not exists {table}_added on search.{table} (added_at desc)",
         f"create index if not exists {table}_popular on search.{table} (popularity desc, added_at desc)",
         f"create index if not exists {table}_contributor on search.{table} (contributor_id)",
+        # Every filtered and faceted column, narrow (no text, no vector): browsing on filters the kept counts
+        # cannot answer (size, date, contributor) counts its facets from this index alone (index-only scan).
+        f"create index if not exists {table}_facets on search.{table}"
+        " (usage, category, orientation, safety_score, width, height)"
+        " include (colors, added_at, contributor_id)",
     ]
 
 
@@ -277,6 +282,24 @@ def _counts_sql(f: SearchFilters, p: _Params) -> str:
     )
 
 
+def _scan_counts_sql(f: SearchFilters, p: _Params) -> str:
+    """The filtered images counted in the shape of the kept counts' rows (colour pairs only where a colour
+    filter needs them), reading only the facets index's columns."""
+    where = _where(f, p)
+    pairs = (
+        f"select s.category, s.orientation, s.usage, {p.add(f.color)}::text as color_a, c as color_b from m s,"
+        " lateral (select distinct unnest(s.colors)) u(c)"
+        if f.color is not None
+        else "select s.category, s.orientation, s.usage, c, c from m s, lateral (select distinct unnest(s.colors)) u(c)"
+    )
+    return f"""with m as materialized (
+          select s.category, s.orientation, s.usage, s.colors from search.{TABLE} s where {where})
+        select category, orientation, usage, color_a, color_b, count(*) as n from (
+          select s.category, s.orientation, s.usage, null::text as color_a, null::text as color_b from m s
+          union all {pairs}
+        ) r group by 1, 2, 3, 4, 5"""
+
+
 def _from_counts(
     rows: Sequence[asyncpg.Record], color: str | None, size: int
 ) -> tuple[int, dict[str, list[FacetCount]]]:
@@ -344,6 +367,12 @@ class PostgresSearchIndex:
             held = await self.held_dimension(conn)
             if held != self.dimension:
                 raise IndexDimensionMismatch(held, self.dimension)
+            have = {
+                r["indexname"] for r in await conn.fetch("select indexname from pg_indexes where schemaname = 'search'")
+            }
+            for statement in _indexes(TABLE):  # a table from before an index was added gets it once
+                if statement.split()[5] not in have:  # create index if not exists <name> ...
+                    await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)
             if await _facet_threshold(conn, TABLE) != self.safe_max_score:
                 # A table from before the counts, or counts split at another safe-search threshold.
                 await conn.execute(f"lock table search.{TABLE} in share mode")  # no write in between
@@ -384,8 +413,8 @@ class PostgresSearchIndex:
         browse = not (query.text and query.text.strip() and query.mode != "semantic") and not (
             query.vector is not None and query.mode != "keyword"
         )
-        if browse and _counted(query.filters, self.safe_max_score):
-            return await self._browse_counted(query)
+        if browse:
+            return await self._browse(query, counted=_counted(query.filters, self.safe_max_score))
         return await self._one_statement(query)
 
     async def _one_statement(self, query: SearchQuery) -> SearchResult:
@@ -409,9 +438,10 @@ class PostgresSearchIndex:
         }
         return SearchResult(hits=hits, total=result["total"], facets=facets)
 
-    async def _browse_counted(self, query: SearchQuery) -> SearchResult:
-        """Browse on the low-cardinality filters: total and facets from the kept counts, the page from an
-        index on the sort (newest or popular first), so neither scans the filtered images."""
+    async def _browse(self, query: SearchQuery, *, counted: bool) -> SearchResult:
+        """Browse (no words): the page from an index on the sort (newest or popular first); total and facets
+        from the kept counts on the low-cardinality filters (`counted`), else by counting the filtered images
+        in one pass over the narrow facets index, never the wide table."""
         p = _Params()
         order = _BROWSE_ORDER[query.sort]
         page_sql = (
@@ -419,7 +449,7 @@ class PostgresSearchIndex:
             f" order by {order} offset {p.add(query.offset)} limit {p.add(query.limit)}"
         )
         counts = _Params()
-        counts_sql = _counts_sql(query.filters, counts)
+        counts_sql = _counts_sql(query.filters, counts) if counted else _scan_counts_sql(query.filters, counts)
         async with self.db.connection() as conn:
             rows = await conn.fetch(counts_sql, *counts.values)
             page = await conn.fetch(page_sql, *p.values) if query.limit else []
@@ -540,7 +570,8 @@ class PostgresSearchIndex:
                 for statement in _indexes(staging):
                     # An HNSW build over millions of rows takes minutes: no client-side timeout here.
                     await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)
-                await conn.execute(f"analyze search.{staging}", timeout=_BUILD_TIMEOUT_SECONDS)
+                # Vacuum, not only analyze: it marks the pages all-visible, which index-only scans need.
+                await conn.execute(f"vacuum (analyze) search.{staging}", timeout=_BUILD_TIMEOUT_SECONDS)
             async with self.db.transaction() as conn:
                 await _attach_facet_counts(conn, staging, self.safe_max_score)
             async with self.db.transaction() as conn:

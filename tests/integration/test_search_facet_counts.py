@@ -1,5 +1,6 @@
 """Browsing on the low-cardinality filters counts from totals the serving index's writes keep
-(search.facet_counts): they must equal counting the filtered images, through every kind of write."""
+(search.facet_counts): they must equal counting the filtered images, through every kind of write.
+Other filters (sizes) count the filtered images themselves, with the same answer."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def matching(docs: dict[uuid.UUID, IndexDocument], f: SearchFilters) -> list[Ind
         and (f.usage is None or d.usage == f.usage)
         and (f.color is None or f.color in d.colors)
         and (f.max_safety_score is None or d.safety_score < f.max_safety_score)
+        and (f.min_width is None or d.width >= f.min_width)
+        and (f.min_height is None or d.height >= f.min_height)
     ]
 
 
@@ -65,6 +68,9 @@ FILTERS = [
     SearchFilters(orientation="portrait", color="blue"),
     SearchFilters(color="red", usage="editorial", max_safety_score=0.5),
     SearchFilters(category="food", orientation="square", usage="commercial"),
+    # Sizes are not kept counted: these count the filtered images (the narrow facets index).
+    SearchFilters(min_width=3500, max_safety_score=0.5),
+    SearchFilters(min_height=3500, color="white", usage="editorial"),
 ]
 
 

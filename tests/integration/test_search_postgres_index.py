@@ -205,7 +205,7 @@ async def test_rebuild_swaps_in_a_new_table_with_exactly_the_given_documents(pg_
             "select count(*) from pg_indexes where schemaname = 'search' and tablename = 'serving_index'"
         )
     assert [t["tablename"] for t in tables] == ["serving_index"]
-    assert indexes == 6  # primary key, tsv, hnsw, added, popular, contributor
+    assert indexes == 7  # primary key, tsv, hnsw, added, popular, contributor, facets
     await pg_search_index.upsert([stale])  # the swapped-in table takes writes as before
     assert (await pg_search_index.get(stale.image_id)).title == "stale"
 
