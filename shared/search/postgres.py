@@ -12,6 +12,9 @@ One table, `search.serving_index`, holds the public documents:
 
 A query is one SQL statement: the keyword matches and the vector candidates (both filtered)
 form the matching set; `total` and facets count that set, and the page is ranked from it.
+Browse (no words, no vector) pages from the sort's index and counts from `search.facet_counts`, which
+statement triggers keep in step with the table (low-cardinality filters), or else in one pass over a
+narrow covering index: neither reads the wide rows of every filtered image (see README.md).
 `rebuild` loads a new table aside, indexes it, and renames it into place in one transaction.
 """
 
