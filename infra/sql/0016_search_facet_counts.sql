@@ -17,9 +17,14 @@ create table if not exists search.facet_counts (
   safe boolean not null,  -- safety_score < the threshold the trigger was created with (its argument)
   color_a text,
   color_b text,
-  n bigint not null
+  n bigint not null,
+  -- 0: an image row, 1: a colour of it (a = b), 2: a pair of its colours; browse without a colour filter
+  -- reads kinds 0 and 1 only (a few thousand rows at 1M images, not every pair).
+  kind smallint generated always as (
+    case when color_a is null then 0 when color_a = color_b then 1 else 2 end
+  ) stored
 );
-create index if not exists facet_counts_relid on search.facet_counts (relid, color_a);
+create index if not exists facet_counts_kind on search.facet_counts (relid, kind, color_a);
 
 -- Statement trigger of the serving table (PostgresSearchIndex attaches it: the table is created by
 -- the index, not by a migration). TG_ARGV[0] is the safe-search threshold.

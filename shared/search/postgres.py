@@ -284,7 +284,7 @@ def _counts_sql(f: SearchFilters, p: _Params) -> str:
     if f.max_safety_score is not None:
         clauses.append("safe")
     # Without a colour filter: the image rows and the (a, a) rows; with one: the pairs starting at it.
-    clauses.append(f"color_a = {p.add(f.color)}" if f.color is not None else "(color_a is null or color_a = color_b)")
+    clauses.append(f"kind > 0 and color_a = {p.add(f.color)}" if f.color is not None else "kind < 2")
     return (
         "select category, orientation, usage, color_a, color_b, sum(n)::bigint as n from search.facet_counts"
         f" where {' and '.join(clauses)} group by 1, 2, 3, 4, 5 having sum(n) <> 0"
