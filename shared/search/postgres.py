@@ -486,8 +486,10 @@ class PostgresSearchIndex:
                 f" where s.tsv @@ q.q and {where})"
             )
             ctes.append(
+                # The limit under the window: a bounded (top-N) sort, not a sort of every keyword match.
                 f"kw_ranked as (select image_id, row_number() over (order by rank desc, added_at desc) as r"
-                f" from kw order by rank desc, added_at desc limit {p.add(query.candidates)})"
+                f" from (select image_id, rank, added_at from kw order by rank desc, added_at desc"
+                f" limit {p.add(query.candidates)}) top)"
             )
             legs.append("select image_id, r from kw_ranked")
             sets.append(f"select {_FACET_COLS} from kw")
