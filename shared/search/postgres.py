@@ -537,7 +537,7 @@ class PostgresSearchIndex:
                       where category is not null group by category
                     union all select 'orientation', orientation, count(*) from matched group by orientation
                     union all select 'usage', usage, count(*) from matched group by usage
-                    union all select 'colors', c, count(*) from matched, unnest(colors) c group by c
+                    union all select 'colors', c, count(*) from (select unnest(colors) as c from matched) u group by c
                   ) counted
                 ) ranked where rn <= {size} group by field) per_field)"""
         sql = f"""with {", ".join(ctes)},
