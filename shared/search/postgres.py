@@ -376,11 +376,14 @@ class PostgresSearchIndex:
             held = await self.held_dimension(conn)
             if held != self.dimension:
                 raise IndexDimensionMismatch(held, self.dimension)
-            have = {
-                r["indexname"] for r in await conn.fetch("select indexname from pg_indexes where schemaname = 'search'")
-            }
-            for statement in _indexes(TABLE):  # a table from before an index was added gets it once
-                if statement.split()[5] not in have:  # create index if not exists <name> ...
+            # A table from before an index was added gets it once. Index names carry the name the table was
+            # built under (a reindex's staging name), so an index is known by its suffix (_hnsw, _facets, ...).
+            have = await conn.fetch(
+                "select indexname from pg_indexes where schemaname = 'search' and tablename = $1", TABLE
+            )
+            for statement in _indexes(TABLE):
+                suffix = statement.split()[5].removeprefix(TABLE)  # create index if not exists <name> ...
+                if not any(r["indexname"].endswith(suffix) for r in have):
                     await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)
             if await _facet_threshold(conn, TABLE) != self.safe_max_score:
                 # A table from before the counts, or counts split at another safe-search threshold.
