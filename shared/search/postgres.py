@@ -292,21 +292,19 @@ def _counts_sql(f: SearchFilters, p: _Params) -> str:
 
 
 def _scan_counts_sql(f: SearchFilters, p: _Params) -> str:
-    """The filtered images counted in the shape of the kept counts' rows (colour pairs only where a colour
-    filter needs them), reading only the facets index's columns."""
+    """The filtered images counted in the shape of the kept counts' rows, reading only the facets index's
+    columns: grouped first by (category, orientation, license, colour set), a few thousand groups, whose
+    colours are then expanded (colour pairs only where a colour filter needs them)."""
     where = _where(f, p)
-    pairs = (
-        f"select s.category, s.orientation, s.usage, {p.add(f.color)}::text as color_a, c as color_b from m s,"
-        " lateral (select distinct unnest(s.colors)) u(c)"
-        if f.color is not None
-        else "select s.category, s.orientation, s.usage, c, c from m s, lateral (select distinct unnest(s.colors)) u(c)"
-    )
-    return f"""with m as materialized (
-          select s.category, s.orientation, s.usage, s.colors from search.{TABLE} s where {where})
-        select category, orientation, usage, color_a, color_b, count(*) as n from (
-          select s.category, s.orientation, s.usage, null::text as color_a, null::text as color_b from m s
-          union all {pairs}
-        ) r group by 1, 2, 3, 4, 5"""
+    color_a = f"{p.add(f.color)}::text" if f.color is not None else "c"
+    return f"""with g as (
+          select s.category, s.orientation, s.usage, s.colors, count(*) as n
+          from search.{TABLE} s where {where} group by 1, 2, 3, 4)
+        select category, orientation, usage, null::text as color_a, null::text as color_b, sum(n)::bigint as n
+        from g group by 1, 2, 3
+        union all
+        select category, orientation, usage, {color_a}, c, sum(n)::bigint
+        from (select category, orientation, usage, n, unnest(colors) as c from g) u group by 1, 2, 3, 4, 5"""
 
 
 def _from_counts(
@@ -353,7 +351,7 @@ class PostgresSearchIndex:
         max_scan_tuples: int = 5000,
         build_memory_mb: int = 2048,
         safe_max_score: float = 0.5,
-        ef_search_filtered: int = 400,
+        ef_search_filtered: int = 800,
     ) -> None:
         self.db = db
         self.dimension = dimension
