@@ -134,7 +134,7 @@ async def run(admin_dsn: str, split_shown: str) -> dict:
     # The floor's trade-off on this set: labelled queries whose photo is still returned (semantic leg)
     # against results for nonsense, at the configured floor and around it.
     sweep = []
-    for floor in sorted({0.5, 0.55, 0.6, 0.65, 0.7, 0.75, settings.SEARCH_MAX_VECTOR_DISTANCE}):
+    for floor in sorted({0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, settings.SEARCH_MAX_VECTOR_DISTANCE}):
         tuning_at = SearchTuning(
             candidates=tuning.candidates, max_vector_distance=floor, safe_max_score=tuning.safe_max_score
         )

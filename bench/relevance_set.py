@@ -116,5 +116,15 @@ def labelled_photos() -> list[LabelledPhoto]:
     return photos
 
 
-# Queries that describe nothing in the set: the relevance floor must return nothing for them.
-NONSENSE = ("xqzvbnm wplk", "quarterly tax form", "asdf qwerty")
+# Queries that describe nothing in the set: the relevance floor must return nothing for them (random
+# keys, and office words that no photo here shows).
+NONSENSE = (
+    "xqzvbnm wplk",
+    "quarterly tax form",
+    "asdf qwerty",
+    "lorem ipsum dolor",
+    "password reset",
+    "invoice number 4471",
+    "terms and conditions",
+    "javascript error",
+)

@@ -332,7 +332,7 @@ class Settings(BaseSettings):
         200, ge=10, le=1000, description="Nearest neighbours the vector leg of a query considers before fusion."
     )
     SEARCH_MAX_VECTOR_DISTANCE: float = Field(
-        0.6,
+        0.7,
         gt=0,
         le=2,
         description="Relevance floor: vector matches farther than this cosine distance from the query are dropped.",
@@ -348,6 +348,30 @@ class Settings(BaseSettings):
         "should fit (about 1.1 GB per million images); beyond it pgvector builds on disk, many times slower.",
     )
     SEARCH_REINDEX_BATCH_SIZE: int = Field(1000, ge=1, le=1000, description="Documents per batch of a full reindex.")
+    SEARCH_CACHE_ENABLED: bool = Field(
+        True,
+        description="Cache public search result pages per instance, keyed by the index generation (which every "
+        "takedown, approval, edit and price change moves), so a change still shows in the next search.",
+    )
+    SEARCH_CACHE_MAX_ENTRIES: int = Field(20_000, ge=1, le=10_000_000, description="Result pages the cache holds.")
+    SEARCH_CACHE_MAX_MB: int = Field(
+        128, ge=1, le=65_536, description="Memory the cached result pages (their JSON) may take per instance (MiB)."
+    )
+    SEARCH_CACHE_POPULAR_TTL_SECONDS: float = Field(
+        30,
+        ge=0,
+        le=3600,
+        description="How long a sort=popular page may be served: sales do not move the generation (too frequent), "
+        "so the order by sales may lag this much. Every other change shows at once.",
+    )
+    SEARCH_CACHE_SETTLE_SECONDS: float | None = Field(
+        None,
+        ge=0,
+        le=60,
+        description="A page computed within this long of the newest index change is served but not cached, so a "
+        "backend that shows writes late cannot pin an old page to the new generation. Default: 0 for postgres "
+        "(writes show at commit), 2 for azure (about 1 s).",
+    )
     # --- moderation ---
     MODERATION_MAX_SAFETY_SCORE: float = Field(
         0.3,

@@ -517,6 +517,8 @@ RULES: dict[tuple[str, str], RouteRule] = {
     ("GET", "/api/admin/payout-batches"): RouteRule(fixed("admin/payout-batches")),
     ("POST", "/api/admin/payout-batches"): RouteRule(_new_batch, ok=frozenset({201})),
     ("GET", "/api/admin/payout-batches/{id}"): RouteRule(_on_draft_batch()),
+    ("GET", "/api/admin/payout-batches/{id}/payouts"): RouteRule(_on_draft_batch("/payouts")),
+    ("GET", "/api/admin/payout-batches/{id}/exclusions"): RouteRule(_on_draft_batch("/exclusions")),
     ("POST", "/api/admin/payout-batches/{id}/approve"): RouteRule(_on_draft_batch("/approve")),
     ("POST", "/api/admin/payout-batches/{id}/cancel"): RouteRule(_on_draft_batch("/cancel")),
 }

@@ -8,6 +8,7 @@ revision 1; moderation numbers every later change.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -113,13 +114,17 @@ async def list_images(
     state: ImageState | None = None,
     per_page: int = 50,
     cursor: str | None = None,
+    ids: Sequence[uuid.UUID] | None = None,
 ) -> tuple[list[ContributorImage], str | None]:
-    """One page of the contributor's images, newest first, and the cursor of the next page (None at the end)."""
+    """One page of the contributor's images (all, or only `ids`), newest first, and the next page's cursor."""
     conditions = ["contributor_id = $1"]
     args: list[Any] = [contributor_id]
     if state is not None:
         args.append(state)
         conditions.append(f"state = ${len(args)}")
+    if ids is not None:
+        args.append(list(ids))
+        conditions.append(f"image_id = any(${len(args)}::uuid[])")
     if cursor is not None:
         created_at, image_id = decode_cursor(cursor)
         args += [created_at, image_id]

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared import paging
 from shared.bus.events import ColorShare, Orientation, Renditions, Sidecar, Tag, Usage
 
 ImageState = Literal[
@@ -87,12 +86,43 @@ class ContributorImage(BaseModel):
     listing: ListingOut | None = None
 
 
+MAX_IDS = 100
+
+
+def image_ids(value: str) -> list[UUID]:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if not parts:
+        raise ValueError("give at least one image id")
+    if len(parts) > MAX_IDS:
+        raise ValueError(f"at most {MAX_IDS} ids at once")
+    try:
+        return list(dict.fromkeys(UUID(p) for p in parts))
+    except ValueError:
+        raise ValueError("each id must be an image id (a UUID)") from None
+
+
 class ImagesQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     state: ImageState | None = Field(None, description="Only images in this state.")
     per_page: int = Field(50, ge=1, le=100)
     cursor: str | None = Field(None, max_length=200, description="`next_cursor` of the previous page.")
+    ids: str | None = Field(
+        None,
+        max_length=MAX_IDS * 37,
+        description=f"Only these images: comma-separated ids, at most {MAX_IDS} (say, to name the photos of an "
+        "earnings report). Ids that are not the caller's are left out, as unknown ones are.",
+    )
+
+    @field_validator("ids")
+    @classmethod
+    def _ids(cls, value: str | None) -> str | None:
+        if value is not None:
+            image_ids(value)  # a bad list is a 400 naming the parameter
+        return value
+
+    def image_ids(self) -> list[UUID] | None:
+        return None if self.ids is None else image_ids(self.ids)
 
     @field_validator("cursor")
     @classmethod
@@ -108,14 +138,12 @@ class ImagesPage(BaseModel):
 
 
 def encode_cursor(created_at: datetime, image_id: UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(image_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return paging.encode_cursor([created_at.isoformat(), str(image_id)])
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    created, image_id = paging.decode_cursor(cursor, 2)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, image_id = json.loads(raw)
         return datetime.fromisoformat(created), UUID(image_id)
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         raise ValueError("is not a cursor this API returned") from exc

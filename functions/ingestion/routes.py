@@ -82,7 +82,12 @@ async def list_contributor_images(request: ApiRequest) -> ImagesPage:
     runtime = await get_runtime()
     query: ImagesQuery = request.query
     items, next_cursor = await list_images(
-        runtime.db, request.require_principal().sub, state=query.state, per_page=query.per_page, cursor=query.cursor
+        runtime.db,
+        request.require_principal().sub,
+        state=query.state,
+        per_page=query.per_page,
+        cursor=query.cursor,
+        ids=query.image_ids(),
     )
     return ImagesPage(items=items, next_cursor=next_cursor)
 

@@ -1,13 +1,15 @@
-"""Moderation's subscriptions: every processed image is approved automatically or queued for a human; every
-other service's admin action is appended to the one audit log."""
+"""Moderation's subscriptions: every processed image is approved automatically or queued for a human (and a
+re-analysed one gets its new tags and embedding); every other service's admin action is appended to the one
+audit log."""
 
 import azure.functions as func
 import structlog
 
 from functions.moderation.audit_trail import AUDIT_SUBSCRIPTION, append_audit_event
 from functions.moderation.blueprint import bp
-from functions.moderation.handlers import SUBSCRIPTION, handle_image_processed
+from functions.moderation.handlers import SUBSCRIPTION, handle_image_processed, handle_image_reanalyzed
 from functions.moderation.policy import ModerationPolicy
+from shared.bus.events import ImageReanalyzed
 from shared.bus.functions_binding import message_scope, received_message
 from shared.runtime import get_runtime
 
@@ -22,8 +24,13 @@ async def moderation_image_processed(msg: func.ServiceBusMessage) -> None:
     message = received_message(msg, "images", SUBSCRIPTION)
     with message_scope(message):
         runtime = await get_runtime()
-        outcome = await handle_image_processed(runtime.db, message, ModerationPolicy.from_settings(runtime.settings))
-        log.info("moderation.image_processed_handled", outcome=outcome)
+        if message.subject == ImageReanalyzed.subject:
+            outcome = await handle_image_reanalyzed(runtime.db, message)
+        else:
+            outcome = await handle_image_processed(
+                runtime.db, message, ModerationPolicy.from_settings(runtime.settings)
+            )
+        log.info("moderation.image_handled", subject=message.subject, outcome=outcome)
 
 
 @bp.function_name("moderation_audit_recorded")

@@ -31,6 +31,7 @@ from shared.bus.events import (
     ImageFlagged,
     ImageListing,
     ImageProcessed,
+    ImageReanalyzed,
     ImageRejected,
     ImageRemoved,
     ImageUpdated,
@@ -144,6 +145,61 @@ async def handle_image_processed(db: Database, message: ReceivedMessage, policy:
             )
     log.info("moderation.policy_decided", image_id=str(event.image_id), state=state, reasons=reasons)
     return state
+
+
+class NotYetKnown(RuntimeError):
+    """A re-analysis overtook the image's first image.processed: raising lets the bus deliver it again later."""
+
+
+async def handle_image_reanalyzed(db: Database, message: ReceivedMessage) -> str:
+    """Merge a re-embed's tags and embedding into the listing; a live image announces it (image.updated).
+
+    A pending image keeps waiting for its decision with the new listing (image.flagged, same reasons);
+    a rejected or removed one shows nowhere, so nothing is announced. Returns what happened.
+    """
+    event = ImageReanalyzed.model_validate(message.body)
+    async with db.transaction() as conn:
+        if not await claim_message(conn, "moderation", SUBSCRIPTION, message.message_id):
+            return "duplicate"
+        row = await conn.fetchrow(
+            f"select {_IMAGE_COLUMNS} from moderation.images where image_id = $1 for update", event.image_id
+        )
+        if row is None:
+            raise NotYetKnown(f"image {event.image_id} is not in moderation yet")
+        if row["state"] not in ("approved", "pending"):
+            return f"ignored_{row['state']}"
+        listing = ImageListing.model_validate(row["listing"])
+        new_listing = ImageListing.model_validate(
+            {
+                **listing.model_dump(mode="json"),
+                "tags": [tag.model_dump(mode="json") for tag in event.tags],
+                "embedding": event.embedding,
+            }
+        )
+        if new_listing == listing:
+            return "unchanged"
+        revision = row["revision"] + 1
+        await conn.execute(
+            "update moderation.images set listing = $2, revision = $3, updated_at = now() where image_id = $1",
+            event.image_id,
+            new_listing.model_dump(mode="json"),
+            revision,
+        )
+        if row["state"] == "approved":
+            announced: ImageUpdated | ImageFlagged = ImageUpdated(
+                image_id=event.image_id, contributor_id=row["contributor_id"], revision=revision, listing=new_listing
+            )
+        else:
+            announced = ImageFlagged(
+                image_id=event.image_id,
+                contributor_id=row["contributor_id"],
+                revision=revision,
+                reasons=list(row["reasons"]),
+                listing=new_listing,
+            )
+        await add_to_outbox(conn, announced, correlation_id=message.correlation_id)
+    log.info("moderation.image_reanalyzed", image_id=str(event.image_id), model_version=event.model_version)
+    return "updated"
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from shared.bus.events import PayoutBatchCreated, PayoutTransferRequested
 from shared.bus.outbox import add_to_outbox
 from shared.db import Database
 from shared.http import Problem
+from shared.paging import decode_cursor, encode_cursor
 
 EXCLUSION_REASONS = ("negative_balance", "below_threshold", "no_tax_profile", "onboarding_incomplete")
 
@@ -151,24 +152,53 @@ async def _batch_view(conn: asyncpg.Connection, batch_id: UUID, *, with_lines: b
         "exclusions_by_reason": [dict(r) for r in reasons],
     }
     if with_lines:
-        view["payouts"] = [
-            dict(r)
-            for r in await conn.fetch(
-                "select id, contributor_id, currency, amount_minor, status, withholding_minor, net_minor, "
-                "transfer_id, failure_reason from payouts.payouts where batch_id = $1 "
-                "order by contributor_id, currency limit 1000",
-                batch_id,
-            )
-        ]
-        view["exclusions"] = [
-            dict(r)
-            for r in await conn.fetch(
-                "select contributor_id, currency, payable_minor, reason from payouts.batch_exclusions "
-                "where batch_id = $1 order by reason, contributor_id, currency limit 1000",
-                batch_id,
-            )
-        ]
+        view["payouts"], view["payouts_next_cursor"] = await _lines(conn, "payouts", batch_id, None, LINES_PAGE)
+        view["exclusions"], view["exclusions_next_cursor"] = await _lines(
+            conn, "exclusions", batch_id, None, LINES_PAGE
+        )
     return view
+
+
+LINES_PAGE = 200  # lines of each kind in the detail view; the rest are paged (a batch can pay thousands)
+
+# The columns of a page of a batch's payouts or exclusions, and the sort key its cursor carries.
+_LINES = {
+    "payouts": (
+        "select id, contributor_id, currency, amount_minor, status, withholding_minor, net_minor, transfer_id, "
+        "failure_reason from payouts.payouts where batch_id = $1",
+        ("contributor_id", "currency"),
+    ),
+    "exclusions": (
+        "select contributor_id, currency, payable_minor, reason from payouts.batch_exclusions where batch_id = $1",
+        ("reason", "contributor_id", "currency"),
+    ),
+}
+
+
+async def _lines(
+    conn: asyncpg.Connection, kind: str, batch_id: UUID, after: list[str] | None, per_page: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    sql, key = _LINES[kind]
+    args: list[Any] = [batch_id]
+    if after is not None:
+        args += after
+        sql += f" and ({', '.join(key)}) > ({', '.join(f'${i + 2}' for i in range(len(key)))})"
+    args.append(per_page + 1)
+    rows = [dict(r) for r in await conn.fetch(f"{sql} order by {', '.join(key)} limit ${len(args)}", *args)]
+    if len(rows) <= per_page:
+        return rows, None
+    return rows[:per_page], encode_cursor([str(rows[per_page - 1][k]) for k in key])
+
+
+async def batch_lines(
+    db: Database, batch_id: UUID, kind: str, *, cursor: str | None = None, per_page: int = LINES_PAGE
+) -> dict[str, Any]:
+    """One page of a batch's payouts or exclusions, in the detail view's order, and the next page's cursor."""
+    async with db.connection() as conn:
+        await _batch_row(conn, batch_id)  # 404 for an unknown batch
+        after = None if cursor is None else decode_cursor(cursor, len(_LINES[kind][1]))
+        items, next_cursor = await _lines(conn, kind, batch_id, after, per_page)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 async def get_batch(db: Database, batch_id: UUID) -> dict[str, Any]:

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from functions.payouts.reports import GroupBy
 from functions.payouts.royalties import Level
 from shared.bus.events import LicenseType
 from shared.http import IsoDateTime
+from shared.paging import decode_cursor
 
 Currency = str
 _CURRENCY = Field(min_length=3, max_length=3, pattern="^[A-Z]{3}$", examples=["USD"])
@@ -369,8 +370,42 @@ class BatchOut(BaseModel):
     totals: list[BatchTotal] = Field(description="Per currency.")
     payout_statuses: dict[str, int]
     exclusions_by_reason: list[ExclusionTotal]
-    payouts: list[BatchPayout] | None = Field(None, description="The first 1,000 (detail view only).")
-    exclusions: list[BatchExclusion] | None = Field(None, description="The first 1,000 (detail view only).")
+    payouts: list[BatchPayout] | None = Field(
+        None, description="The first page, by contributor (detail view only); `payouts_next_cursor` pages on."
+    )
+    payouts_next_cursor: str | None = Field(
+        None, description="Pass as `cursor` to GET .../payouts for the next page; null when all are here."
+    )
+    exclusions: list[BatchExclusion] | None = Field(
+        None, description="The first page, by reason (detail view only); `exclusions_next_cursor` pages on."
+    )
+    exclusions_next_cursor: str | None = Field(
+        None, description="Pass as `cursor` to GET .../exclusions for the next page; null when all are here."
+    )
+
+
+class BatchLinesQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cursor: str | None = Field(None, max_length=400, description="`next_cursor` of the previous page.")
+    per_page: int = Field(200, ge=1, le=500)
+
+    @field_validator("cursor")
+    @classmethod
+    def _cursor(cls, value: str | None) -> str | None:
+        if value is not None:
+            decode_cursor(value)  # a bad cursor is a 400 naming the parameter
+        return value
+
+
+class BatchPayoutsPage(BaseModel):
+    items: list[BatchPayout]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+
+
+class BatchExclusionsPage(BaseModel):
+    items: list[BatchExclusion]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
 
 
 class BatchesOut(BaseModel):

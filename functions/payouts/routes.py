@@ -12,7 +12,10 @@ from functions.payouts.models import (
     AdjustmentIn,
     BatchCreateIn,
     BatchesOut,
+    BatchExclusionsPage,
+    BatchLinesQuery,
     BatchOut,
+    BatchPayoutsPage,
     EarningsCsvQuery,
     EarningsOut,
     EarningsQuery,
@@ -443,6 +446,42 @@ async def post_batch(request: ApiRequest) -> ApiResponse:
 async def get_batch(request: ApiRequest) -> dict:
     runtime = await get_runtime()
     return await batches.get_batch(runtime.db, _batch_id(request))
+
+
+@api(
+    bp,
+    "GET",
+    "admin/payout-batches/{id:guid}/payouts",
+    roles=ADMIN,
+    summary="A batch's payouts, a page at a time by contributor (the detail view holds the first page)",
+    query_model=BatchLinesQuery,
+    response_model=BatchPayoutsPage,
+    errors=(404,),
+    tags=TAGS,
+)
+async def get_batch_payouts(request: ApiRequest) -> dict:
+    return await _batch_lines(request, "payouts")
+
+
+@api(
+    bp,
+    "GET",
+    "admin/payout-batches/{id:guid}/exclusions",
+    roles=ADMIN,
+    summary="Who a batch left out and why, a page at a time by reason (the detail view holds the first page)",
+    query_model=BatchLinesQuery,
+    response_model=BatchExclusionsPage,
+    errors=(404,),
+    tags=TAGS,
+)
+async def get_batch_exclusions(request: ApiRequest) -> dict:
+    return await _batch_lines(request, "exclusions")
+
+
+async def _batch_lines(request: ApiRequest, kind: str) -> dict:
+    runtime = await get_runtime()
+    query: BatchLinesQuery = request.query
+    return await batches.batch_lines(runtime.db, _batch_id(request), kind, cursor=query.cursor, per_page=query.per_page)
 
 
 @api(

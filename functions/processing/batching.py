@@ -34,6 +34,11 @@ class BatchingAnalyzer:
         self._runner: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
 
+    @property
+    def version(self) -> str | None:
+        """The wrapped model set-up's version (shared.ml.tagging.model_version), when it names one."""
+        return getattr(self.analyzer, "version", None) or None
+
     async def analyze(self, image: Image.Image) -> ImageAnalysis:
         """This image's analysis; raises what the model raised for it (e.g. ModelInputError)."""
         loop = asyncio.get_running_loop()

@@ -52,6 +52,9 @@ log = structlog.get_logger()
 
 
 class Analyzer(Protocol):
+    """May also name its model set-up's `version`: stored with each result, so the re-embed job
+    (functions/processing/reembed.py) knows which images an older model analysed."""
+
     async def analyze(self, image: Image.Image) -> ImageAnalysis: ...
 
 
@@ -142,6 +145,7 @@ async def process_uploaded_image(
             json.dumps(listing.model_dump(mode="json")),
             json.dumps(stage_ms),
             message.delivery_count,
+            getattr(analyzer, "version", None),
         )
         await add_to_outbox(conn, processed, correlation_id=message.correlation_id)
     stage_ms["commit"] = _ms_since(started)
@@ -268,6 +272,7 @@ async def _record_failure(
             None,
             json.dumps(stage_ms),
             message.delivery_count,
+            None,
         )
         failed = ImageProcessingFailed(
             image_id=uploaded.image_id, contributor_id=uploaded.contributor_id, reason=reason
@@ -292,14 +297,15 @@ async def _already_handled(db: Database, message_id: str) -> bool:
 _UPSERT_RESULT = """
 insert into processing.results (
     image_id, contributor_id, message_id, status, reason, original_blob, sha256, width, height,
-    phash, blurhash, renditions, listing, stage_ms, deliveries
-) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13::text::jsonb, $14::text::jsonb, $15)
+    phash, blurhash, renditions, listing, stage_ms, deliveries, model_version
+) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text::jsonb, $13::text::jsonb, $14::text::jsonb, $15,
+          $16)
 on conflict (image_id) do update set
     contributor_id = excluded.contributor_id, message_id = excluded.message_id, status = excluded.status,
     reason = excluded.reason, original_blob = excluded.original_blob, sha256 = excluded.sha256,
     width = excluded.width, height = excluded.height, phash = excluded.phash, blurhash = excluded.blurhash,
     renditions = excluded.renditions, listing = excluded.listing, stage_ms = excluded.stage_ms,
-    deliveries = excluded.deliveries, processed_at = now()
+    deliveries = excluded.deliveries, model_version = excluded.model_version, processed_at = now()
 """
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 import numpy as np
 
+from functions.search_api.cache import PUBLIC, ResultCache, search_key
 from functions.search_api.models import (
     AdminSearchParams,
     AiKeyword,
@@ -40,6 +40,7 @@ from functions.search_api.models import (
 )
 from shared.db import Database
 from shared.ml import TextEncoder
+from shared.search.generation import Generation, GenerationReader
 from shared.search.port import (
     AI_KEYWORD_MIN_CONFIDENCE,
     IndexDocument,
@@ -79,28 +80,32 @@ class QueryEmbedder:
 
 
 class PriceBook:
-    """The standard price from `search.pricing`, re-read at most every few seconds."""
+    """The standard price from `search.pricing`, re-read when the index generation moves.
+
+    A price change bumps the generation (search_sync), so the first request that reads the new generation
+    re-reads the prices, on every instance; between changes the prices cost nothing. Without a generation
+    reader (scripts, benches), every call reads them.
+    """
 
     def __init__(
-        self,
-        db: Database,
-        launch: dict[str, Money] | None = None,
-        ttl_seconds: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, db: Database, launch: dict[str, Money] | None = None, generations: GenerationReader | None = None
     ) -> None:
-        self.db, self.ttl, self.clock = db, ttl_seconds, clock
+        self.db, self.generations = db, generations
         self.launch = launch or {}  # shown until the admin's first pricing.updated arrives
         self._prices: dict[str, Money] = {}
-        self._read_at: float | None = None
+        self._generation: int | None = None  # the generation the prices were read at (or after)
 
-    async def prices(self) -> dict[str, Money]:
-        now = self.clock()
-        if self._read_at is None or now - self._read_at > self.ttl:
-            async with self.db.connection() as conn:
-                raw = await conn.fetchval("select prices from search.pricing")
-            self._prices = {name: Money(**price) for name, price in raw.items()} if raw else dict(self.launch)
-            self._read_at = now
-        return self._prices
+    async def prices(self, generation: Generation | None = None) -> dict[str, Money]:
+        if generation is None and self.generations is not None:
+            generation = await self.generations.current()
+        if generation is not None and self._generation is not None and self._generation >= generation.value:
+            return self._prices  # read after this generation was: at least as new as it needs
+        async with self.db.connection() as conn:
+            raw = await conn.fetchval("select prices from search.pricing")
+        prices = {name: Money(**price) for name, price in raw.items()} if raw else dict(self.launch)
+        if generation is not None and (self._generation is None or generation.value >= self._generation):
+            self._prices, self._generation = prices, generation.value
+        return prices
 
 
 def search_filters(params: Filters, tuning: SearchTuning, **extra: Any) -> SearchFilters:
@@ -149,10 +154,15 @@ def _facets(result: SearchResult) -> Facets:
 
 
 async def _page(
-    index: SearchIndex, prices: PriceBook, query: SearchQuery, paging: Paging, with_facets: bool
+    index: SearchIndex,
+    prices: PriceBook,
+    query: SearchQuery,
+    paging: Paging,
+    with_facets: bool,
+    generation: Generation | None = None,
 ) -> SearchOut:
     result = await index.search(query)
-    price = (await prices.prices()).get("standard")
+    price = (await prices.prices(generation)).get("standard")
     return SearchOut(
         items=[_item(hit.document, hit.score, price) for hit in result.hits],
         total=result.total,
@@ -170,6 +180,7 @@ async def search_images(
     params: SearchParams,
     *,
     db: Database | None = None,  # needed for explain=true (the caller has checked the caller may)
+    generation: Generation | None = None,  # the one the caller read, so prices are at least that new
 ) -> SearchOut:
     text = params.q or None
     vector = await embedder.embed(text) if text and params.mode != "keyword" else None
@@ -185,10 +196,39 @@ async def search_images(
         max_vector_distance=tuning.max_vector_distance,
         candidates=tuning.candidates,
     )
-    out = await _page(index, prices, query, params, params.facets)
+    out = await _page(index, prices, query, params, params.facets, generation)
     if params.explain and db is not None:
         out = await explain_results(index, db, query, out, tuning.max_vector_distance)
     return out
+
+
+async def search_response(
+    cache: ResultCache | None,
+    generations: GenerationReader,
+    index: SearchIndex,
+    embedder: QueryEmbedder,
+    prices: PriceBook,
+    tuning: SearchTuning,
+    params: SearchParams,
+    *,
+    db: Database | None = None,
+    audience: str = PUBLIC,
+) -> tuple[bytes, str]:
+    """The search page as its JSON body, and where it came from: hit, miss, coalesced (another request's
+    computation), bypass (explain=true: never cached) or off (no cache).
+
+    The generation is read first (after this request arrived), so the page shows every change committed
+    before it, cached or not; the prices are read at that generation too.
+    """
+    generation = await generations.current()
+
+    async def compute() -> bytes:
+        out = await search_images(index, embedder, prices, tuning, params, db=db, generation=generation)
+        return out.model_dump_json(by_alias=True).encode()
+
+    if cache is None or params.explain:
+        return await compute(), "off" if cache is None else "bypass"
+    return await cache.get(generation, search_key(params, audience), compute, popular=params.sort == "popular")
 
 
 # How far down each leg explain looks for a result's rank: a debugging aid, not a query path.

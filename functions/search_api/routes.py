@@ -8,6 +8,7 @@ from uuid import UUID
 
 from functions.search_api import handlers
 from functions.search_api.blueprint import bp
+from functions.search_api.cache import ResultCache
 from functions.search_api.models import (
     AdminSearchParams,
     ByImageParams,
@@ -20,16 +21,19 @@ from functions.search_api.models import (
     SuggestOut,
     SuggestParams,
 )
-from shared.http import ANYONE, ApiRequest, Problem, api
+from shared.config import Settings
+from shared.http import ANYONE, ApiRequest, ApiResponse, Problem, api
 from shared.pricing import launch_prices
 from shared.runtime import get_runtime
 from shared.search.factory import get_search_index
+from shared.search.generation import GenerationReader
 from shared.search.port import SearchIndex
 
 # Anonymous searches share one per-IP budget: scraping the catalogue must sign in or slow down.
 ANONYMOUS_SEARCH_LIMIT = "SEARCH_ANONYMOUS_PER_IP_PER_MINUTE"
 TAGS = ["search"]
 EXPLAIN_ROLE = "admin"
+CACHE_HEADER = "X-Search-Cache"  # hit, miss, coalesced, bypass (explain) or off
 
 
 @dataclass
@@ -39,6 +43,8 @@ class _Deps:
     embedder: handlers.QueryEmbedder
     prices: handlers.PriceBook
     tuning: handlers.SearchTuning
+    generations: GenerationReader
+    cache: ResultCache | None
 
 
 _deps: _Deps | None = None
@@ -51,6 +57,7 @@ async def _dependencies() -> _Deps:
         from shared.ml import get_text_encoder
 
         settings = runtime.settings
+        generations = GenerationReader(runtime.db)
         _deps = _Deps(
             runtime=runtime,
             index=await get_search_index(),
@@ -58,14 +65,29 @@ async def _dependencies() -> _Deps:
             prices=handlers.PriceBook(
                 runtime.db,
                 {name: handlers.Money(**price.model_dump()) for name, price in launch_prices(runtime.settings).items()},
+                generations,
             ),
             tuning=handlers.SearchTuning(
                 candidates=settings.SEARCH_VECTOR_CANDIDATES,
                 max_vector_distance=settings.SEARCH_MAX_VECTOR_DISTANCE,
                 safe_max_score=settings.SEARCH_SAFE_MAX_SCORE,
             ),
+            generations=generations,
+            cache=_result_cache(settings) if settings.SEARCH_CACHE_ENABLED else None,
         )
     return _deps
+
+
+def _result_cache(settings: Settings) -> ResultCache:
+    settle = settings.SEARCH_CACHE_SETTLE_SECONDS
+    if settle is None:  # Azure AI Search shows a write about 1 s after the call; Postgres at commit
+        settle = 2.0 if settings.SEARCH_BACKEND == "azure" else 0.0
+    return ResultCache(
+        max_entries=settings.SEARCH_CACHE_MAX_ENTRIES,
+        max_bytes=settings.SEARCH_CACHE_MAX_MB * 2**20,
+        popular_ttl=settings.SEARCH_CACHE_POPULAR_TTL_SECONDS,
+        settle_seconds=settle,
+    )
 
 
 def _image_id(request: ApiRequest) -> UUID:
@@ -89,14 +111,23 @@ def _not_found(image_id: UUID) -> Problem:
     errors=(403,),
     tags=TAGS,
 )
-async def search(request: ApiRequest) -> SearchOut:
+async def search(request: ApiRequest) -> ApiResponse:
     deps = await _dependencies()
     if request.query.explain and (request.principal is None or EXPLAIN_ROLE not in request.principal.roles):
         # Explanations show ranking internals (how to game it): admins and portal debugging only.
         raise Problem(403, "explain-forbidden", "Forbidden", "explain=true is for admins; search without it.")
-    return await handlers.search_images(
-        deps.index, deps.embedder, deps.prices, deps.tuning, request.query, db=deps.runtime.db
+    body, outcome = await handlers.search_response(
+        deps.cache,
+        deps.generations,
+        deps.index,
+        deps.embedder,
+        deps.prices,
+        deps.tuning,
+        request.query,
+        db=deps.runtime.db,
     )
+    # The body is SearchOut's JSON (cached pages are kept serialised); the header says where it came from.
+    return ApiResponse(200, body, {CACHE_HEADER: outcome}, "application/json")
 
 
 @api(

@@ -8,6 +8,9 @@ The serving index is written inside the read-model transaction, after the rows: 
 write fails, the transaction (and the inbox claim) rolls back and the bus redelivers; if the
 commit fails after the index write, the redelivery writes the same document again.
 
+Every change public search can show also bumps the index generation (`search.generation`) in the same
+transaction, which keys search_api's result cache; sales do not (see `_apply_order`).
+
 Every such transaction holds the shared side of the reindex barrier (`INDEX_WRITERS_LOCK`), so a
 full reindex can wait, right after its swap, until every write that may have gone to the old
 index has committed, and then re-apply them to the new one (functions/search_sync/reindex.py).
@@ -41,6 +44,7 @@ from shared.bus.events import (
 from shared.bus.inbox import claim_message
 from shared.bus.port import ReceivedMessage
 from shared.db import Database
+from shared.search.generation import bump_generation
 from shared.search.port import SearchIndex
 
 SUBSCRIPTIONS: Final = {"images": "search-sync", "orders": "search-sync"}
@@ -146,8 +150,10 @@ async def _apply_image(
     await adjust_keyword_counts(conn, sorted(old_words - new_words), sorted(new_words - old_words))
     if after is not None:
         await index.upsert([after], within=conn)
+        await bump_generation(conn)
     elif before is not None or status in ("rejected", "removed"):
         await index.delete([image_id], within=conn)
+        await bump_generation(conn)
     log.info("search_sync.image_applied", image_id=str(image_id), status=updated["status"], public=after is not None)
     return True
 
@@ -164,7 +170,10 @@ async def _apply_pricing(conn: asyncpg.Connection, event: PricingUpdated) -> boo
         event.revision,
         {name: price.model_dump() for name, price in event.prices.items()},
     )
-    return status.endswith(" 1")
+    if not status.endswith(" 1"):
+        return False
+    await bump_generation(conn)  # results show the standard price: cached pages must not outlive it
+    return True
 
 
 async def _apply_order(conn: asyncpg.Connection, index: SearchIndex, sold: Counter[UUID]) -> bool:
@@ -187,6 +196,8 @@ async def _apply_order(conn: asyncpg.Connection, index: SearchIndex, sold: Count
         "where d.image_id = any($1::uuid[]) and d.status = 'approved' order by d.image_id for update of d",
         ids,
     )
+    # No generation bump: sales are frequent and only move sort=popular, which search_api caches for a
+    # bounded time instead (SEARCH_CACHE_POPULAR_TTL_SECONDS).
     # updated_at moves with the popularity, so a reindex running now re-applies the new count (catch_up).
     await conn.execute(
         "update search.documents set updated_at = now() where image_id = any($1::uuid[])",

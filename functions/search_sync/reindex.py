@@ -29,6 +29,7 @@ from functions.search_sync.documents import public_document
 from functions.search_sync.handlers import INDEX_WRITERS_LOCK
 from shared.audit import command_line_operator, record_admin_action
 from shared.db import Database
+from shared.search.generation import bump_generation
 from shared.search.port import IndexDocument, SearchIndex
 
 _PUBLIC_ROWS = (
@@ -67,6 +68,9 @@ async def reindex(
         # Margin: a handler transaction that began earlier may commit after our batches read past its row.
         started: datetime = await conn.fetchval("select now() - interval '5 minutes'")
     written = await index.rebuild(public_batches(db, batch_size), progress)
+    async with db.transaction() as conn:
+        # Pages cached against the old index are dropped; catch-up below bumps again for what it re-applies.
+        await bump_generation(conn)
     await wait_for_index_writers(db)
     await catch_up(db, index, since=started, batch_size=batch_size)
     async with db.transaction() as conn:
@@ -111,6 +115,7 @@ async def catch_up(db: Database, index: SearchIndex, *, since: datetime, batch_s
             public_ids = {doc.image_id for doc in public}
             await index.upsert(public, within=conn)
             await index.delete([row["image_id"] for row in rows if row["image_id"] not in public_ids], within=conn)
+            await bump_generation(conn)
 
 
 cli = typer.Typer(add_completion=False, help=__doc__)

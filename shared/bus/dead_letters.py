@@ -13,7 +13,6 @@ transaction spans (there the audit entry is written right after the broker accep
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +20,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from shared.bus.postgres_transport import NOTIFY_CHANNEL
+from shared.bus.postgres_transport import NOTIFY_CHANNEL, dead_letter_fields
 from shared.bus.topology import TOPICS
 
 # Set on a replayed message's copy so that only the subscription it is replayed to receives it
@@ -161,18 +160,4 @@ class PostgresDeadLetters:
 
 
 def _from_row(row: asyncpg.Record) -> DeadLetter:
-    return DeadLetter(
-        id=str(DeadLetterId(row["topic"], row["subscription"], row["seq"])),
-        topic=row["topic"],
-        subscription=row["subscription"],
-        message_id=row["message_id"],
-        subject=row["subject"],
-        body=json.loads(row["body"]),
-        correlation_id=row["correlation_id"],
-        application_properties=json.loads(row["application_properties"]),
-        delivery_count=row["delivery_count"],
-        enqueued_time=row["enqueued_at"],
-        dead_lettered_time=row["dead_lettered_at"],
-        reason=row["dead_letter_reason"],
-        description=row["dead_letter_description"],
-    )
+    return DeadLetter(id=str(DeadLetterId(row["topic"], row["subscription"], row["seq"])), **dead_letter_fields(row))

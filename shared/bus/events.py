@@ -157,6 +157,21 @@ class ImageProcessed(Event):
     listing: ImageListing
 
 
+@event("image.reanalyzed", "images")
+class ImageReanalyzed(Event):
+    """Processing's re-embed job ran the current image model over the original again (after a model switch).
+
+    Moderation owns the listing and its revision: it merges these into the listing and announces the result
+    the usual way (image.updated for a live image), so search, checkout and the catalogue follow.
+    """
+
+    image_id: UUID
+    contributor_id: str
+    model_version: str  # shared.ml's analyzer `version` that produced tags and embedding
+    tags: list[Tag] = Field(default_factory=list)
+    embedding: list[float] = Field(default_factory=list)
+
+
 @event("image.processing_failed", "images")
 class ImageProcessingFailed(Event):
     """Processing gave up for good (e.g. the model rejects the input); the contributor sees `reason`."""

@@ -58,6 +58,24 @@ class DeadLetteredMessage:
     last_error: str | None
 
 
+def dead_letter_fields(row: asyncpg.Record) -> dict[str, Any]:
+    """The fields of a dead-lettered `bus.messages` row that every view of it shares (JSON columns decoded)."""
+    return {
+        "message_id": row["message_id"],
+        "topic": row["topic"],
+        "subscription": row["subscription"],
+        "subject": row["subject"],
+        "body": json.loads(row["body"]),
+        "correlation_id": row["correlation_id"],
+        "application_properties": json.loads(row["application_properties"]),
+        "delivery_count": row["delivery_count"],
+        "enqueued_time": row["enqueued_at"],
+        "dead_lettered_time": row["dead_lettered_at"],
+        "reason": row["dead_letter_reason"],
+        "description": row["dead_letter_description"],
+    }
+
+
 @dataclass(frozen=True)
 class MessageCounts:
     active: int  # receivable now or locked by a receiver
@@ -418,24 +436,7 @@ class PostgresTransport:
         self._subscription(topic, subscription)
         async with self._db.connection() as conn:
             rows = await conn.fetch(_DEAD_LETTERS, topic, subscription)
-        return [
-            DeadLetteredMessage(
-                message_id=r["message_id"],
-                topic=r["topic"],
-                subscription=r["subscription"],
-                subject=r["subject"],
-                body=json.loads(r["body"]),
-                correlation_id=r["correlation_id"],
-                application_properties=json.loads(r["application_properties"]),
-                delivery_count=r["delivery_count"],
-                enqueued_time=r["enqueued_at"],
-                dead_lettered_time=r["dead_lettered_at"],
-                reason=r["dead_letter_reason"],
-                description=r["dead_letter_description"],
-                last_error=r["last_error"],
-            )
-            for r in rows
-        ]
+        return [DeadLetteredMessage(**dead_letter_fields(r), last_error=r["last_error"]) for r in rows]
 
     async def counts(self, topic: str, subscription: str) -> MessageCounts:
         self._subscription(topic, subscription)

@@ -47,6 +47,7 @@ class Topic:
 _IMAGE_EVENTS = (
     "image.uploaded",
     "image.processed",
+    "image.reanalyzed",
     "image.processing_failed",
     "image.flagged",
     "image.approved",
@@ -77,7 +78,8 @@ TOPICS: dict[str, Topic] = {
                 ),
                 # processing also withdraws the public renditions of rejected and taken-down images
                 Subscription("processing", ("image.uploaded", "image.rejected", "image.removed")),
-                Subscription("moderation", ("image.processed",)),
+                # moderation owns the listing: a re-embed's new tags and embedding reach search through it
+                Subscription("moderation", ("image.processed", "image.reanalyzed")),
                 # search-sync also keeps pending/flagged images (not public) for portfolio and admin search
                 Subscription(
                     "search-sync",

@@ -29,7 +29,7 @@ from shared.ml.images import center_crop_array, check_images, shrink
 from shared.ml.labels import Label, parent_members
 from shared.ml.safety import SafetyScorer
 from shared.ml.sessions import TensorSpec, fixed_dim, load_session
-from shared.ml.tagging import files_fingerprint, label_embeddings, tags_from_probabilities
+from shared.ml.tagging import files_fingerprint, label_embeddings, model_version, tags_from_probabilities
 from shared.ml.vectors import l2_normalize, softmax
 
 SETTING = "CLIP_MODEL_DIR"
@@ -170,8 +170,10 @@ class ClipImageAnalyzer:
         max_tags: int = 10,
         min_tag_confidence: float = 0.02,
         logit_scale: float = DEFAULT_LOGIT_SCALE,
+        version: str = "",
     ) -> None:
         self.dimension = int(label_vectors.shape[1])
+        self.version = version
         self._visual = visual
         self._safety = safety
         self._labels = list(labels)
@@ -223,9 +225,10 @@ def build_clip_analyzer(
     min_tag_confidence: float,
 ) -> ClipImageAnalyzer:
     visual = ClipVisualEncoder(model_dir, dimension=dimension, intra_op_threads=intra_op_threads)
+    prompts = [clip_label_prompt(label) for label in labels]
     vectors = label_embeddings(
         text_encoder,
-        [clip_label_prompt(label) for label in labels],
+        prompts,
         fingerprint=text_encoder.fingerprint,
         cache_dir=cache_dir,
     )
@@ -237,4 +240,10 @@ def build_clip_analyzer(
         max_batch=max_batch,
         max_tags=max_tags,
         min_tag_confidence=min_tag_confidence,
+        version=model_version(
+            "clip",
+            [Path(model_dir) / "visual" / "model.onnx", Path(model_dir) / "textual" / "model.onnx"],
+            str(dimension),
+            *prompts,
+        ),
     )

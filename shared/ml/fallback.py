@@ -45,6 +45,7 @@ class FallbackImageAnalyzer:
         concepts: Sequence[SceneConcept] = (),
         concept_vectors: np.ndarray | None = None,
         concept_weight: float = CONCEPT_WEIGHT,
+        version: str = "",
     ) -> None:
         if label_vectors.shape[0] != len(labels) or classifier.classes != len(labels):
             raise ValueError(
@@ -52,6 +53,7 @@ class FallbackImageAnalyzer:
                 f"{label_vectors.shape[0]} label vectors must agree"
             )
         self.dimension = int(label_vectors.shape[1])
+        self.version = version  # shared.ml.tagging.model_version of this set-up; stored with each analysis
         self._classifier = classifier
         self._safety = safety
         self._labels = list(labels)

@@ -15,6 +15,8 @@ from pathlib import Path
 from shared.ml import ModelLoadError
 
 PACKAGED_LABELS = Path(__file__).resolve().parent / "models" / "imagenet" / "labels.tsv"
+# Each ImageNet-1k class's WordNet synset: synonyms, hypernyms nearest first, gloss (models/wordnet).
+PACKAGED_WORDNET = Path(__file__).resolve().parent / "models" / "wordnet" / "imagenet_wordnet.tsv"
 
 _R = range
 # parent tag -> ImageNet class indices (ranges are inclusive-exclusive like Python's range).
@@ -93,11 +95,20 @@ class Label:
     tag: str  # the keyword shown to people: "tabby cat"
     name: str  # a fuller name for the text encoder: "kite (bird of prey)"
     parent: str | None  # generic tag: "cat"
+    hypernym: str | None = None  # WordNet's nearest broader word: "domestic cat"
 
     @property
     def prompt(self) -> str:
-        """What the text encoder embeds for this label: its name, and its group so "cat" finds a tabby."""
-        return f"{self.name}, a {self.parent}" if self.parent and self.parent not in self.name else self.name
+        """What the text encoder embeds: its name, its group so "cat" finds a tabby, and its WordNet hypernym."""
+        text = f"{self.name}, a {self.parent}" if self.parent and self.parent not in self.name else self.name
+        return f"{text}, a {self.hypernym}" if self.hypernym else text
+
+
+def wordnet_hypernyms(path: Path = PACKAGED_WORDNET) -> list[str | None]:
+    """The nearest useful WordNet hypernym of each ImageNet-1k class, in class order."""
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return [row["hypernyms"].split(", ")[0] if row["hypernyms"] else None for row in rows]
 
 
 def _parents() -> dict[int, str]:
@@ -138,7 +149,8 @@ def load_labels(path: Path | None = None, *, setting: str = "ML_LABELS_PATH") ->
         raise ModelLoadError(f"labels file {path} needs tab-separated columns index, tag, name: {exc}") from exc
     if [label.index for label in labels] != list(range(len(labels))) or any(not lb.tag for lb in labels):
         raise ModelLoadError(f"labels file {path} must list indices 0..n-1 in order, each with a tag")
-    # Parent groups describe ImageNet-1k; any other label set gets no parents.
+    # Parent groups and WordNet hypernyms describe ImageNet-1k; any other label set gets neither.
     if len(labels) == 1000:
-        labels = [Label(lb.index, lb.tag, lb.name, parents.get(lb.index)) for lb in labels]
+        hypernyms = wordnet_hypernyms()
+        labels = [Label(lb.index, lb.tag, lb.name, parents.get(lb.index), hypernyms[lb.index]) for lb in labels]
     return labels

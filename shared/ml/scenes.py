@@ -55,6 +55,41 @@ _SCENES: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ),
     ("document", "a document, page of printed text", (918, 922, 917, 549, 458, 916, 921)),
     ("nature", "nature landscape outdoors", (970, 972, 973, 974, 975, 976, 977, 978, 979, 980)),
+    # Settings, subjects and textures a stock buyer names, read off the objects that give them away
+    # (added with bench/relevance.py's tuning half; see shared/search/README.md for what each step bought).
+    (
+        "architecture",
+        "architecture, a temple, church or historic building",
+        (483, 497, 663, 668, 698, 832, 442, 873, 682, 649, 538, 858, 853, 500, 884, 406),
+    ),
+    ("hallway", "a hallway or corridor with doors and arches", (884, 873, 799, 421, 539, 743, 877, 708)),
+    ("bar", "a bar or pub with drinks at night", (440, 441, 907, 572, 503, 966, 901, 819, 818)),
+    (
+        "person",
+        "a portrait of a person",
+        (
+            *(834, 457, 906, 617, 652, 869, 474, 841, 610, 578, 400, 451, 515, 808, 836, 837, 518, 560, 452, 439),
+            *(982, 981, 983, 643, 796, 570, 691, 655, 608, 697, 614, 568, 501, 887, 903, 629, 679),
+        ),
+    ),
+    ("beach", "a beach and the sea coast", (978, 977, 975, 976, 973, 718, 460, 913)),
+    ("mountains", "mountains and valleys landscape", (970, 979, 980, 972, 976)),
+    (
+        "music",
+        "musical instruments and a concert",
+        (
+            *(401, 402, 420, 432, 486, 513, 541, 546, 558, 566, 577, 579, 593, 594, 641, 642, 683, 684, 687, 699),
+            *(776, 822, 875, 881, 889, 819, 650, 632),
+        ),
+    ),
+    ("photography", "a photographer with a camera", (759, 732, 872, 622, 745)),
+    ("medical", "medicine, health care and a laboratory", (823, 845, 720, 419, 617, 691, 678, 830, 712, 438, 688)),
+    ("food", "a plate of food, a meal", (923, 809, *range(924, 936), *range(959, 966))),
+    ("breakfast", "breakfast with coffee and bread", (931, 930, 504, 967, 968, 969, 868, 891, 859)),
+    ("wood", "wooden furniture and wood texture", (492, 493, 495, 894, 453, 526, 532, 912, 910, 427)),
+    ("stone", "stones, rocks and a stone wall texture", (825, 649, 972, 682, 460, 525)),
+    ("lighting", "a lamp and warm lighting", (846, 619, 470, 818, 862)),
+    ("garden", "plants and a garden", (580, 738, 984, 985, 703, 716, 706, 621)),
 )
 
 

@@ -57,6 +57,21 @@ def files_fingerprint(paths: Iterable[Path], *extra: str) -> str:
     return digest.hexdigest()[:32]
 
 
+def model_version(kind: str, paths: Iterable[Path], *extra: str) -> str:
+    """Names one analyzer set-up alike on every machine (unlike files_fingerprint, which holds paths and times).
+
+    Model files by name and size, plus whatever else shapes the output (prompts, concepts, constants): a
+    change of any of them is a new version, and images analysed by an older one are re-embedded.
+    """
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{Path(path).name}|{Path(path).stat().st_size}\n".encode())
+    for item in extra:
+        digest.update(item.encode())
+        digest.update(b"\n")
+    return f"{kind}-{digest.hexdigest()[:16]}"
+
+
 def label_embeddings(
     encoder: TextEncoder,
     prompts: Sequence[str],

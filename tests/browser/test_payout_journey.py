@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.xdist_group("browse
 
 CONTRIBUTOR = "pia-payouts"  # sells only in this journey, so the batch's line for them is this sale
 ADMIN = "fin-admin"
+TITLE = "Red motorcycle seen from the left"
 
 
 def _money(amount_minor: int) -> str:
@@ -56,7 +57,7 @@ def sale(portal):
         CONTRIBUTOR,
         jpeg_bytes(photo("motorcycle", megapixels=5)),
         "motorcycle.jpg",
-        "Red motorcycle seen from the left",
+        TITLE,
         ["motorcycle", "red", "vehicle"],
     )
     publish(portal, CONTRIBUTOR, [image_id])
@@ -126,4 +127,15 @@ def test_journey_4_an_admin_creates_and_approves_a_payout_batch_and_the_contribu
     expect(paid.locator('td[data-label="Tax withheld"]')).to_have_text(_money(0))
     paid.scroll_into_view_if_needed()
     at_both_widths(studio, "earnings with the payout paid", shots, axe_report)
+
+    # The per-photo table names the photo by its title, and the ledger downloads as CSV.
+    by_photo = studio.locator("section", has=studio.get_by_role("heading", name="By photo"))
+    expect(by_photo.get_by_role("link", name=TITLE)).to_be_visible()
+    with studio.expect_download() as download:
+        studio.get_by_role("button", name="Download CSV").click()
+    assert download.value.suggested_filename == "earnings.csv"
+    csv_text = open(download.value.path(), encoding="utf-8").read()
+    header, *rows = csv_text.splitlines()
+    assert header.startswith("occurred_at,kind,image_id,"), header
+    assert [row for row in rows if ",earning," in row], csv_text  # the sale, line by line as the ledger holds it
     assert studio.errors == []

@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+from pydantic import ValidationError
+
 from functions.ingestion.catalogue import apply_image_event, get_image, list_images
-from functions.ingestion.models import UploadRequest
+from functions.ingestion.models import ImagesQuery, UploadRequest
 from functions.ingestion.policy import IngestionPolicy
 from functions.ingestion.uploads import register_upload
 from shared.bus.events import (
@@ -198,6 +201,24 @@ async def test_contributors_see_only_their_own_images_newest_first_in_pages(db):
     assert end is None
     assert await get_image(db, "carol", theirs) is None
     assert await get_image(db, "dave", theirs) is not None
+
+
+async def test_contributors_can_ask_for_named_images_and_get_only_their_own(db):
+    mine = [await _image(db, file_name=f"{n}.jpg") for n in range(3)]
+    theirs = await _image(db, contributor="dave")
+
+    named, end = await list_images(db, "carol", ids=[mine[0], mine[2], theirs, uuid.uuid4()])
+
+    assert [i.image_id for i in named] == [mine[2], mine[0]]
+    assert end is None
+
+
+def test_a_list_of_image_ids_is_checked_at_the_edge():
+    good = ImagesQuery(ids=f" {uuid.UUID(int=1)},{uuid.UUID(int=2)},{uuid.UUID(int=1)} ")
+    assert good.image_ids() == [uuid.UUID(int=1), uuid.UUID(int=2)]
+    for bad in ["", "not-a-uuid", ",".join(str(uuid.uuid4()) for _ in range(101))]:
+        with pytest.raises(ValidationError):
+            ImagesQuery(ids=bad)
 
 
 async def test_contributors_can_filter_by_state_and_see_quarantine_reasons(db):

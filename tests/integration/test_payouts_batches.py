@@ -4,6 +4,7 @@ why, approval fan-out, exactly-once transfers across crashes, and failed transfe
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -163,6 +164,31 @@ async def test_a_batch_pays_everyone_payable_and_lists_everyone_left_out_with_th
     (audit,) = await outbox(db, "audit.recorded")
     assert (audit["action"], audit["target_id"]) == ("payout_batch.create", str(batch["id"]))
     assert audit["after"]["items"] == 2
+
+
+async def test_a_large_batch_is_read_a_page_at_a_time_each_line_exactly_once(books, db):
+    for n in range(7):
+        await books.ready(f"paid-{n}", 5000 + n)
+        await books.earn(f"small-{n}", 100 + n)
+    batch = await books.batch()
+
+    async def every(kind):
+        seen, cursor = [], None
+        while True:
+            page = await batches.batch_lines(db, batch["id"], kind, cursor=cursor, per_page=3)
+            seen += page["items"]
+            if (cursor := page["next_cursor"]) is None:
+                return seen
+
+    payouts = await every("payouts")
+    assert [p["contributor_id"] for p in payouts] == [f"paid-{n}" for n in range(7)]
+    assert payouts == batch["payouts"] and batch["payouts_next_cursor"] is None  # small: all in the detail view
+    assert [e["contributor_id"] for e in await every("exclusions")] == [f"small-{n}" for n in range(7)]
+    with pytest.raises(ValueError):
+        await batches.batch_lines(db, batch["id"], "payouts", cursor="bm90LWEta2V5")
+    with pytest.raises(Problem) as unknown:
+        await batches.batch_lines(db, uuid.uuid4(), "payouts")
+    assert unknown.value.status == 404
 
 
 async def test_a_contributor_may_raise_the_threshold(books, db):

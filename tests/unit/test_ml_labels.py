@@ -34,6 +34,15 @@ def test_a_labels_prompt_names_its_group_so_generic_queries_find_it() -> None:
     assert tabby.prompt == "tabby cat"  # no "tabby cat, a cat"
 
 
+def test_each_imagenet_class_also_names_its_wordnet_hypernym_for_the_text_encoder() -> None:
+    labels = load_labels()
+
+    assert labels[281].hypernym == "domestic cat"  # tabby
+    assert labels[134].hypernym == "wading bird" and labels[517].hypernym == "lifting device"  # the two cranes
+    assert labels[978].prompt == "beach, a landscape, a shore"
+    assert sum(label.hypernym is not None for label in labels) >= 980  # a few have only generic ones
+
+
 def test_every_parent_group_covers_real_classes() -> None:
     for parent, members in parent_members().items():
         assert members, parent

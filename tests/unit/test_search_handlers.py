@@ -46,7 +46,7 @@ class CountingEncoder:
 
 
 class FixedPrices:
-    async def prices(self):
+    async def prices(self, generation=None):
         return {"standard": handlers.Money(amount_minor=1000, currency="USD")}
 
 

@@ -313,6 +313,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/admin/payout-batches/{id}/exclusions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Who a batch left out and why, a page at a time by reason (the detail view holds the first page) */
+        get: operations["get_batch_exclusions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/admin/payout-batches/{id}/payouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A batch's payouts, a page at a time by contributor (the detail view holds the first page) */
+        get: operations["get_batch_payouts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/admin/pricing": {
         parameters: {
             query?: never;
@@ -1178,6 +1212,30 @@ export interface components {
              */
             reason: "negative_balance" | "below_threshold" | "no_tax_profile" | "onboarding_incomplete";
         };
+        /** BatchExclusionsPage */
+        BatchExclusionsPage: {
+            /** Items */
+            items: components["schemas"]["BatchExclusion"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page; null at the end.
+             */
+            next_cursor: string | null;
+        };
+        /** BatchLinesQuery */
+        BatchLinesQuery: {
+            /**
+             * Cursor
+             * @description `next_cursor` of the previous page.
+             * @default null
+             */
+            cursor: string | null;
+            /**
+             * Per Page
+             * @default 200
+             */
+            per_page: number;
+        };
         /**
          * BatchOut
          * @example {
@@ -1281,16 +1339,28 @@ export interface components {
             exclusions_by_reason: components["schemas"]["ExclusionTotal"][];
             /**
              * Payouts
-             * @description The first 1,000 (detail view only).
+             * @description The first page, by contributor (detail view only); `payouts_next_cursor` pages on.
              * @default null
              */
             payouts: components["schemas"]["BatchPayout"][] | null;
             /**
+             * Payouts Next Cursor
+             * @description Pass as `cursor` to GET .../payouts for the next page; null when all are here.
+             * @default null
+             */
+            payouts_next_cursor: string | null;
+            /**
              * Exclusions
-             * @description The first 1,000 (detail view only).
+             * @description The first page, by reason (detail view only); `exclusions_next_cursor` pages on.
              * @default null
              */
             exclusions: components["schemas"]["BatchExclusion"][] | null;
+            /**
+             * Exclusions Next Cursor
+             * @description Pass as `cursor` to GET .../exclusions for the next page; null when all are here.
+             * @default null
+             */
+            exclusions_next_cursor: string | null;
         };
         /** BatchPayout */
         BatchPayout: {
@@ -1318,6 +1388,16 @@ export interface components {
             transfer_id: string | null;
             /** Failure Reason */
             failure_reason: string | null;
+        };
+        /** BatchPayoutsPage */
+        BatchPayoutsPage: {
+            /** Items */
+            items: components["schemas"]["BatchPayout"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page; null at the end.
+             */
+            next_cursor: string | null;
         };
         /** BatchTotal */
         BatchTotal: {
@@ -2096,6 +2176,12 @@ export interface components {
              * @default null
              */
             cursor: string | null;
+            /**
+             * Ids
+             * @description Only these images: comma-separated ids, at most 100 (say, to name the photos of an earnings report). Ids that are not the caller's are left out, as unknown ones are.
+             * @default null
+             */
+            ids: string | null;
         };
         /** LedgerEntryOut */
         LedgerEntryOut: {
@@ -4090,6 +4176,72 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    get_batch_exclusions: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                per_page?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchExclusionsPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    get_batch_payouts: {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page. */
+                cursor?: string;
+                per_page?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchPayoutsPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     get_pricing: {
         parameters: {
             query?: never;
@@ -4449,6 +4601,8 @@ export interface operations {
                 per_page?: number;
                 /** @description `next_cursor` of the previous page. */
                 cursor?: string;
+                /** @description Only these images: comma-separated ids, at most 100 (say, to name the photos of an earnings report). Ids that are not the caller's are left out, as unknown ones are. */
+                ids?: string;
             };
             header?: never;
             path?: never;

@@ -190,51 +190,7 @@ function BatchCard({
         <p className="muted">No contributor had a payable balance at the cut-off.</p>
       )}
       {open && detail.status === "ready" && !!(detail.data.payouts?.length || detail.data.exclusions?.length) && (
-        <table className="table stackable" aria-label={`Payouts in ${batch.period}`}>
-          <thead>
-            <tr>
-              <th scope="col">Contributor</th>
-              <th scope="col">Status</th>
-              <th scope="col" className="num">
-                Amount
-              </th>
-              <th scope="col" className="num">
-                Paid
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {(detail.data.payouts ?? []).map((p) => (
-              <tr key={p.id}>
-                <td data-label="Contributor">{p.contributor_id}</td>
-                <td data-label="Status">
-                  <span className={`status ${p.status}`}>{p.status}</span>
-                  {p.failure_reason && <div className="muted small">{p.failure_reason}</div>}
-                </td>
-                <td data-label="Amount" className="num">
-                  {formatMoney({ amount_minor: p.amount_minor, currency: p.currency })}
-                </td>
-                <td data-label="Paid" className="num">
-                  {p.net_minor == null ? "–" : formatMoney({ amount_minor: p.net_minor, currency: p.currency })}
-                </td>
-              </tr>
-            ))}
-            {(detail.data.exclusions ?? []).map((e) => (
-              <tr key={`x-${e.contributor_id}-${e.currency}`}>
-                <td data-label="Contributor">{e.contributor_id}</td>
-                <td data-label="Status">
-                  <span className="status">Left out: {EXCLUSION_WORDS[e.reason] ?? e.reason}</span>
-                </td>
-                <td data-label="Amount" className="num">
-                  {formatMoney({ amount_minor: e.payable_minor, currency: e.currency })}
-                </td>
-                <td data-label="Paid" className="num">
-                  –
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <BatchLines key={`${batch.id}|${batch.status}`} period={batch.period} first={detail.data} />
       )}
       {batch.status === "draft" && (
         <div className="row">
@@ -247,5 +203,105 @@ function BatchCard({
         </div>
       )}
     </section>
+  );
+}
+
+type Payout = Schemas["BatchPayout"];
+type Exclusion = Schemas["BatchExclusion"];
+
+/** A batch's payouts, then who was left out: the detail view's first page, and more on request. */
+function BatchLines({ period, first }: { period: string; first: Batch }) {
+  const [payouts, setPayouts] = useState<Payout[]>(first.payouts ?? []);
+  const [exclusions, setExclusions] = useState<Exclusion[]>(first.exclusions ?? []);
+  const [cursors, setCursors] = useState({ payouts: first.payouts_next_cursor ?? null, exclusions: first.exclusions_next_cursor ?? null });
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const more = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const path = { id: first.id };
+      if (cursors.payouts) {
+        const page = await call(api.GET("/api/admin/payout-batches/{id}/payouts", { params: { path, query: { cursor: cursors.payouts } } }));
+        setPayouts((seen) => [...seen, ...page.items]);
+        setCursors((c) => ({ ...c, payouts: page.next_cursor }));
+      } else if (cursors.exclusions) {
+        const page = await call(
+          api.GET("/api/admin/payout-batches/{id}/exclusions", { params: { path, query: { cursor: cursors.exclusions } } }),
+        );
+        setExclusions((seen) => [...seen, ...page.items]);
+        setCursors((c) => ({ ...c, exclusions: page.next_cursor }));
+      }
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  // Payouts page before exclusions, so the rows stay in the order the API sorts them.
+  const shownExclusions = cursors.payouts ? [] : exclusions;
+  return (
+    <>
+      <table className="table stackable" aria-label={`Payouts in ${period}`}>
+        <thead>
+          <tr>
+            <th scope="col">Contributor</th>
+            <th scope="col">Status</th>
+            <th scope="col" className="num">
+              Amount
+            </th>
+            <th scope="col" className="num">
+              Paid
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {payouts.map((p) => (
+            <tr key={p.id}>
+              <td data-label="Contributor">{p.contributor_id}</td>
+              <td data-label="Status">
+                <span className={`status ${p.status}`}>{p.status}</span>
+                {p.failure_reason && <div className="muted small">{p.failure_reason}</div>}
+              </td>
+              <td data-label="Amount" className="num">
+                {formatMoney({ amount_minor: p.amount_minor, currency: p.currency })}
+              </td>
+              <td data-label="Paid" className="num">
+                {p.net_minor == null ? "–" : formatMoney({ amount_minor: p.net_minor, currency: p.currency })}
+              </td>
+            </tr>
+          ))}
+          {shownExclusions.map((e) => (
+            <tr key={`x-${e.contributor_id}-${e.currency}`}>
+              <td data-label="Contributor">{e.contributor_id}</td>
+              <td data-label="Status">
+                <span className="status">Left out: {EXCLUSION_WORDS[e.reason] ?? e.reason}</span>
+              </td>
+              <td data-label="Amount" className="num">
+                {formatMoney({ amount_minor: e.payable_minor, currency: e.currency })}
+              </td>
+              <td data-label="Paid" className="num">
+                –
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {(cursors.payouts || cursors.exclusions) && (
+        <div className="row">
+          <span className="muted small">
+            Showing {payouts.length + shownExclusions.length} rows; the totals above count the whole batch.
+          </span>
+          <button type="button" className="button small secondary" onClick={() => void more()} disabled={busy}>
+            {busy ? "Loading…" : "Show more"}
+          </button>
+        </div>
+      )}
+      {error && (
+        <p className="notice error" role="alert">
+          {error}
+        </p>
+      )}
+    </>
   );
 }

@@ -1,8 +1,9 @@
 "use client";
 import Link from "next/link";
-import { useEffect, useRef } from "react";
-import { api, call, type Schemas } from "@/lib/api";
-import { fillMonths, formatEarned, lastMonths, levelProgress, monthLabel, summarise, type Row } from "@/lib/earnings";
+import { useEffect, useRef, useState } from "react";
+import { api, call, messageOf, type Schemas } from "@/lib/api";
+import { downloadReport } from "@/lib/download";
+import { fillMonths, formatEarned, type Group, lastMonths, levelProgress, monthLabel, summarise, type Row } from "@/lib/earnings";
 import { formatDate, formatMoney } from "@/lib/money";
 import { useLoad } from "@/lib/useLoad";
 import { EmptyState, ErrorState, LinesSkeleton } from "../States";
@@ -19,7 +20,22 @@ async function loadEarnings() {
     call(api.GET("/api/contributor/level")),
     call(api.GET("/api/contributor/payouts")),
   ]);
-  return { months, byMonth, byImage, level, payouts };
+  return { months, from, byMonth, byImage, level, payouts, titles: await photoTitles(byImage.groups) };
+}
+
+const NAMED_PHOTOS = 100; // the API names at most this many images per call; the table lists the best earners
+
+/** Titles for the photos of the per-image report (payouts keeps no catalogue; the studio's own list does). */
+async function photoTitles(groups: Group[]): Promise<Map<string, string>> {
+  const ids = summarise(groups)
+    .sort((a, b) => total(b) - total(a))
+    .slice(0, NAMED_PHOTOS)
+    .map((r) => r.key);
+  if (ids.length === 0) return new Map();
+  const page = await call(
+    api.GET("/api/contributor/images", { params: { query: { ids: ids.join(","), per_page: NAMED_PHOTOS } } }),
+  );
+  return new Map(page.items.map((i) => [i.image_id, i.listing?.title || i.sidecar.title || i.file_name]));
 }
 
 /** The month chart, the per-image table, the level and the way to the next one, balances and payouts. */
@@ -27,7 +43,7 @@ export function Earnings() {
   const load = useLoad(loadEarnings, "earnings");
   if (load.status === "loading") return <LinesSkeleton lines={8} />;
   if (load.status === "error") return <ErrorState error={load.error} retry={load.reload} />;
-  const { months, byMonth, byImage, level, payouts } = load.data;
+  const { months, from, byMonth, byImage, level, payouts, titles } = load.data;
   const monthRows = fillMonths(summarise(byMonth.groups), months);
   const imageRows = summarise(byImage.groups).sort((a, b) => total(b) - total(a));
   const progress = levelProgress(level);
@@ -66,7 +82,10 @@ export function Earnings() {
       </div>
 
       <section className="panel" aria-labelledby="months-heading">
-        <h2 id="months-heading">Earnings by month</h2>
+        <div className="panel-head">
+          <h2 id="months-heading">Earnings by month</h2>
+          <CsvButton from={from} />
+        </div>
         <MonthChart rows={monthRows} />
         <details>
           <summary>The same as a table</summary>
@@ -126,7 +145,7 @@ export function Earnings() {
               {imageRows.map((r) => (
                 <tr key={r.key}>
                   <td data-label="Photo">
-                    <Link href={`/contributor/image/?id=${r.key}`}>Photo {r.key.slice(0, 8)}</Link>
+                    <Link href={`/contributor/image/?id=${r.key}`}>{titles.get(r.key) ?? `Photo ${r.key.slice(0, 8)}`}</Link>
                   </td>
                   <td data-label="Downloads" className="num">
                     {fmt.format(r.downloads)}
@@ -145,6 +164,35 @@ export function Earnings() {
         <h2 id="payouts-heading">Payouts</h2>
         <PayoutHistory payouts={payouts.payouts} />
       </section>
+    </div>
+  );
+}
+
+/** Every ledger entry of the twelve months as CSV, for a spreadsheet or an accountant. */
+function CsvButton({ from }: { from: string }) {
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  async function save() {
+    setBusy(true);
+    setError(null);
+    try {
+      await downloadReport(`/api/contributor/earnings.csv?from=${encodeURIComponent(from)}`, "earnings.csv");
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <div>
+      <button type="button" className="button small secondary" onClick={() => void save()} disabled={busy}>
+        {busy ? "Preparing…" : "Download CSV"}
+      </button>
+      {error && (
+        <p role="alert" className="notice error">
+          {error}
+        </p>
+      )}
     </div>
   );
 }

@@ -93,7 +93,11 @@ function RecentRow({ image }: { image: Schemas["ContributorImage"] }) {
   return (
     <li className={`upload-row tone-${stage.tone}`} data-file={image.file_name}>
       <div className="upload-thumb">
-        {thumb ? <img src={thumb} alt={title} width={64} height={64} loading="lazy" /> : <span aria-hidden="true" />}
+        {thumb ? (
+          <img src={thumb} alt={title} width={64} height={64} loading="lazy" />
+        ) : (
+          <span className="upload-thumb-note">{stage.tone === "danger" ? "No preview" : "Preview soon"}</span>
+        )}
       </div>
       <div className="upload-main">
         <div className="upload-name">
