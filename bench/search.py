@@ -1,36 +1,47 @@
 """Search benchmark: corpus generator, query latency per kind, HTTP throughput, ANN recall, relevance MRR.
 
-    .venv/bin/python -m bench.search [--docs 100000] [--seconds 60] [--clients 16] [--skip-http]
+    flock /work/wt/bench.lock .venv/bin/python -m bench.search [--docs 100000] [--var-dir var/bench-search-1m]
+        [--steps relevance,single,recall,http] [--seconds 60] [--clients 16] [--cache off,on] [--ef-sweep 200,800]
 
-What it does, each step printing JSON lines (then a table):
+At 1M documents split the steps over several locked runs (each under ~12 minutes) with --steps and the same
+--var-dir: the first builds the corpus (about 5 min load + 7 min HNSW on a quiet machine), the others reuse it
+(--rebuild builds it again, which is then what the load figure measures).
+
+What it does, each step printing JSON lines (then a table, then one line per target of issue 16):
 1. relevance: the real photos (tests/fixtures/photos.py) through the packaged models among 300
-   distractors; mean reciprocal rank of the labelled queries (hybrid, the API's settings).
+   distractors; mean reciprocal rank of the labelled queries (hybrid, the API's settings). Fresh corpus only.
 2. corpus: N synthetic documents: embeddings are mixtures of 1-3 real ImageNet label embeddings
    (MiniLM, as the fallback image model builds them) plus noise; titles, keywords, categories,
    colours, sizes, license types, safety scores, dates and popularity drawn to look like a stock
    catalogue. Loaded with the real full-reindex path (build aside + swap), so its rate is printed too.
 3. single client, in-process: p50/p95 of the index query per kind (keyword / semantic / hybrid, with
    facets; hybrid with filters; browse with filters; sorts), next to the baselines measured in the same
-   run: the bare keyword leg (GIN + ts_rank, no facets) and the exact (sequential) vector search. Query
-   encoding (MiniLM, uncached) is timed on its own.
+   run: browse as it was (facets counted over every filtered image in one statement), the bare keyword leg
+   (GIN + ts_rank, no facets) and the exact (sequential) vector search. Query encoding (MiniLM, uncached)
+   is timed on its own.
 4. ANN recall@10 of the vector leg (HNSW, iterative scan, the API's candidate count) against exact
-   search with the same filters.
-5. HTTP: devhost serving function_app on this database; 16 concurrent keep-alive clients for
-   `--seconds` on GET /api/search (hybrid + facets, a third with filters; popular queries repeat, so
-   the query-embedding cache is warm as it would be in production), next to GET /api/keywords/suggest
-   (same HTTP stack, trivial query) as the stack's floor.
+   search with the same filters: as configured, as before (one ef_search for all), and per --ef-sweep.
+5. HTTP: devhost serving function_app on this database; `--clients` keep-alive clients for `--seconds` on
+   GET /api/search with a stock site's mix (a Zipf distribution, s = 1.1, over 5,000 distinct queries plus
+   30% one-off queries, a third of both with filters; hybrid + facets), once per --cache mode (off: every
+   search reaches the index; on: the API's result cache), with the CPU seconds of the app and of Postgres
+   over the run and their peak memory (PSS); next to GET /api/keywords/suggest (same HTTP stack, trivial
+   query) as the stack's floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 import uuid
 import zlib
@@ -41,11 +52,13 @@ from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 
 from shared.config import Settings
 from shared.db import Database, connect_database
 from shared.db.embedded import EmbeddedPostgres
 from shared.db.migrate import migrate
+from shared.search.factory import build_search_index
 from shared.search.port import IndexDocument, SearchFilters, SearchQuery
 from shared.search.postgres import PostgresSearchIndex
 
@@ -123,6 +136,7 @@ class Corpus:
         self.labels = load_labels()
         self.vectors = np.asarray(self.encoder.encode([label.tag for label in self.labels]), dtype=np.float32)
         self.rng = np.random.default_rng(seed)
+        self.pyrng = random.Random(seed)
 
     def category(self, label) -> str:
         key = label.parent.encode() if label.parent else str(label.index).encode()
@@ -139,39 +153,59 @@ class Corpus:
         return generate()
 
     def _batch(self, size: int) -> list[IndexDocument]:
+        # Drawn a batch at a time with numpy, and built without validation (the values are valid by
+        # construction): at 1M documents the generator would otherwise cost more than the load it feeds.
         rng = self.rng
+        dim = self.vectors.shape[1]
+        noise = rng.standard_normal((size, dim)).astype(np.float32) * 0.02
+        n_picks = rng.integers(1, 4, size)
+        sizes = rng.integers(len(SIZES), size=size)
+        editorial = rng.random(size) < 0.15
+        unsafe = rng.random(size) < 0.02
+        safety = rng.beta(0.5, 25, size)
+        ages = rng.uniform(0, 3 * 365 * 86400, size)
+        popularity = rng.zipf(2.0, size) - 1
+        contributors = rng.zipf(1.5, size) % 5000
+        adjectives = rng.integers(len(ADJECTIVES), size=size)
+        n_colors = rng.integers(1, 4, size)
+        # Each image mixes 1-3 label embeddings with Dirichlet(2, ...) weights, plus noise.
+        picks_all = rng.integers(len(self.labels), size=(size, 3))
+        gammas = rng.gamma(2.0, size=(size, 3)) * (np.arange(3)[None, :] < n_picks[:, None])
+        weights = (gammas / gammas.sum(axis=1, keepdims=True)).astype(np.float32)
+        mixed = np.einsum("ij,ijk->ik", weights, self.vectors[picks_all]) + noise
+        mixed /= np.linalg.norm(mixed, axis=1, keepdims=True)
+        embeddings = mixed.tolist()
         docs = []
-        for _ in range(size):
-            picks = rng.choice(len(self.labels), size=int(rng.integers(1, 4)), replace=False)
-            weights = rng.dirichlet(np.ones(len(picks)) * 2)
-            vector = (weights[:, None] * self.vectors[picks]).sum(axis=0)
-            vector += rng.standard_normal(vector.shape[0]).astype(np.float32) * 0.02
-            vector /= np.linalg.norm(vector)
+        for i in range(size):
+            picks = list(dict.fromkeys(int(p) for p in picks_all[i, : n_picks[i]]))
             main = self.labels[picks[0]]
             tags = [self.labels[p].tag.lower() for p in picks]
             parents = [self.labels[p].parent for p in picks if self.labels[p].parent]
-            width, height = SIZES[int(rng.integers(len(SIZES)))]
+            width, height = SIZES[int(sizes[i])]
             docs.append(
-                IndexDocument(
+                IndexDocument.model_construct(
                     image_id=uuid.uuid4(),
-                    contributor_id=f"contributor-{int(rng.zipf(1.5)) % 5000}",
+                    contributor_id=f"contributor-{int(contributors[i])}",
                     revision=2,
-                    title=f"{ADJECTIVES[int(rng.integers(len(ADJECTIVES)))]} {main.tag}",
+                    title=f"{ADJECTIVES[int(adjectives[i])]} {main.tag}",
                     description=f"Stock photo: {', '.join(tags)}.",
-                    keywords=list(dict.fromkeys([*tags, *parents, *rng.choice(GENERIC, 4, replace=False)])),
+                    keywords=list(dict.fromkeys([*tags, *parents, *self.pyrng.sample(GENERIC, 4)])),
                     tags=tags,
                     category=self.category(main),
-                    usage="editorial" if rng.random() < 0.15 else "commercial",
+                    usage="editorial" if editorial[i] else "commercial",
                     width=width,
                     height=height,
                     orientation="landscape" if width > height else "portrait" if height > width else "square",
-                    colors=list(rng.choice(COLORS, int(rng.integers(1, 4)), replace=False)),
-                    embedding=vector.tolist(),
-                    safety_score=float(min(1.0, rng.beta(0.5, 25) * (20 if rng.random() < 0.02 else 1))),
+                    colors=self.pyrng.sample(COLORS, int(n_colors[i])),
+                    embedding=embeddings[i],
+                    safety_score=float(min(1.0, safety[i] * (20 if unsafe[i] else 1))),
+                    thumbnail_small_url="",
                     thumbnail_url=f"https://cdn.example/t/{uuid.uuid4().hex}.jpg",
                     preview_url=f"https://cdn.example/w/{uuid.uuid4().hex}.jpg",
-                    added_at=T_END - timedelta(seconds=float(rng.uniform(0, 3 * 365 * 86400))),
-                    popularity=int(rng.zipf(2.0)) - 1,
+                    blurhash="",
+                    phash="",
+                    added_at=T_END - timedelta(seconds=float(ages[i])),
+                    popularity=int(popularity[i]),
                 )
             )
         return docs
@@ -215,6 +249,21 @@ def random_filters(rng: random.Random) -> SearchFilters:
 
 
 # --- measurements ------------------------------------------------------------------------
+
+
+class Before:
+    """The index as it was measured before (the baseline in the same run): browse counts its total and
+    facets over every filtered image in one statement, and a filtered vector leg walks as wide as any."""
+
+    def __init__(self, index: PostgresSearchIndex) -> None:
+        self.index = index
+
+    async def search(self, query: SearchQuery) -> Any:
+        saved, self.index.ef_search_filtered = self.index.ef_search_filtered, self.index.ef_search
+        try:
+            return await self.index._one_statement(query)
+        finally:
+            self.index.ef_search_filtered = saved
 
 
 async def timed(call: Callable[[], Any], repeats: list[Any]) -> list[float]:
@@ -268,6 +317,7 @@ async def single_client(index: PostgresSearchIndex, db: Database, corpus: Corpus
     def run(make: Callable[[int], SearchQuery]) -> Callable[[int], Any]:
         return lambda i: index.search(make(i))
 
+    before = Before(index)
     cases: dict[str, Callable[[int], Any]] = {
         "keyword+facets": run(lambda i: SearchQuery(text=words[i], mode="keyword", **common)),
         "semantic+facets": run(lambda i: SearchQuery(vector=vectors[words[i]], mode="semantic", **common)),
@@ -282,6 +332,9 @@ async def single_client(index: PostgresSearchIndex, db: Database, corpus: Corpus
             lambda i: SearchQuery(text=words[i], vector=vectors[words[i]], sort="popular", **common)
         ),
         "browse+filters+facets": run(lambda i: SearchQuery(filters=filters[i], sort="newest", **common)),
+        "browse+filters+facets, before (counting)": lambda i: before.search(
+            SearchQuery(filters=filters[i], sort="newest", **common)
+        ),
     }
 
     async def keyword_leg(i: int) -> None:
@@ -319,33 +372,61 @@ async def single_client(index: PostgresSearchIndex, db: Database, corpus: Corpus
     return results
 
 
-async def recall(index: PostgresSearchIndex, db: Database, corpus: Corpus, settings: Settings, n: int):
+async def recall(
+    index: PostgresSearchIndex, db: Database, corpus: Corpus, settings: Settings, n: int, sweep: list[int]
+) -> dict[str, float]:
+    """Recall@10 of the vector leg against exact search with the same filters, for the index as configured,
+    as it was (ef_search the same for every query), and for each ef_search of `sweep` under filters."""
     words = corpus.query_words(n, seed=11)
     rng = random.Random(13)
-    per_kind: dict[str, list[float]] = {"no filter": [], "filtered": []}
+    queries = []
     for i, word in enumerate(words):
         vector = corpus.encoder.encode([word])[0].tolist()
         filters = SearchFilters() if i % 2 == 0 else random_filters(rng)
-        ann = await index.search(
-            SearchQuery(
-                vector=vector,
-                mode="semantic",
-                filters=filters,
-                limit=10,
-                facets=False,
-                max_vector_distance=2.0,
-                candidates=settings.SEARCH_VECTOR_CANDIDATES,
-            )
-        )
         exact_query, values = _exact_sql(filters, vector)
         async with db.transaction() as conn:
             await conn.execute("set local enable_indexscan = off")
             truth = [r["image_id"] for r in await conn.fetch(exact_query, *values)]
         if truth:
-            got = {h.document.image_id for h in ann.hits}
-            per_kind["no filter" if i % 2 == 0 else "filtered"].append(len(got & set(truth)) / len(truth))
-    out = {kind: round(statistics.mean(v), 4) for kind, v in per_kind.items() if v}
-    emit({"step": "recall_at_10", **out, "queries": n})
+            queries.append((vector, filters, set(truth)))
+
+    async def measure(ef_filtered: int) -> tuple[list[float], list[float], list[float]]:
+        saved, index.ef_search_filtered = index.ef_search_filtered, ef_filtered
+        unfiltered, filtered, times = [], [], []
+        try:
+            for vector, filters, truth in queries:
+                started = time.perf_counter()
+                ann = await index.search(
+                    SearchQuery(
+                        vector=vector,
+                        mode="semantic",
+                        filters=filters,
+                        limit=10,
+                        facets=False,
+                        max_vector_distance=2.0,
+                        candidates=settings.SEARCH_VECTOR_CANDIDATES,
+                    )
+                )
+                got = {h.document.image_id for h in ann.hits}
+                (filtered if filters != SearchFilters() else unfiltered).append(len(got & truth) / len(truth))
+                if filters != SearchFilters():
+                    times.append(time.perf_counter() - started)
+        finally:
+            index.ef_search_filtered = saved
+        return unfiltered, filtered, times
+
+    out: dict[str, float] = {}
+    unfiltered, filtered, times = await measure(index.ef_search_filtered)
+    out["no filter"] = round(statistics.mean(unfiltered), 4)
+    out["filtered"] = round(statistics.mean(filtered), 4)
+    out["filtered p50 ms"] = figures(times)["p50_ms"]
+    _, filtered, times = await measure(index.ef_search)
+    out[f"filtered, before (ef_search {index.ef_search} for all)"] = round(statistics.mean(filtered), 4)
+    for ef in sweep:
+        _, filtered, times = await measure(ef)
+        out[f"filtered, ef_search {ef}"] = round(statistics.mean(filtered), 4)
+        out[f"filtered, ef_search {ef} p50 ms"] = figures(times)["p50_ms"]
+    emit({"step": "recall_at_10", **out, "queries": len(queries)})
     return out
 
 
@@ -354,12 +435,113 @@ def _exact_sql(filters: SearchFilters, vector: list[float]) -> tuple[str, list[A
 
     p = _Params()
     where = _where(filters, p)
-    v = p.add(_vector_literal(vector))
+    v = p.add(_vector_literal(vector, len(vector)))
     return (
         f"select s.image_id from search.serving_index s where s.embedding is not null and {where} "
         f"order by s.embedding <=> {v}::halfvec limit 10",
         p.values,
     )
+
+
+# --- HTTP: a stock site's query mix ---------------------------------------------------------
+
+
+class QueryMix:
+    """What buyers type: a Zipf distribution (s = `zipf_s`) over `distinct` queries, plus `one_off` of all
+    queries never seen before or again (the long tail no cache can hold); a third of both with filters.
+    A popular query keeps its filters, so a repeat is the same request."""
+
+    def __init__(self, corpus: Corpus, *, distinct: int = 5000, zipf_s: float = 1.1, one_off: float = 0.3, seed=21):
+        rng = random.Random(seed)
+        words = dict.fromkeys(corpus.query_words(distinct * 3, seed=seed))
+        while len(words) < distinct:  # more two-word queries until there are enough distinct ones
+            words[f"{rng.choice(corpus.labels).tag.lower()} {rng.choice(GENERIC)}"] = None
+        words = list(words)
+        self.popular = [(w, api_filters(rng) if rng.random() < 1 / 3 else {}) for w in words[:distinct]]
+        self.cum_weights = list(itertools.accumulate(1 / (k**zipf_s) for k in range(1, distinct + 1)))
+        self.one_off = one_off
+        self.labels = [label.tag.lower() for label in corpus.labels]
+        self.seen = {w for w, _ in self.popular}
+        self.one_offs = 0
+
+    def params(self, rng: random.Random) -> dict[str, Any]:
+        if rng.random() < self.one_off:
+            self.one_offs += 1
+            while True:  # a query no one asked before (and no one will again)
+                words = f"{rng.choice(GENERIC)} {rng.choice(self.labels)} {rng.choice(ADJECTIVES).lower()}"
+                if words not in self.seen:
+                    self.seen.add(words)
+                    break
+            return {"q": words, **(api_filters(rng) if rng.random() < 1 / 3 else {})}
+        words, filters = rng.choices(self.popular, cum_weights=self.cum_weights)[0]
+        return {"q": words, **filters}
+
+
+def api_filters(rng: random.Random) -> dict[str, Any]:
+    """random_filters as GET /api/search parameters (safe search is on by default)."""
+    choice = rng.random()
+    if choice < 0.4:
+        return {"category": rng.choice(CATEGORIES)}
+    if choice < 0.7:
+        return {"orientation": rng.choice(["landscape", "portrait"]), "color": rng.choice(COLORS)}
+    return {"license": "editorial", "min_width": 5000}
+
+
+class ProcessMeter:
+    """CPU seconds and peak memory of the app (devhost) and of Postgres over a run, from /proc (psutil).
+    CPU counts exited children too (their time is added to the parent's when it reaps them)."""
+
+    def __init__(self, app_pid: int, pg_data: Path) -> None:
+        self.roots = {"app": psutil.Process(app_pid), "postgres": psutil.Process(_postmaster_pid(pg_data))}
+        self.peak_mb = {name: 0.0 for name in self.roots}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _tree(self, name: str) -> list[psutil.Process]:
+        root = self.roots[name]
+        return [root, *root.children(recursive=True)]
+
+    def cpu(self) -> dict[str, float]:
+        out = {}
+        for name, root in self.roots.items():
+            total = root.cpu_times().children_user + root.cpu_times().children_system
+            for proc in self._tree(name):
+                try:
+                    t = proc.cpu_times()
+                    total += t.user + t.system
+                except psutil.NoSuchProcess:
+                    pass
+            out[name] = total
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        out["load generator (this process)"] = usage.ru_utime + usage.ru_stime
+        return out
+
+    def _sample(self) -> None:
+        while not self._stop.wait(1.0):
+            for name in self.roots:
+                mb = 0.0
+                for proc in self._tree(name):
+                    try:  # proportional set size: Postgres' shared buffers counted once, not per backend
+                        mb += proc.memory_full_info().pss / 2**20
+                    except (psutil.NoSuchProcess, psutil.AccessDenied):
+                        pass
+                self.peak_mb[name] = max(self.peak_mb[name], mb)
+
+    def __enter__(self) -> ProcessMeter:
+        self.started, self.wall = self.cpu(), time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        ended, wall = self.cpu(), time.perf_counter() - self.wall
+        self.cpu_seconds = {name: round(ended[name] - self.started[name], 1) for name in ended}
+        self.cores = {name: round(seconds / wall, 2) for name, seconds in self.cpu_seconds.items()}
+
+
+def _postmaster_pid(pg_data: Path) -> int:
+    return int((pg_data / "postmaster.pid").read_text().split()[0])
 
 
 async def http_load(url: str, make_params: Callable[[random.Random], dict], clients: int, seconds: float):
@@ -373,9 +555,12 @@ async def http_load(url: str, make_params: Callable[[random.Random], dict], clie
         async with httpx.AsyncClient(timeout=30) as http:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                response = await http.get(url, params=make_params(rng))
+                try:
+                    response = await http.get(url, params=make_params(rng))
+                    errors += response.status_code != 200
+                except httpx.HTTPError:
+                    errors += 1
                 latencies.append(time.perf_counter() - started)
-                errors += response.status_code != 200
 
     started = time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))
@@ -388,57 +573,57 @@ async def http_load(url: str, make_params: Callable[[random.Random], dict], clie
     }
 
 
-def http_step(var_dir: Path, corpus: Corpus, seconds: float, clients: int) -> dict[str, dict]:
+def http_step(var_dir: Path, corpus: Corpus, seconds: float, clients: int, cache_modes: list[str]) -> dict[str, dict]:
+    """The stock mix over devhost once per result-cache mode ("off": every search reaches the index, the
+    uncached path one-offs always take; "on": the API's generation-keyed cache), each a fresh process."""
+    results: dict[str, dict] = {}
+    for n, mode in enumerate(cache_modes):
+        results.update(_http_run(var_dir, corpus, seconds, clients, cache=mode, baselines=n == 0))
+    return results
+
+
+def _http_run(
+    var_dir: Path, corpus: Corpus, seconds: float, clients: int, *, cache: str, baselines: bool
+) -> dict[str, dict]:
     from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
 
     env = devhost_environment(var_dir)
     env["RATE_LIMIT_PER_IP_PER_MINUTE"] = "100000000"
     env["SEARCH_ANONYMOUS_PER_IP_PER_MINUTE"] = "100000000"  # the benchmark is one anonymous client
+    env["SEARCH_CACHE_ENABLED"] = "true" if cache == "on" else "false"
     env["LOG_LEVEL"] = "WARNING"
     proc = start_devhost(env, var_dir.parent / "devhost.log")
-    words = corpus.query_words(300, seed=21)
     results = {}
     try:
         base = f"http://127.0.0.1:{env['DEVHOST_PORT']}/api"
-
-        def search_params(rng: random.Random) -> dict:
-            params: dict[str, Any] = {"q": rng.choice(words)}
-            if rng.random() < 0.33:
-                params["category"] = rng.choice(CATEGORIES)
-            return params
+        mix = QueryMix(corpus)
 
         def suggest_params(rng: random.Random) -> dict:
             return {"q": rng.choice(["ca", "do", "su", "mo", "co"])}
 
-        # Warm: the worker loads the text encoder and fills the query-vector cache once.
-        for w in words:
-            httpx.get(f"{base}/search", params={"q": w}, timeout=60)
-        results["baseline: GET /api/keywords/suggest"] = asyncio.run(
-            http_load(f"{base}/keywords/suggest", suggest_params, clients, min(seconds, 15))
-        )
-        emit(
-            {
-                "step": "http",
-                "case": "suggest baseline",
-                "clients": clients,
-                **results["baseline: GET /api/keywords/suggest"],
-            }
-        )
-        results["GET /api/search single client"] = asyncio.run(
-            http_load(f"{base}/search", search_params, 1, min(seconds, 15))
-        )
-        emit({"step": "http", "case": "search single client", **results["GET /api/search single client"]})
-        results[f"GET /api/search hybrid+facets, {clients} clients"] = asyncio.run(
-            http_load(f"{base}/search", search_params, clients, seconds)
-        )
-        emit(
-            {
-                "step": "http",
-                "case": "search",
-                "clients": clients,
-                **results[f"GET /api/search hybrid+facets, {clients} clients"],
-            }
-        )
+        # Warm: the worker loads the text encoder and the database's caches once (a server that has run).
+        # Semantic per_page=1 requests: the same query vectors, but pages the result cache keys apart.
+        warm = random.Random(99)
+        for _ in range(50):
+            httpx.get(f"{base}/search", params={**mix.params(warm), "mode": "semantic", "per_page": 1}, timeout=60)
+        if baselines:
+            results["baseline: GET /api/keywords/suggest"] = asyncio.run(
+                http_load(f"{base}/keywords/suggest", suggest_params, clients, min(seconds, 15))
+            )
+            suggest = results["baseline: GET /api/keywords/suggest"]
+            emit({"step": "http", "case": "suggest baseline", "clients": clients, **suggest})
+            results["GET /api/search single client"] = asyncio.run(
+                http_load(f"{base}/search", QueryMix(corpus, seed=7).params, 1, min(seconds, 15))
+            )
+            emit({"step": "http", "case": "search single client", **results["GET /api/search single client"]})
+        name = f"GET /api/search stock mix, {clients} clients, cache {cache}"
+        with ProcessMeter(proc.pid, var_dir / "pg" / "data") as meter:
+            results[name] = asyncio.run(http_load(f"{base}/search", mix.params, clients, seconds))
+        results[name]["one_off_share"] = round(mix.one_offs / max(1, results[name]["requests"]), 3)
+        results[name]["cpu_seconds"] = meter.cpu_seconds
+        results[name]["cpu_cores"] = meter.cores
+        results[name]["peak_pss_mb"] = {k: round(v) for k, v in meter.peak_mb.items()}
+        emit({"step": "http", "case": "search", "cache": cache, "clients": clients, **results[name]})
     finally:
         stop_devhost(proc)
     return results
@@ -455,22 +640,29 @@ async def main_async(args: argparse.Namespace) -> None:
     settings = Settings()
     var_dir = Path(args.var_dir) if args.var_dir else Path(tempfile.mkdtemp(prefix="bench-search-"))
     server, db = await prepare(var_dir)
-    index = PostgresSearchIndex(
-        db,
-        ef_search=settings.SEARCH_HNSW_EF_SEARCH,
-        max_scan_tuples=settings.SEARCH_HNSW_MAX_SCAN_TUPLES,
-        build_memory_mb=settings.SEARCH_REINDEX_BUILD_MEMORY_MB,
-    )
+    index = build_search_index(settings, db)  # the API's adapter with the API's settings
+    assert isinstance(index, PostgresSearchIndex), "the benchmark measures the local backend"
     await index.ensure_ready()
+    async with db.connection() as conn:
+        # A served table is kept vacuumed by autovacuum (pages all-visible, which the facets index's index-only
+        # scans need); a corpus reused straight after its build may not be yet.
+        stale = await conn.fetchval(
+            "select relpages > 0 and relallvisible < 0.9 * relpages from pg_class"
+            " where oid = 'search.serving_index'::regclass"
+        )
+        if stale:
+            await conn.execute("vacuum (analyze) search.serving_index", timeout=3600)
     summary: dict[str, Any] = {}
+    steps = set(args.steps.split(","))
     try:
-        summary["relevance"] = await relevance_mrr(index, settings)
-        emit({"step": "relevance", **summary["relevance"]})
+        if "relevance" in steps:
+            summary["relevance"] = await relevance_mrr(index, settings)
+            emit({"step": "relevance", **summary["relevance"]})
 
         corpus = Corpus()
         async with db.connection() as conn:
             have = await conn.fetchval("select count(*) from search.serving_index")
-        if have != args.docs:
+        if have != args.docs or args.rebuild:
             started = time.perf_counter()
             loaded = await index.rebuild(corpus.batches(args.docs, args.batch))
             elapsed = time.perf_counter() - started
@@ -483,27 +675,63 @@ async def main_async(args: argparse.Namespace) -> None:
             )
         emit({"step": "load", **summary["load"]})
 
-        summary["single"] = await single_client(index, db, corpus, settings, args.queries)
-        summary["recall"] = await recall(index, db, corpus, settings, args.recall_queries)
+        if "single" in steps:
+            summary["single"] = await single_client(index, db, corpus, settings, args.queries)
+        if "recall" in steps:
+            sweep = [int(x) for x in args.ef_sweep.split(",") if x]
+            summary["recall"] = await recall(index, db, corpus, settings, args.recall_queries, sweep)
     finally:
         await db.close()
-    if not args.skip_http:
-        summary["http"] = await asyncio.to_thread(http_step, var_dir, corpus, args.seconds, args.clients)
+    if "http" in steps and not args.skip_http:
+        modes = args.cache.split(",")
+        summary["http"] = await asyncio.to_thread(http_step, var_dir, corpus, args.seconds, args.clients, modes)
     await asyncio.to_thread(server.stop)
     if not args.var_dir and not args.keep:
         shutil.rmtree(var_dir, ignore_errors=True)
 
-    print(f"\nsearch benchmark, {args.docs} documents, {os.cpu_count()} CPUs")
-    print(f"relevance MRR (real photos, 300 distractors): {summary['relevance']}")
+    print(f"\nsearch benchmark, {args.docs} documents, {os.cpu_count()} CPUs, load average {os.getloadavg()}")
+    if "relevance" in summary:
+        print(f"relevance MRR (real photos, 300 distractors): {summary['relevance']}")
     print(f"load (full reindex path): {summary['load']}")
-    print(f"\n{'single client, in-process':48} {'p50 ms':>8} {'p95 ms':>8}")
-    for case, f in summary["single"].items():
-        print(f"{case:48} {f['p50_ms']:>8} {f['p95_ms']:>8}")
-    print(f"\nrecall@10 vs exact search: {summary['recall']}")
+    if "single" in summary:
+        print(f"\n{'single client, in-process':48} {'p50 ms':>8} {'p95 ms':>8}")
+        for case, f in summary["single"].items():
+            print(f"{case:48} {f['p50_ms']:>8} {f['p95_ms']:>8}")
+    if "recall" in summary:
+        print(f"\nrecall@10 vs exact search: {summary['recall']}")
     if "http" in summary:
         print(f"\n{'HTTP (devhost)':48} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}")
         for case, f in summary["http"].items():
             print(f"{case:48} {f['requests_per_s']:>8} {f['p50_ms']:>8} {f['p95_ms']:>8} {f['errors']:>7}")
+            for extra in ("one_off_share", "cpu_seconds", "cpu_cores", "peak_pss_mb"):
+                if extra in f:
+                    print(f"    {extra}: {f[extra]}")
+    print()
+    for line in targets(summary, args):
+        print(line)
+
+
+def targets(summary: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """One line per target of issue 16 (Scale), at this corpus size."""
+    lines = []
+
+    def verdict(name: str, met: bool, figure: str) -> None:
+        lines.append(f"target {name}: {'met' if met else 'NOT MET'} ({figure}, {args.docs} docs)")
+
+    browse = summary.get("single", {}).get("browse+filters+facets")
+    if browse:
+        ok = browse["p50_ms"] <= 50 and browse["p95_ms"] <= 150
+        figure = f"{browse['p50_ms']} / {browse['p95_ms']} ms"
+        verdict("browse + filters + facets p50 <= 50 ms, p95 <= 150 ms", ok, figure)
+    filtered = summary.get("recall", {}).get("filtered")
+    if filtered is not None:
+        verdict("filtered recall@10 >= 0.95", filtered >= 0.95, f"{filtered}")
+    for case, f in summary.get("http", {}).items():
+        if "stock mix" in case:
+            ok = f["requests_per_s"] >= 167 and f["p95_ms"] <= 250 and f["errors"] == 0
+            figure = f"{f['requests_per_s']} req/s, p95 {f['p95_ms']} ms, {f['errors']} errors"
+            verdict(f">= 167 searches/s, p95 <= 250 ms, no errors ({case})", ok, figure)
+    return lines
 
 
 def main() -> None:
@@ -515,7 +743,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--skip-http", action="store_true")
-    parser.add_argument("--var-dir", help="reuse this directory's database (and a loaded corpus) across runs")
+    parser.add_argument(
+        "--var-dir",
+        help="keep the embedded database here and reuse its corpus when it has --docs documents "
+        "(e.g. var/bench-search-1m: the 1M build costs minutes of load and HNSW build)",
+    )
+    parser.add_argument("--ef-sweep", default="", help="filtered ef_search values to measure recall at, e.g. 200,800")
+    parser.add_argument(
+        "--cache",
+        default="off,on",
+        help="result-cache modes of the HTTP step: off (the uncached path), on (SEARCH_CACHE_ENABLED), or both",
+    )
+    parser.add_argument("--rebuild", action="store_true", help="build the corpus even if --var-dir holds one")
+    parser.add_argument(
+        "--steps",
+        default="relevance,single,recall,http",
+        help="comma-separated: relevance,single,recall,http (the corpus is built or reused for any of them); "
+        "split a 1M run so each locked run stays short",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     asyncio.run(main_async(parser.parse_args()))
 

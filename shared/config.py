@@ -313,6 +313,14 @@ class Settings(BaseSettings):
     SEARCH_HNSW_EF_SEARCH: int = Field(
         100, ge=10, le=1000, description="pgvector hnsw.ef_search: candidate list of the vector leg (recall vs speed)."
     )
+    SEARCH_HNSW_EF_SEARCH_FILTERED: int = Field(
+        800,
+        ge=10,
+        le=1000,
+        description="hnsw.ef_search of a vector leg under a narrowing filter (category, orientation, colour, "
+        "license, contributor, size, date): the filter drops most neighbours the graph walk meets, so it looks "
+        "wider to keep filtered recall (bench/search.py sweeps it; at 1M: 400 gave 0.916, 800 gave 0.976).",
+    )
     SEARCH_HNSW_MAX_SCAN_TUPLES: int = Field(
         5000,
         ge=100,

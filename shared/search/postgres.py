@@ -12,6 +12,9 @@ One table, `search.serving_index`, holds the public documents:
 
 A query is one SQL statement: the keyword matches and the vector candidates (both filtered)
 form the matching set; `total` and facets count that set, and the page is ranked from it.
+Browse (no words, no vector) pages from the sort's index and counts from `search.facet_counts`, which
+statement triggers keep in step with the table (low-cardinality filters), or else in one pass over a
+narrow covering index: neither reads the wide rows of every filtered image (see README.md).
 `rebuild` loads a new table aside, indexes it, and renames it into place in one transaction.
 """
 
@@ -24,6 +27,7 @@ from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
+import numpy as np
 
 from shared.db import Database
 from shared.search.port import (
@@ -93,6 +97,11 @@ def _indexes(table: str) -> list[str]:
         f"create index if not exists {table}_added on search.{table} (added_at desc)",
         f"create index if not exists {table}_popular on search.{table} (popularity desc, added_at desc)",
         f"create index if not exists {table}_contributor on search.{table} (contributor_id)",
+        # Every filtered and faceted column, narrow (no text, no vector): browsing on filters the kept counts
+        # cannot answer (size, date, contributor) counts its facets from this index alone (index-only scan).
+        f"create index if not exists {table}_facets on search.{table}"
+        " (usage, category, orientation, safety_score, width, height)"
+        " include (colors, added_at, contributor_id)",
     ]
 
 
@@ -107,14 +116,18 @@ _TSV: Final = (
 _RECORD: Final = (
     "image_id uuid, contributor_id text, revision integer, title text, description text, keywords text[],"
     " tags text[], category text, usage text, width integer, height integer, orientation text, colors text[],"
-    " embedding text, safety_score real, thumbnail_small_url text, thumbnail_url text, preview_url text,"
+    " vector_at integer, safety_score real, thumbnail_small_url text, thumbnail_url text, preview_url text,"
     " blurhash text, phash text, added_at timestamptz, popularity integer"
 )
 
 
-def _insert_sql(table: str, upsert: bool) -> str:
+def _insert_sql(table: str, upsert: bool, dimension: int) -> str:
+    """$1: the documents (JSON rows); $2: their vectors, one flat real[] (binary floats: formatting and
+    parsing 384 decimals per image was most of a reindex's time); `vector_at` is a row's 0-based slot in it."""
     columns = ", ".join((*_COLUMNS, "embedding", "tsv"))
-    values = ", ".join((*(f"r.{c}" for c in _COLUMNS), "r.embedding::halfvec", _TSV))
+    d = int(dimension)
+    vector = f"($2::real[])[r.vector_at * {d} + 1 : (r.vector_at + 1) * {d}]::halfvec({d})"
+    values = ", ".join((*(f"r.{c}" for c in _COLUMNS), vector, _TSV))
     sql = f"insert into search.{table} ({columns}) select {values} from jsonb_to_recordset($1::jsonb) as r({_RECORD})"
     if upsert:
         updates = ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS[1:], "embedding", "tsv"))
@@ -122,16 +135,30 @@ def _insert_sql(table: str, upsert: bool) -> str:
     return sql
 
 
-def _records(documents: Sequence[IndexDocument], dimension: int, *, strict: bool = True) -> list[dict[str, Any]]:
-    """Rows for jsonb_to_recordset. strict=False (a reindex after a model switch) leaves a vector of another
-    model's size out of the vector leg instead of failing: that image is found by words until re-embedded."""
-    rows = []
+def _records(
+    documents: Sequence[IndexDocument], dimension: int, *, strict: bool = True
+) -> tuple[list[dict[str, Any]], list[float]]:
+    """Rows for jsonb_to_recordset and their vectors, flat. strict=False (a reindex after a model switch)
+    leaves a vector of another model's size out of the vector leg instead of failing: that image is found
+    by words until re-embedded."""
+    rows, vectors = [], []
     for doc in documents:
         row = doc.model_dump(mode="json", exclude={"embedding"})
         usable = bool(doc.embedding) and (strict or len(doc.embedding) == dimension)
-        row["embedding"] = _vector_literal(doc.embedding, dimension) if usable else None
+        if usable and len(doc.embedding) != dimension:
+            raise ValueError(f"embedding must have {dimension} dimensions, got {len(doc.embedding)}")
+        row["vector_at"] = len(vectors) if usable else None
+        if usable:
+            vectors.append(doc.embedding)
         rows.append(row)
-    return rows  # the pool's jsonb codec serialises it
+    flat = np.asarray(vectors, dtype=np.float32).ravel().tolist() if vectors else []
+    return rows, flat  # the pool's jsonb codec serialises the rows
+
+
+def _query_vector(vector: Sequence[float], dimension: int) -> list[float]:
+    if len(vector) != dimension:
+        raise ValueError(f"embedding must have {dimension} dimensions, got {len(vector)}")
+    return [float(x) for x in vector]
 
 
 def _vector_literal(vector: Sequence[float], dimension: int) -> str:
@@ -185,7 +212,130 @@ def _where(f: SearchFilters, p: _Params) -> str:
     return " and ".join(clauses)
 
 
+# --- facet counts kept by the writes (infra/sql/0016_search_facet_counts.sql) ------------------------
+
+_FACET_TRIGGERS: Final = {
+    "facet_counts_ins": "after insert on search.{t} referencing new table as new_rows",
+    "facet_counts_upd": "after update on search.{t} referencing old table as old_rows new table as new_rows",
+    "facet_counts_del": "after delete on search.{t} referencing old table as old_rows",
+    "facet_counts_trunc": "after truncate on search.{t}",
+}
+
+
+async def _facet_threshold(conn: asyncpg.Connection, table: str) -> float | None:
+    """The safe-search threshold the table's facet counts are split at (None: not kept)."""
+    args = await conn.fetchval(
+        "select tgargs from pg_trigger where tgrelid = to_regclass($1) and tgname = 'facet_counts_ins'",
+        f"search.{table}",
+    )
+    return float(bytes(args).split(b"\0")[0]) if args else None
+
+
+async def _attach_facet_counts(conn: asyncpg.Connection, table: str, threshold: float) -> None:
+    """Count the table's rows into search.facet_counts and keep them counted (call with writes held off)."""
+    for name in _FACET_TRIGGERS:
+        await conn.execute(f"drop trigger if exists {name} on search.{table}")
+    await conn.execute("delete from search.facet_counts where relid = $1::regclass", f"search.{table}")
+    await conn.execute(
+        f"""insert into search.facet_counts (relid, category, orientation, usage, safe, color_a, color_b, n)
+        select $1::regclass, category, orientation, usage, safe, a, b, count(*) from (
+          select s.category, s.orientation, s.usage, s.safety_score < $2::real as safe, null::text as a, null::text as b
+          from search.{table} s
+          union all
+          select s.category, s.orientation, s.usage, s.safety_score < $2::real, ca.a, cb.b
+          from search.{table} s,
+               lateral (select distinct unnest(s.colors)) ca(a), lateral (select distinct unnest(s.colors)) cb(b)
+        ) r group by category, orientation, usage, safe, a, b""",
+        f"search.{table}",
+        threshold,
+        timeout=_BUILD_TIMEOUT_SECONDS,
+    )
+    for name, event in _FACET_TRIGGERS.items():
+        await conn.execute(
+            f"create trigger {name} {event.format(t=table)} for each statement"
+            f" execute function search.facet_counts_delta('{threshold!r}')"
+        )
+
+
+def _counted(f: SearchFilters, threshold: float) -> bool:
+    """Whether the kept facet counts answer these filters (the low-cardinality ones only)."""
+    return (
+        f.contributor_id is None
+        and f.min_width is None
+        and f.min_height is None
+        and f.added_after is None
+        and not f.exclude_ids
+        and not f.exclude_phashes
+        and (f.max_safety_score is None or float(f.max_safety_score) == threshold)
+    )
+
+
+def _narrowing(f: SearchFilters) -> bool:
+    """A filter that keeps a small part of the images (safe search and exclusions keep nearly all)."""
+    narrowing = (f.category, f.orientation, f.color, f.contributor_id, f.usage, f.min_width, f.min_height)
+    return any(v is not None for v in narrowing) or f.added_after is not None
+
+
+def _counts_sql(f: SearchFilters, p: _Params) -> str:
+    clauses = [f"relid = to_regclass('search.{TABLE}')"]
+    for column, value in (("category", f.category), ("orientation", f.orientation), ("usage", f.usage)):
+        if value is not None:
+            clauses.append(f"{column} = {p.add(value)}")
+    if f.max_safety_score is not None:
+        clauses.append("safe")
+    # Without a colour filter: the image rows and the (a, a) rows; with one: the pairs starting at it.
+    clauses.append(f"kind > 0 and color_a = {p.add(f.color)}" if f.color is not None else "kind < 2")
+    return (
+        "select category, orientation, usage, color_a, color_b, sum(n)::bigint as n from search.facet_counts"
+        f" where {' and '.join(clauses)} group by 1, 2, 3, 4, 5 having sum(n) <> 0"
+    )
+
+
+def _scan_counts_sql(f: SearchFilters, p: _Params) -> str:
+    """The filtered images counted in the shape of the kept counts' rows, reading only the facets index's
+    columns: grouped first by (category, orientation, license, colour set), a few thousand groups, whose
+    colours are then expanded (colour pairs only where a colour filter needs them)."""
+    where = _where(f, p)
+    color_a = f"{p.add(f.color)}::text" if f.color is not None else "c"
+    return f"""with g as (
+          select s.category, s.orientation, s.usage, s.colors, count(*) as n
+          from search.{TABLE} s where {where} group by 1, 2, 3, 4)
+        select category, orientation, usage, null::text as color_a, null::text as color_b, sum(n)::bigint as n
+        from g group by 1, 2, 3
+        union all
+        select category, orientation, usage, {color_a}, c, sum(n)::bigint
+        from (select category, orientation, usage, n, unnest(colors) as c from g) u group by 1, 2, 3, 4, 5"""
+
+
+def _from_counts(
+    rows: Sequence[asyncpg.Record], color: str | None, size: int
+) -> tuple[int, dict[str, list[FacetCount]]]:
+    per: dict[str, dict[str, int]] = {field: {} for field in ("category", "orientation", "usage", "colors")}
+    total = 0
+    for row in rows:
+        a, b, n = row["color_a"], row["color_b"], row["n"]
+        if (a is None) if color is None else (a == color == b):  # one row per image
+            total += n
+            for field in ("category", "orientation", "usage"):
+                if row[field] is not None:
+                    per[field][row[field]] = per[field].get(row[field], 0) + n
+        if a is not None and (a == b if color is None else a == color):
+            per["colors"][b] = per["colors"].get(b, 0) + n
+    facets = {
+        field: [FacetCount(value=v, count=n) for v, n in sorted(counts.items(), key=lambda vn: (-vn[1], vn[0]))[:size]]
+        for field, counts in per.items()
+        if counts
+    }
+    return total, facets
+
+
 _BUILD_TIMEOUT_SECONDS: Final = 6 * 3600
+# Browse has no score: relevance is newest first, as in the one-statement query.
+_BROWSE_ORDER: Final = {
+    "relevance": "s.added_at desc, s.image_id",
+    "newest": "s.added_at desc, s.image_id",
+    "popular": "s.popularity desc, s.added_at desc, s.image_id",
+}
 _FACET_COLS: Final = "image_id, category, orientation, colors, usage, added_at, popularity"
 
 
@@ -200,12 +350,18 @@ class PostgresSearchIndex:
         ef_search: int = 100,
         max_scan_tuples: int = 5000,
         build_memory_mb: int = 2048,
+        safe_max_score: float = 0.5,
+        ef_search_filtered: int = 800,
     ) -> None:
         self.db = db
         self.dimension = dimension
         self.build_memory_mb = build_memory_mb
         self.ef_search = ef_search
         self.max_scan_tuples = max_scan_tuples
+        # A narrowing filter walks a wider graph neighbourhood: the filter drops most of what it meets.
+        self.ef_search_filtered = ef_search_filtered
+        # Safe search's threshold (SEARCH_SAFE_MAX_SCORE): the facet counts are kept split at it.
+        self.safe_max_score = float(safe_max_score)
 
     async def ensure_ready(self) -> None:
         async with self.db.transaction() as conn:
@@ -218,6 +374,19 @@ class PostgresSearchIndex:
             held = await self.held_dimension(conn)
             if held != self.dimension:
                 raise IndexDimensionMismatch(held, self.dimension)
+            # A table from before an index was added gets it once. Index names carry the name the table was
+            # built under (a reindex's staging name), so an index is known by its suffix (_hnsw, _facets, ...).
+            have = await conn.fetch(
+                "select indexname from pg_indexes where schemaname = 'search' and tablename = $1", TABLE
+            )
+            for statement in _indexes(TABLE):
+                suffix = statement.split()[5].removeprefix(TABLE)  # create index if not exists <name> ...
+                if not any(r["indexname"].endswith(suffix) for r in have):
+                    await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)
+            if await _facet_threshold(conn, TABLE) != self.safe_max_score:
+                # A table from before the counts, or counts split at another safe-search threshold.
+                await conn.execute(f"lock table search.{TABLE} in share mode")  # no write in between
+                await _attach_facet_counts(conn, TABLE, self.safe_max_score)
 
     async def held_dimension(self, conn: asyncpg.Connection | None = None) -> int | None:
         """The dimension of the serving table's vectors (None: no table yet)."""
@@ -235,7 +404,7 @@ class PostgresSearchIndex:
         holding a transaction never waits for a second pool connection, which could deadlock the pool)."""
         if documents:
             async with _connection(self.db, within) as conn:
-                await conn.execute(_insert_sql(TABLE, upsert=True), _records(documents, self.dimension))
+                await conn.execute(_insert_sql(TABLE, True, self.dimension), *_records(documents, self.dimension))
 
     async def delete(self, image_ids: Sequence[UUID], *, within: asyncpg.Connection | None = None) -> None:
         if image_ids:
@@ -251,13 +420,23 @@ class PostgresSearchIndex:
         return None if row is None else _document(row, row["vec"] or [])
 
     async def search(self, query: SearchQuery) -> SearchResult:
+        browse = not (query.text and query.text.strip() and query.mode != "semantic") and not (
+            query.vector is not None and query.mode != "keyword"
+        )
+        if browse:
+            return await self._browse(query, counted=_counted(query.filters, self.safe_max_score))
+        return await self._one_statement(query)
+
+    async def _one_statement(self, query: SearchQuery) -> SearchResult:
+        """Any query: the matching set, its page, total and facets in one statement."""
         sql, values = self._search_sql(query)
         async with self.db.connection() as conn:
             if query.vector is not None and query.mode != "keyword":
                 # Session settings: the pool runs RESET ALL when the connection is released.
+                ef = self.ef_search_filtered if _narrowing(query.filters) else self.ef_search
                 await conn.execute(
                     "set hnsw.iterative_scan = relaxed_order;"
-                    f" set hnsw.ef_search = {max(self.ef_search, min(query.candidates, 1000))};"
+                    f" set hnsw.ef_search = {max(ef, min(query.candidates, 1000))};"
                     f" set hnsw.max_scan_tuples = {self.max_scan_tuples}"
                 )
             row = await conn.fetchrow(sql, *values)
@@ -268,6 +447,28 @@ class PostgresSearchIndex:
             for field, values in (result["facets"] or {}).items()
         }
         return SearchResult(hits=hits, total=result["total"], facets=facets)
+
+    async def _browse(self, query: SearchQuery, *, counted: bool) -> SearchResult:
+        """Browse (no words): the page from an index on the sort (newest or popular first); total and facets
+        from the kept counts on the low-cardinality filters (`counted`), else by counting the filtered images
+        in one pass over the narrow facets index, never the wide table."""
+        p = _Params()
+        order = _BROWSE_ORDER[query.sort]
+        page_sql = (
+            f"select {_SELECT_DOC} from search.{TABLE} s where {_where(query.filters, p)}"
+            f" order by {order} offset {p.add(query.offset)} limit {p.add(query.limit)}"
+        )
+        counts = _Params()
+        counts_sql = _counts_sql(query.filters, counts) if counted else _scan_counts_sql(query.filters, counts)
+        async with self.db.connection() as conn:
+            rows = await conn.fetch(counts_sql, *counts.values)
+            page = await conn.fetch(page_sql, *p.values) if query.limit else []
+        total, facets = _from_counts(rows, query.filters.color, query.facet_size)
+        return SearchResult(
+            hits=[SearchHit(document=_document(r), score=0.0) for r in page],
+            total=total,
+            facets=facets if query.facets else {},
+        )
 
     def _search_sql(self, query: SearchQuery) -> tuple[str, list[Any]]:
         p = _Params()
@@ -286,18 +487,21 @@ class PostgresSearchIndex:
                 f" where s.tsv @@ q.q and {where})"
             )
             ctes.append(
+                # The limit under the window: a bounded (top-N) sort, not a sort of every keyword match.
                 f"kw_ranked as (select image_id, row_number() over (order by rank desc, added_at desc) as r"
-                f" from kw order by rank desc, added_at desc limit {p.add(query.candidates)})"
+                f" from (select image_id, rank, added_at from kw order by rank desc, added_at desc"
+                f" limit {p.add(query.candidates)}) top)"
             )
             legs.append("select image_id, r from kw_ranked")
             sets.append(f"select {_FACET_COLS} from kw")
         if use_vector:
-            vec = p.add(_vector_literal(query.vector, self.dimension))
+            # Binary floats, cast once: formatting 384 decimals per query cost the app more than the cast.
+            vec = p.add(_query_vector(query.vector, self.dimension))
             ctes.append(
                 f"nn as materialized (select {_FACET_COLS.replace('image_id', 's.image_id')},"
-                f" s.embedding <=> {vec}::halfvec as dist from search.{TABLE} s"
+                f" s.embedding <=> {vec}::real[]::halfvec({self.dimension}) as dist from search.{TABLE} s"
                 f" where s.embedding is not null and {where}"
-                f" order by s.embedding <=> {vec}::halfvec limit {p.add(query.candidates)})"
+                f" order by s.embedding <=> {vec}::real[]::halfvec({self.dimension}) limit {p.add(query.candidates)})"
             )
             ctes.append(
                 f"vec as (select *, row_number() over (order by dist) as r from nn"
@@ -334,7 +538,7 @@ class PostgresSearchIndex:
                       where category is not null group by category
                     union all select 'orientation', orientation, count(*) from matched group by orientation
                     union all select 'usage', usage, count(*) from matched group by usage
-                    union all select 'colors', c, count(*) from matched, unnest(colors) c group by c
+                    union all select 'colors', c, count(*) from (select unnest(colors) as c from matched) u group by c
                   ) counted
                 ) ranked where rn <= {size} group by field) per_field)"""
         sql = f"""with {", ".join(ctes)},
@@ -366,7 +570,9 @@ class PostgresSearchIndex:
                 if not batch:
                     continue
                 async with self.db.connection() as conn:
-                    await conn.execute(_insert_sql(staging, upsert=True), _records(batch, self.dimension, strict=False))
+                    await conn.execute(
+                        _insert_sql(staging, True, self.dimension), *_records(batch, self.dimension, strict=False)
+                    )
                 written += len(batch)
                 if progress is not None:
                     progress(len(batch))
@@ -377,7 +583,10 @@ class PostgresSearchIndex:
                 for statement in _indexes(staging):
                     # An HNSW build over millions of rows takes minutes: no client-side timeout here.
                     await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)
-                await conn.execute(f"analyze search.{staging}", timeout=_BUILD_TIMEOUT_SECONDS)
+                # Vacuum, not only analyze: it marks the pages all-visible, which index-only scans need.
+                await conn.execute(f"vacuum (analyze) search.{staging}", timeout=_BUILD_TIMEOUT_SECONDS)
+            async with self.db.transaction() as conn:
+                await _attach_facet_counts(conn, staging, self.safe_max_score)
             async with self.db.transaction() as conn:
                 # The swap: queries wait for this short transaction, then see the new table.
                 await conn.execute("select pg_advisory_xact_lock(hashtext('search.serving_index'))")
@@ -385,9 +594,11 @@ class PostgresSearchIndex:
                 old = f"{TABLE}_old_{secrets.token_hex(4)}"
                 await conn.execute(f"alter table search.{TABLE} rename to {old}")
                 await conn.execute(f"alter table search.{staging} rename to {TABLE}")
+                await conn.execute("delete from search.facet_counts where relid = $1::regclass", f"search.{old}")
                 await conn.execute(f"drop table search.{old}")
         except BaseException:
             async with self.db.connection() as conn:
+                await conn.execute("delete from search.facet_counts where relid = to_regclass($1)", f"search.{staging}")
                 await conn.execute(f"drop table if exists search.{staging}")
             raise
         return written

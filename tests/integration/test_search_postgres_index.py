@@ -205,7 +205,14 @@ async def test_rebuild_swaps_in_a_new_table_with_exactly_the_given_documents(pg_
             "select count(*) from pg_indexes where schemaname = 'search' and tablename = 'serving_index'"
         )
     assert [t["tablename"] for t in tables] == ["serving_index"]
-    assert indexes == 6  # primary key, tsv, hnsw, added, popular, contributor
+    assert indexes == 7  # primary key, tsv, hnsw, added, popular, contributor, facets
+    # The swapped-in table's indexes carry its build name; a restart knows them and builds none again.
+    await pg_search_index.ensure_ready()
+    async with db.connection() as conn:
+        again = await conn.fetchval(
+            "select count(*) from pg_indexes where schemaname = 'search' and tablename = 'serving_index'"
+        )
+    assert again == 7
     await pg_search_index.upsert([stale])  # the swapped-in table takes writes as before
     assert (await pg_search_index.get(stale.image_id)).title == "stale"
 
