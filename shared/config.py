@@ -328,6 +328,14 @@ class Settings(BaseSettings):
         description="pgvector hnsw.max_scan_tuples: how far an iterative scan walks to satisfy a filtered vector "
         "query (filters matching under ~0.5% of images return fewer neighbours; the keyword leg is unaffected).",
     )
+    SEARCH_KEYWORD_MATCH_CAP: int = Field(
+        10_000,
+        ge=100,
+        le=1_000_000,
+        description="The keyword leg ranks at most this many matches, the newest first; a query matching more "
+        "(a very broad word at catalogue scale) gets an estimated total and facet counts, flagged "
+        "`total_is_estimate` (at 1M, 'dog' matched 221k images and cost 3 s uncapped).",
+    )
     SEARCH_VECTOR_CANDIDATES: int = Field(
         200, ge=10, le=1000, description="Nearest neighbours the vector leg of a query considers before fusion."
     )

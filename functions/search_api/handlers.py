@@ -166,6 +166,7 @@ async def _page(
     return SearchOut(
         items=[_item(hit.document, hit.score, price) for hit in result.hits],
         total=result.total,
+        total_is_estimate=result.total_is_estimate,
         page=paging.page,
         per_page=paging.per_page,
         facets=_facets(result) if with_facets else None,

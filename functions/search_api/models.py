@@ -135,6 +135,11 @@ class Facets(BaseModel):
 class SearchOut(BaseModel):
     items: list[SearchItem]
     total: int
+    total_is_estimate: bool = Field(
+        False,
+        description="True when the words match so much of the catalogue that `total` and the facet counts are "
+        "estimates (show them as 'about N'); the results themselves are ranked as usual.",
+    )
     page: int
     per_page: int
     facets: Facets | None = None

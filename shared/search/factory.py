@@ -23,6 +23,7 @@ def build_search_index(settings: Settings, db: Database) -> SearchIndex:
         max_scan_tuples=settings.SEARCH_HNSW_MAX_SCAN_TUPLES,
         build_memory_mb=settings.SEARCH_REINDEX_BUILD_MEMORY_MB,
         safe_max_score=settings.SEARCH_SAFE_MAX_SCORE,
+        keyword_match_cap=settings.SEARCH_KEYWORD_MATCH_CAP,
     )
 
 

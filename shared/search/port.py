@@ -156,6 +156,7 @@ class SearchResult(BaseModel):
     hits: list[SearchHit]
     total: int
     facets: dict[str, list[FacetCount]] = Field(default_factory=dict)  # keyed by FACET_FIELDS
+    total_is_estimate: bool = False  # total and facet counts are estimates (a very broad query)
 
 
 class IndexDimensionMismatch(RuntimeError):

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from shared.search.port import SearchFilters, SearchQuery
+from shared.search.postgres import PostgresSearchIndex
 from tests.fixtures.search_corpus import T0, document, listing, near, topic_vector
 
 
@@ -254,3 +255,21 @@ async def test_ai_keywords_weigh_less_than_the_contributors_own_words(pg_search_
     result = await pg_search_index.search(SearchQuery(text="lighthouse", mode="keyword"))
 
     assert ids(result) == [typed.image_id, described.image_id, guessed.image_id]
+
+
+async def test_a_word_matching_more_than_the_cap_ranks_the_newest_matches_and_estimates_its_total(db):
+    index = PostgresSearchIndex(db, keyword_match_cap=5)
+    await index.ensure_ready()
+    dogs = [document(listing(title=f"dog number {n}", category="animals"), minutes=n) for n in range(12)]
+    cats = [document(listing(title=f"cat number {n}", category="animals"), minutes=n) for n in range(3)]
+    await index.upsert(dogs + cats)
+    await db.pool.execute("analyze search.serving_index")  # the planner's estimate is the total past the cap
+
+    broad = await index.search(SearchQuery(text="dog", mode="keyword", limit=20))
+    narrow = await index.search(SearchQuery(text="cat", mode="keyword", limit=20))
+
+    newest_five = {d.image_id for d in dogs[-5:]}
+    assert set(ids(broad)) == newest_five  # only the newest matches are ranked: never a cat, never an old dog
+    assert broad.total_is_estimate and broad.total >= 5
+    assert sum(f.count for f in broad.facets["category"]) == broad.total  # facets scaled to the same estimate
+    assert not narrow.total_is_estimate and narrow.total == 3  # under the cap: exact, as before

@@ -2949,6 +2949,12 @@ export interface components {
             items: components["schemas"]["SearchItem"][];
             /** Total */
             total: number;
+            /**
+             * Total Is Estimate
+             * @description True when the words match so much of the catalogue that `total` and the facet counts are estimates (show them as 'about N'); the results themselves are ranked as usual.
+             * @default false
+             */
+            total_is_estimate: boolean;
             /** Page */
             page: number;
             /** Per Page */

@@ -102,7 +102,8 @@ export function ResultsView({ state, onPicture }: { state: SearchState; onPictur
             {results.status === "ready" && (
               <span className="muted" style={{ fontWeight: 400, fontSize: "1rem" }}>
                 {" "}
-                · {formatCount(results.data.total)} {results.data.total === 1 ? "image" : "images"}
+                · {results.data.total_is_estimate ? "about " : ""}
+                {formatCount(results.data.total)} {results.data.total === 1 ? "image" : "images"}
               </span>
             )}
           </h1>
