@@ -53,6 +53,9 @@ CONTENT_CHECKED_ROUTES = {
     # A royalty table's levels must strictly increase and it must take effect from now on: rules across
     # items and against the clock, which no schema states.
     ("POST", "/api/admin/royalty-tables"),
+    # A paging cursor is valid only as the API handed it out (an opaque key of the last row shown).
+    ("GET", "/api/admin/payout-batches/{id}/payouts"),
+    ("GET", "/api/admin/payout-batches/{id}/exclusions"),
 }
 
 

@@ -180,6 +180,9 @@ class Payouts(RuleBasedStateMachine):
                     self.run(send_payout(self.db, self.connect, item["id"], self.clock))
                 except PaymentProviderUnavailable:
                     SEEN["crash"] += 1
+                # The lost reply belongs to that one call: a refused transfer never reaches it, and it must
+                # not leak into the next payout's call.
+                self.connect.unavailable, self.connect.late = 0, False
             SEEN[self.run(send_payout(self.db, self.connect, item["id"], self.clock))] += 1
             debited = self.run(
                 self.db.pool.fetchval(
