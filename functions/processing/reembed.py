@@ -63,11 +63,13 @@ class ReembedReport:
 
 
 # Out of date and still on show (withdrawal empties `renditions` when an image is rejected or taken down).
-_OUT_OF_DATE = """
+_OUT_OF_DATE_WHERE = "status = 'processed' and renditions <> '{}'::jsonb and model_version is distinct from $1"
+_OUT_OF_DATE = f"""
 select image_id, contributor_id, original_blob from processing.results
-where status = 'processed' and renditions <> '{}'::jsonb and model_version is distinct from $1 and image_id > $2
+where {_OUT_OF_DATE_WHERE} and image_id > $2
 order by image_id limit $3
 """
+_REMAINING = f"select count(*) from processing.results where {_OUT_OF_DATE_WHERE}"
 _STORE = """
 update processing.results set
   model_version = $2,
@@ -75,10 +77,6 @@ update processing.results set
 where image_id = $1 and model_version is distinct from $2
 returning image_id
 """
-
-
-def remaining_sql() -> str:
-    return "select count(*) from (" + _OUT_OF_DATE.replace("limit $3", "") + ") t"
 
 
 async def reembed(
@@ -214,7 +212,7 @@ async def _run(batch_size: int, limit: int | None, actor: str | None) -> None:
     try:
         analyzer = BatchingAnalyzer(await asyncio.to_thread(get_image_analyzer), max_batch=settings.PROCESSING_ML_BATCH)
         async with runtime.db.connection() as conn:
-            total = await conn.fetchval(remaining_sql(), analyzer.version, UUID(int=0))
+            total = await conn.fetchval(_REMAINING, analyzer.version)
         with Progress(TextColumn("re-embed"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
             task = bar.add_task("images", total=min(total, limit or total))
             report = await reembed(
