@@ -138,17 +138,18 @@ locked as (
 )
 select seq, message_id, subject, body::text as body, correlation_id,
        application_properties::text as application_properties, delivery_count, enqueued_at,
-       lock_token, locked_until, false as dead
+       lock_token, locked_until, false as dead, null::float8 as next_in
 from locked
 union all
-select seq, message_id, null, null, null, null, null, null, null, null, true from dead
+select seq, message_id, null, null, null, null, null, null, null, null, true, null from dead
+union all
+-- Nothing receivable: one more row (no seq) says in how many seconds the next scheduled message or
+-- expiring lock makes one receivable (null: none), so a waiting receiver needs no second query.
+select null, null, null, null, null, null, null, null, null, null, false,
+       (select extract(epoch from min(m.available_at) - now())::float8 from bus.messages m
+         where m.topic = $1 and m.subscription = $2 and m.state = 'active')
+where not exists (select 1 from head)
 order by seq
-"""
-
-_NEXT_AVAILABLE_IN = """
-select extract(epoch from min(available_at) - now())
-from bus.messages
-where topic = $1 and subscription = $2 and state = 'active'
 """
 
 _COMPLETE = """
@@ -309,19 +310,23 @@ class PostgresTransport:
         while True:
             # Taken before looking, so a notification that lands while we look is not missed.
             waker = await self._waker(key) if max_wait_seconds > 0 else None
-            received = await self._lock_head(topic, subscription, max_messages, max_deliveries, lock_seconds)
+            received, next_in = await self._lock_head(topic, subscription, max_messages, max_deliveries, lock_seconds)
             remaining = deadline - loop.time()
             if received or waker is None or remaining <= 0:
                 return received
-            pause = min(remaining, self._poll_interval, await self._next_available_in(topic, subscription))
+            pause = min(remaining, self._poll_interval, self._poll_interval if next_in is None else next_in)
             try:
                 await asyncio.wait_for(waker.wait(), timeout=max(pause, _MIN_PAUSE_SECONDS))
             except TimeoutError:
-                pass
+                if pause >= remaining:
+                    # Waited out the whole receive with nothing notified or due: the caller's next receive
+                    # looks again at once, so looking here too would only double an idle subscription's queries.
+                    return []
 
     async def _lock_head(
         self, topic: str, subscription: str, max_messages: int, max_deliveries: int, lock_seconds: float
-    ) -> list[ReceivedMessage]:
+    ) -> tuple[list[ReceivedMessage], float | None]:
+        """The messages locked, and when none: seconds until one becomes receivable (None: none waiting)."""
         while True:
             async with self._db.connection() as conn:
                 rows = await conn.fetch(
@@ -333,8 +338,9 @@ class PostgresTransport:
                     float(lock_seconds),
                     MAX_DELIVERY_COUNT_EXCEEDED,
                 )
-            received = [_received(topic, subscription, r) for r in rows if not r["dead"]]
+            received = [_received(topic, subscription, r) for r in rows if r["seq"] is not None and not r["dead"]]
             dead = [r["message_id"] for r in rows if r["dead"]]
+            next_in = next((r["next_in"] for r in rows if r["seq"] is None), None)
             for message_id in dead:
                 log.warning(
                     "bus.dead_lettered",
@@ -346,13 +352,7 @@ class PostgresTransport:
                 )
             # Dead-lettered rows used up the batch: look again rather than report an empty queue.
             if received or not dead:
-                return received
-
-    async def _next_available_in(self, topic: str, subscription: str) -> float:
-        """Seconds until the next scheduled message or lock expiry; the poll interval if none."""
-        async with self._db.connection() as conn:
-            seconds = await conn.fetchval(_NEXT_AVAILABLE_IN, topic, subscription)
-        return self._poll_interval if seconds is None else float(seconds)
+                return received, next_in
 
     async def _waker(self, key: str) -> asyncio.Event:
         await self._ensure_listener()

@@ -1,6 +1,6 @@
 """Outbox relay: publishes committed outbox rows to the bus, at least once.
 
-Rows are leased (claimed_until) in a short transaction with FOR UPDATE SKIP LOCKED,
+Rows are leased (claimed_until) by one statement with FOR UPDATE SKIP LOCKED,
 so relays in several processes never send the same row at the same time, and no
 connection or row lock is held while the broker is called. A row is marked published
 only after the broker accepted it; if the relay dies in between, the lease runs out,
@@ -92,8 +92,8 @@ class OutboxRelay:
                 return total
 
     async def _publish_batch(self) -> tuple[int, int]:
-        async with self._db.transaction() as conn:
-            rows = sorted(await conn.fetch(_CLAIM, self._batch_size, self._lease_seconds), key=lambda r: r["seq"])
+        # One statement is its own transaction: no BEGIN and COMMIT round trips around it.
+        rows = sorted(await self._db.pool.fetch(_CLAIM, self._batch_size, self._lease_seconds), key=lambda r: r["seq"])
         if not rows:
             return 0, 0
         spans = [_publish_span(r) for r in rows]

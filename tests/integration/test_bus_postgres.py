@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -330,3 +331,41 @@ async def _dead_lettered(bus: PostgresTransport, n: int) -> bool:
 
 async def _is_empty(bus: PostgresTransport) -> bool:
     return await bus.counts(TOPIC, SUB) == MessageCounts(active=0, scheduled=0, deadlettered=0)
+
+
+async def test_a_waiting_receiver_takes_a_scheduled_message_when_due_without_polling_for_it(db, make_transport):
+    # Polling alone would find it only after 10 s: the empty look itself says when it becomes due.
+    bus = make_transport(poll_interval_seconds=10)
+    enqueue_at = await db.pool.fetchval("select now()") + timedelta(seconds=0.5)
+    await bus.publish([ping("soon", scheduled_enqueue_time=enqueue_at)])
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    [msg] = await bus.receive(TOPIC, SUB, max_wait_seconds=8)
+
+    assert msg.message_id == "soon"
+    assert loop.time() - started < 5
+
+
+async def test_an_idle_subscription_costs_one_statement_per_look(db, make_transport):
+    statements = []
+
+    class Counting:
+        pool = db.pool
+        connect_unpooled = db.connect_unpooled
+
+        @contextlib.asynccontextmanager
+        async def connection(self):
+            async with db.connection() as conn:
+                statements.append(1)
+                yield conn
+
+    bus = PostgresTransport(Counting(), poll_interval_seconds=0.25)
+    try:
+        assert await bus.receive(TOPIC, SUB, max_wait_seconds=1.0) == []
+    finally:
+        await bus.close()
+
+    # Looks at 0, 0.25, 0.5 and 0.75 s (fewer on a busy machine), each one statement; at 1 s the wait is
+    # over and the caller's next receive looks again.
+    assert 1 <= len(statements) <= 4
