@@ -42,37 +42,37 @@ async def apply_image_event(db: Database, message: ReceivedMessage) -> bool:
     async with db.transaction() as conn:
         if not await claim_message(conn, "ingestion", SUBSCRIPTION, message.message_id):
             return False
-        if image_id is None:
+        update = _update(event)
+        if image_id is None or update is None:
             return False
-        row = await conn.fetchrow(
-            "select state, revision from ingestion.images where image_id = $1 for update", image_id
-        )
-        if row is None:
-            log.warning("catalogue.unknown_image", image_id=str(image_id), subject=message.subject)
-            return False
-        changes = _changes(event, row)
-        if changes is None:
-            log.info("catalogue.stale_event_ignored", image_id=str(image_id), subject=message.subject)
-            return False
+        changes, newer_than_record = update
         columns = list(changes)
         assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
-        await conn.execute(
-            f"update ingestion.images set {assignments}, updated_at = now() where image_id = $1",
+        # The ordering rule is the update's condition: one round trip, and the row lock is the update's.
+        applied = await conn.fetchval(
+            f"update ingestion.images set {assignments}, updated_at = now() "
+            f"where image_id = $1 and {newer_than_record} returning true",
             image_id,
             *changes.values(),
         )
-    return True
+        if applied:
+            return True
+        if await conn.fetchval("select true from ingestion.images where image_id = $1", image_id):
+            log.info("catalogue.stale_event_ignored", image_id=str(image_id), subject=message.subject)
+        else:
+            log.warning("catalogue.unknown_image", image_id=str(image_id), subject=message.subject)
+    return False
 
 
-def _changes(event: Event, row: asyncpg.Record) -> dict[str, Any] | None:
-    """The columns an event sets, or None if it is older than what the record already shows."""
+def _update(event: Event) -> tuple[dict[str, Any], str] | None:
+    """The columns an event sets and the SQL condition under which the record is older than the event
+    (so the event applies), or None for an event the catalogue does not record."""
     if isinstance(event, ImageProcessingFailed):
         # No revision: it can only come before processing succeeded.
-        if row["revision"] > 0 or row["state"] != "processing":
-            return None
-        return {"state": "failed", "reason_code": "processing-failed", "reason": event.reason}
+        changes = {"state": "failed", "reason_code": "processing-failed", "reason": event.reason}
+        return changes, "revision <= 0 and state = 'processing'"
     revision = getattr(event, "revision", None)
-    if revision is None or revision <= row["revision"]:
+    if revision is None:
         return None
     changes: dict[str, Any] = {"revision": revision}
     if isinstance(event, ImageProcessed):
@@ -91,7 +91,7 @@ def _changes(event: Event, row: asyncpg.Record) -> dict[str, Any] | None:
         changes |= {"state": "removed", "reason_code": "removed", "reason": event.reason}
     else:
         return None
-    return changes
+    return changes, "revision < $2"  # $2 is the event's revision, the first column set
 
 
 def _listing(listing: ImageListing) -> dict[str, Any]:

@@ -142,7 +142,7 @@ async def process_uploaded_image(
             listing.phash,
             listing.blurhash,
             json.dumps(_rendition_blobs(uploaded)),
-            json.dumps(listing.model_dump(mode="json")),
+            listing.model_dump_json(),
             json.dumps(stage_ms),
             message.delivery_count,
             getattr(analyzer, "version", None),
