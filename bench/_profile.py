@@ -48,8 +48,9 @@ _IDLE_LEAVES = frozenset(
 _FRAME = re.compile(r"^(?P<name>.*?) \((?P<file>[^:]*)")
 
 
-def start(pid: int, out: Path | None) -> subprocess.Popen | None:
-    """Sample `pid` into `out` (collapsed stacks) until stop(); None when out is None or py-spy is missing."""
+def start(pid: int, out: Path | None, rate: int = 25) -> subprocess.Popen | None:
+    """Sample `pid` `rate` times a second into `out` (collapsed stacks) until stop(); None when out is None or
+    py-spy is missing."""
     if out is None:
         return None
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -58,7 +59,7 @@ def start(pid: int, out: Path | None) -> subprocess.Popen | None:
         return None
     out.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(  # noqa: S603 - py-spy with fixed arguments
-        [py_spy, "record", "--pid", str(pid), "--rate", "25", "--format", "raw", "-o", str(out)],
+        [py_spy, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "-o", str(out)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
