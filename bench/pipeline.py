@@ -528,13 +528,13 @@ def main() -> None:
         print(json.dumps(results[-1]), flush=True)
     load = {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)}
     print(json.dumps({"load_average_1m": load}))
-    report(results, pipe, processing_only, load, baseline_run=not args.skip_baseline, stages=stages)
+    report(results, pipe, processing_only, load, baseline_run=not args.skip_baseline, bare_stages=stages)
     for name, ms in stages.items():
         print(f"  CPU ms per image, bare work, one at a time: {name:<55}{ms:>8}")
 
 
 def report(
-    results: list[dict], pipe: dict, processing_only: dict, load: dict, *, baseline_run: bool, stages: dict
+    results: list[dict], pipe: dict, processing_only: dict, load: dict, *, baseline_run: bool, bare_stages: dict
 ) -> None:
     baselines = [r for r in results if r["case"].startswith("baseline")]
     base_rate = statistics.fmean(r["images_per_s"] for r in baselines) if baselines else None
@@ -586,7 +586,7 @@ def report(
             f"worker peak RSS {rss} MiB "
             f"(<= {TARGET_RSS_MIB} MiB: {'met' if rss <= TARGET_RSS_MIB else 'NOT met'})"
         )
-        print_worker_ratio(base_cpu, stages, pipe["cpu_ms_per_image"])
+        print_worker_ratio(base_cpu, bare_stages, pipe["cpu_ms_per_image"])
 
 
 CHECKS = "ingest checks (sha256, header, full decode + phash)"
