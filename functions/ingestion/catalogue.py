@@ -42,37 +42,37 @@ async def apply_image_event(db: Database, message: ReceivedMessage) -> bool:
     async with db.transaction() as conn:
         if not await claim_message(conn, "ingestion", SUBSCRIPTION, message.message_id):
             return False
-        update = _update(event)
-        if image_id is None or update is None:
+        if image_id is None:
             return False
-        changes, newer_than_record = update
+        row = await conn.fetchrow(
+            "select state, revision from ingestion.images where image_id = $1 for update", image_id
+        )
+        if row is None:
+            log.warning("catalogue.unknown_image", image_id=str(image_id), subject=message.subject)
+            return False
+        changes = _changes(event, row)
+        if changes is None:
+            log.info("catalogue.stale_event_ignored", image_id=str(image_id), subject=message.subject)
+            return False
         columns = list(changes)
         assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
-        # The ordering rule is the update's condition: one round trip, and the row lock is the update's.
-        applied = await conn.fetchval(
-            f"update ingestion.images set {assignments}, updated_at = now() "
-            f"where image_id = $1 and {newer_than_record} returning true",
+        await conn.execute(
+            f"update ingestion.images set {assignments}, updated_at = now() where image_id = $1",
             image_id,
             *changes.values(),
         )
-        if applied:
-            return True
-        if await conn.fetchval("select true from ingestion.images where image_id = $1", image_id):
-            log.info("catalogue.stale_event_ignored", image_id=str(image_id), subject=message.subject)
-        else:
-            log.warning("catalogue.unknown_image", image_id=str(image_id), subject=message.subject)
-    return False
+    return True
 
 
-def _update(event: Event) -> tuple[dict[str, Any], str] | None:
-    """The columns an event sets and the SQL condition under which the record is older than the event
-    (so the event applies), or None for an event the catalogue does not record."""
+def _changes(event: Event, row: asyncpg.Record) -> dict[str, Any] | None:
+    """The columns an event sets, or None if it is older than what the record already shows."""
     if isinstance(event, ImageProcessingFailed):
         # No revision: it can only come before processing succeeded.
-        changes = {"state": "failed", "reason_code": "processing-failed", "reason": event.reason}
-        return changes, "revision <= 0 and state = 'processing'"
+        if row["revision"] > 0 or row["state"] != "processing":
+            return None
+        return {"state": "failed", "reason_code": "processing-failed", "reason": event.reason}
     revision = getattr(event, "revision", None)
-    if revision is None:
+    if revision is None or revision <= row["revision"]:
         return None
     changes: dict[str, Any] = {"revision": revision}
     if isinstance(event, ImageProcessed):
@@ -91,7 +91,7 @@ def _update(event: Event) -> tuple[dict[str, Any], str] | None:
         changes |= {"state": "removed", "reason_code": "removed", "reason": event.reason}
     else:
         return None
-    return changes, "revision < $2"  # $2 is the event's revision, the first column set
+    return changes
 
 
 def _listing(listing: ImageListing) -> dict[str, Any]:

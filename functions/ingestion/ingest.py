@@ -155,55 +155,42 @@ async def near_duplicate(db: Database, value: int, max_distance: int, *, exclude
         return await _near_duplicate(conn, value, max_distance, exclude)
 
 
-_EXACT_DUPLICATE = f"select image_id from ingestion.images where sha256 = $1 and {_COUNTED} and image_id <> $2 limit 1"
-
-
 async def _duplicates(
     db: Database, sha256: str, phash: int, max_distance: int, image_id: uuid.UUID
 ) -> tuple[uuid.UUID | None, uuid.UUID | None]:
-    """(exact duplicate, near duplicate) of an incoming file, in one round trip; an exact one wins (no near
-    one is reported beside it)."""
+    """(exact duplicate, near duplicate) of an incoming file, on one pooled connection; no near one is
+    looked for when there is an exact one."""
     async with db.connection() as conn:
-        row = await conn.fetchrow(
-            _DUPLICATES,
-            *_near_duplicate_args(phash, max_distance, image_id),
-            sha256,
-        )
-    return (row["exact"], None) if row["exact"] is not None else (None, row["near"])
-
-
-# Multi-index hashing: each of the four 16-bit bands is probed with every value within max_distance // 4
-# bits of ours (pigeonhole: a match within max_distance is that close in some band), each probe an index
-# lookup; the exact distance is then checked on those candidates only.
-_NEAR_DUPLICATE = f"""
-    select image_id from ingestion.images
-     where phash is not null and {_COUNTED} and image_id <> $6
-       and (((phash >> 48) & 65535) = any($1::bigint[]) or ((phash >> 32) & 65535) = any($2::bigint[])
-            or ((phash >> 16) & 65535) = any($3::bigint[]) or (phash & 65535) = any($4::bigint[]))
-       and bit_count((phash # $5)::bit(64)) <= $7
-     order by bit_count((phash # $5)::bit(64)), created_at
-     limit 1
-"""
-
-
-# $1-$7 as in _NEAR_DUPLICATE ($6 the image itself), $8 the file's SHA-256.
-_DUPLICATES = f"""
-select (select image_id from ingestion.images where sha256 = $8 and {_COUNTED} and image_id <> $6 limit 1) as exact,
-       ({_NEAR_DUPLICATE}) as near
-"""
-
-
-def _near_duplicate_args(value: int, max_distance: int, exclude: uuid.UUID) -> list:
-    radius = max_distance // ph.BANDS
-    probes = [ph.band_probes(band, radius) for band in ph.bands(value)]
-    return [*probes, ph.to_signed(value), exclude, max_distance]
+        exact = await conn.fetchval(_EXACT_DUPLICATE, sha256, image_id)
+        if exact is not None:
+            return exact, None
+        return None, await _near_duplicate(conn, phash, max_distance, image_id)
 
 
 async def _near_duplicate(
     conn: asyncpg.Connection, value: int, max_distance: int, exclude: uuid.UUID
 ) -> uuid.UUID | None:
-    """The closest accepted image whose perceptual hash is within `max_distance` bits of `value`."""
-    return await conn.fetchval(_NEAR_DUPLICATE, *_near_duplicate_args(value, max_distance, exclude))
+    """Multi-index hashing: each of the four 16-bit bands is probed with every value within
+    max_distance // 4 bits of ours (pigeonhole: a match within max_distance is that close in some
+    band), each probe an index lookup; the exact distance is then checked on those candidates only.
+    """
+    radius = max_distance // ph.BANDS
+    probes = [ph.band_probes(band, radius) for band in ph.bands(value)]
+    return await conn.fetchval(
+        f"""
+        select image_id from ingestion.images
+         where phash is not null and {_COUNTED} and image_id <> $6
+           and (((phash >> 48) & 65535) = any($1::bigint[]) or ((phash >> 32) & 65535) = any($2::bigint[])
+                or ((phash >> 16) & 65535) = any($3::bigint[]) or (phash & 65535) = any($4::bigint[]))
+           and bit_count((phash # $5)::bit(64)) <= $7
+         order by bit_count((phash # $5)::bit(64)), created_at
+         limit 1
+        """,
+        *probes,
+        ph.to_signed(value),
+        exclude,
+        max_distance,
+    )
 
 
 def held_blob_info(
@@ -259,6 +246,9 @@ async def _download(storage: BlobStore, blob_name: str) -> tuple[bytes, str]:
         digest.update(chunk)
         chunks.append(chunk)
     return b"".join(chunks), digest.hexdigest()
+
+
+_EXACT_DUPLICATE = f"select image_id from ingestion.images where sha256 = $1 and {_COUNTED} and image_id <> $2 limit 1"
 
 
 async def _exact_duplicate(db: Database, sha256: str, image_id: uuid.UUID) -> uuid.UUID | None:

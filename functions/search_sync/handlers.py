@@ -116,18 +116,13 @@ async def _apply_image(
         image_id,
         event.contributor_id,
     )
-    # Locked with its popularity in one round trip.
-    current = await conn.fetchrow(
-        "select d.*, coalesce(p.licenses, 0) as popularity from search.documents d "
-        "left join search.popularity p using (image_id) where d.image_id = $1 for update of d",
-        image_id,
-    )
+    current = await conn.fetchrow("select * from search.documents where image_id = $1 for update", image_id)
     if event.revision < current["revision"]:
         log.info("search_sync.stale_event", image_id=str(image_id), revision=event.revision, have=current["revision"])
         return False
     if status is None and current["revision"] == 0:
         status = "approved"  # only approved images are edited; the approval itself is still on its way
-    popularity = current["popularity"]
+    popularity = await _popularity(conn, image_id)
     before = public_document(current, popularity)
     updated = await conn.fetchrow(
         """
@@ -161,6 +156,10 @@ async def _apply_image(
         await bump_generation(conn)
     log.info("search_sync.image_applied", image_id=str(image_id), status=updated["status"], public=after is not None)
     return True
+
+
+async def _popularity(conn: asyncpg.Connection, image_id: UUID) -> int:
+    return await conn.fetchval("select licenses from search.popularity where image_id = $1", image_id) or 0
 
 
 async def _apply_pricing(conn: asyncpg.Connection, event: PricingUpdated) -> bool:
