@@ -4,9 +4,10 @@
 
 const Loki = require("lokijs");
 
-// Keys that pick out one blob, one block or one container; the collections Azurite creates index them.
-// A block's own name (its id) repeats across blobs, so a block is found by its blob's name first.
-const SELECTIVE_KEYS = ["blobName", "name"];
+// Indexed keys from the most selective: one blob or block by name, else one container's blobs (a listing of
+// `incoming` then reads the backlog, not every blob stored). A block's own name (its id) repeats across
+// blobs, so a block is found by its blob's name first. Azurite's collections index all three.
+const SELECTIVE_KEYS = ["blobName", "name", "containerName"];
 
 function isPlainEquality(value) {
   return typeof value === "string" || typeof value === "number";
