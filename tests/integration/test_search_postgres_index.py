@@ -295,3 +295,6 @@ async def test_several_words_that_match_nothing_together_fall_back_to_any_of_the
     assert ids(await keyword("boat at sunset -red")) == []
     # A nonsense query still finds nothing.
     assert ids(await keyword("quarterly tax form")) == []
+    # With a vector leg there is no fallback: the vector leg already finds what the words mean.
+    far = SearchQuery(text="red boat at sunset", vector=topic_vector("x"), mode="hybrid", max_vector_distance=0.1)
+    assert ids(await pg_search_index.search(far)) == []
