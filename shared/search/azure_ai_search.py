@@ -10,7 +10,8 @@ How the port maps onto the service:
 - hybrid = `search` text + `VectorizedQuery` in one request; the service fuses both rankings by
   RRF (k=60, the port's RRF_K). keyword = text only, semantic = vector only.
 - The web-search syntax of `text` (quotes, OR, -exclusion) is translated to the service's
-  *simple* syntax with searchMode=all, escaping every other operator character.
+  *simple* syntax with searchMode=all, escaping every other operator character. In keyword mode a
+  plain multi-word query that matches nothing is asked again with searchMode=any, as Postgres does.
 - Filters become OData with string literals quoted and embedded quotes doubled.
 - The vector relevance floor (`max_vector_distance`): the GA API has no vector threshold, so a
   light vector-only probe (keys and scores; score = 1/(1 + cosine distance)) counts the
