@@ -14,7 +14,8 @@ still reach their photo within the relevance floor against how many nonsense que
 how many classes and how sharp their weights (top-k, temperature, a probability floor, the concepts'
 weight), the query side (averaging the query with "a photo of {query}"), and multi-vector images (a
 query scored against each of the image's top label and concept vectors: max-sim, a probability-
-weighted soft max, or max-sim mixed with the mean). Ties count against the right photo (many images
+weighted soft max, or max-sim mixed with the mean), and test-time crops (the classifier's probabilities
+averaged over other views of the photo). Ties count against the right photo (many images
 share a concept vector, so max-sim ties often).
 """
 
@@ -45,17 +46,38 @@ FLOORS = (0.6, 0.65, 0.7, 0.75)
 PREVIOUS_SCENES = 14  # the concepts kept last session; scenes.py lists them first
 
 
-def probabilities(photos: Sequence[LabelledPhoto]) -> np.ndarray:
-    classifier = ImageClassifier(PACKAGED_CLASSIFIER, classes=1000)
+def _working_images(photos: Sequence[LabelledPhoto]) -> list[Image.Image]:
+    """What the analyzer's classifier is given for each photo: processing's analysis input, shrunk."""
     options = ProcessingOptions.from_settings(get_settings())
-    rows = []
+    out = []
     for photo in photos:
         with Image.open(photo.path()) as img:
-            out = io.BytesIO()
-            img.convert("RGB").save(out, "JPEG", quality=92)
-        work = render_and_describe(out.getvalue(), options)
-        rows.append(classifier.probabilities([shrink(work.analysis_input, _WORKING_SIDE)])[0])
-    return np.stack(rows)
+            data = io.BytesIO()
+            img.convert("RGB").save(data, "JPEG", quality=92)
+        out.append(shrink(render_and_describe(data.getvalue(), options).analysis_input, _WORKING_SIDE))
+    return out
+
+
+def probabilities(photos: Sequence[LabelledPhoto]) -> np.ndarray:
+    classifier = ImageClassifier(PACKAGED_CLASSIFIER, classes=1000)
+    return np.stack([classifier.probabilities([image])[0] for image in _working_images(photos)])
+
+
+def crop_probabilities(photos: Sequence[LabelledPhoto]) -> dict[str, np.ndarray]:
+    """Probabilities of other views than the classifier's central crop: the whole image squashed square,
+    the mean of three squares along the long side, the mean of the four quarters."""
+    classifier = ImageClassifier(PACKAGED_CLASSIFIER, classes=1000)
+    views: dict[str, list[np.ndarray]] = defaultdict(list)
+    for image in _working_images(photos):
+        w, h = image.size
+        s = min(w, h)
+        offsets = (0, (max(w, h) - s) // 2, max(w, h) - s)
+        squares = [(o, 0, o + s, s) if w >= h else (0, o, s, o + s) for o in offsets]
+        quarters = [(0, 0, w // 2, h // 2), (w // 2, 0, w, h // 2), (0, h // 2, w // 2, h), (w // 2, h // 2, w, h)]
+        views["squash"].append(classifier.probabilities([image.resize((s, s))])[0])
+        views["thirds"].append(classifier.probabilities([image.crop(b).resize((s, s)) for b in squares]).mean(0))
+        views["quarters"].append(classifier.probabilities([image.crop(b) for b in quarters]).mean(0))
+    return {name: np.stack(rows) for name, rows in views.items()}
 
 
 def main() -> None:
@@ -134,6 +156,12 @@ def main() -> None:
             rows.append((name, query_vectors @ images.T, nonsense_vectors @ images.T))
         for name, score in levers.multi():
             rows.append((name, score(query_vectors), score(nonsense_vectors)))
+        # Test-time crops: the classifier sees only the central 87.5 %; objects at the sides of a room go unseen.
+        views = crop_probabilities(photos) | {"center": probs}
+        for name in ("squash", "center+squash", "thirds", "quarters", "center+quarters", "center+squash+quarters"):
+            mixed = np.mean([views[v] for v in name.split("+")], axis=0)
+            images = Levers(mixed, levers.labels, scenes, levers.concept_vectors).mean()
+            rows.append((f"crops: mean of {name}", query_vectors @ images.T, nonsense_vectors @ images.T))
         for name, similarities, junk in rows:
             _print_row(name, similarities, junk, every, asked)
         return
