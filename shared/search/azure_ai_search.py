@@ -10,7 +10,8 @@ How the port maps onto the service:
 - hybrid = `search` text + `VectorizedQuery` in one request; the service fuses both rankings by
   RRF (k=60, the port's RRF_K). keyword = text only, semantic = vector only.
 - The web-search syntax of `text` (quotes, OR, -exclusion) is translated to the service's
-  *simple* syntax with searchMode=all, escaping every other operator character.
+  *simple* syntax with searchMode=all, escaping every other operator character. In keyword mode a
+  plain multi-word query that matches nothing is asked again with searchMode=any, as Postgres does.
 - Filters become OData with string literals quoted and embedded quotes doubled.
 - The vector relevance floor (`max_vector_distance`): the GA API has no vector threshold, so a
   light vector-only probe (keys and scores; score = 1/(1 + cosine distance)) counts the
@@ -55,6 +56,7 @@ from shared.search.port import (
     SearchHit,
     SearchQuery,
     SearchResult,
+    any_word_text,
 )
 
 log = structlog.get_logger()
@@ -502,8 +504,12 @@ class AzureAISearchIndex:
 
     # -- queries --
 
-    def search_arguments(self, query: SearchQuery) -> dict[str, Any]:
-        """The SDK `search()` arguments for a port query (the request the service will get)."""
+    def search_arguments(self, query: SearchQuery, *, any_word: bool = False) -> dict[str, Any]:
+        """The SDK `search()` arguments for a port query (the request the service will get).
+
+        `any_word`: any of the words rather than all (searchMode=any), for the fallback of a plain
+        multi-word query whose words together match nothing.
+        """
         text = to_simple_query(query.text) if query.text and query.mode in ("hybrid", "keyword") else None
         vector = list(query.vector) if query.vector and query.mode in ("hybrid", "semantic") else None
         args: dict[str, Any] = {
@@ -515,7 +521,9 @@ class AzureAISearchIndex:
             "select": list(RESULT_FIELDS),
         }
         if text is not None:
-            args.update(search_mode="all", query_type="simple", search_fields=list(SEARCH_FIELDS))
+            args.update(
+                search_mode="any" if any_word else "all", query_type="simple", search_fields=list(SEARCH_FIELDS)
+            )
             args["scoring_profile"] = TEXT_SCORING_PROFILE
             if self._semantic_ranker:
                 args.update(query_type="semantic", semantic_configuration_name=SEMANTIC_CONFIGURATION)
@@ -538,8 +546,8 @@ class AzureAISearchIndex:
         # With a vector leg the service's own ranking (RRF in hybrid) decides; ties are unordered.
         return args
 
-    async def search(self, query: SearchQuery) -> SearchResult:
-        args = self.search_arguments(query)
+    async def search(self, query: SearchQuery, *, any_word: bool = False) -> SearchResult:
+        args = self.search_arguments(query, any_word=any_word)
         vector_only = "vector_queries" in args and args["search_text"] is None
         if "vector_queries" in args and not self._vector_threshold:
             within = await self._count_within_floor(query, args)
@@ -578,6 +586,10 @@ class AzureAISearchIndex:
             field: [FacetCount(value=str(b["value"]), count=int(b["count"])) for b in raw_facets.get(field, [])]
             for field in FACET_FIELDS
         }
+        if total == 0 and query.mode == "keyword" and not any_word and any_word_text(query.text):
+            # As the Postgres index does: all the words matched nothing, so any of them, most words first.
+            # Only in keyword mode here: in hybrid the vector leg's hits hide whether the words matched.
+            return await self.search(query, any_word=True)
         return SearchResult(hits=hits, total=total, facets=facets if query.facets else {})
 
     async def _count_within_floor(self, query: SearchQuery, args: Mapping[str, Any]) -> int:

@@ -136,6 +136,21 @@ class SearchQuery(BaseModel):
     candidates: int = Field(1000, ge=1, le=10000)
 
 
+def any_word_text(text: str | None) -> str | None:
+    """The same words ORed (`a or b or c`), for when all of them together match nothing; None if not plain.
+
+    Only a plain query of two or more words falls back: quotes, OR and -exclusion say what the buyer
+    wants, so they are never loosened. A photo tagged only "bedroom" is then found by "bedroom with
+    fairy lights", ranked below any that match more of the words.
+    """
+    if not text or '"' in text:
+        return None
+    words = text.split()
+    if len(words) < 2 or any(w.lower() == "or" or w.startswith("-") for w in words):
+        return None
+    return " or ".join(words)
+
+
 class SearchHit(BaseModel):
     model_config = ConfigDict(frozen=True)
 

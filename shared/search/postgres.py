@@ -2,7 +2,8 @@
 
 One table, `search.serving_index`, holds the public documents:
 - `tsv`: title (weight A), contributor keywords (B), description (C), AI tags (D); GIN-indexed and
-  queried with `websearch_to_tsquery('english', q)` so quotes, OR and -exclusion work;
+  queried with `websearch_to_tsquery('english', q)` so quotes, OR and -exclusion work; a plain query of
+  several words whose words together match nothing falls back to any of them, most words first;
 - `embedding halfvec(D)`: D is the embedding model's dimension (ML_EMBEDDING_DIM, checked against the
   model at load), never a constant: a table of another dimension is refused at start-up and replaced by
   a full reindex, which builds the new table aside and swaps it in. Half precision halves the memory of
@@ -43,6 +44,7 @@ from shared.search.port import (
     SearchHit,
     SearchQuery,
     SearchResult,
+    any_word_text,
 )
 
 TABLE: Final = "serving_index"
@@ -454,7 +456,8 @@ class PostgresSearchIndex:
         # The cap was hit: the planner's row estimate of the keyword matches (its statistics on the
         # tsvector's frequent lexemes are close: 220,363 estimated vs 221,598 for "dog" at 1M) plus what
         # the vector leg added beyond the sample; the facets scaled to that total.
-        keyword_rows = await self._estimate_keyword_matches(query)
+        text = any_word_text(query.text) if result["any_word"] else query.text
+        keyword_rows = await self._estimate_keyword_matches(query, text)
         total = max(result["total"], keyword_rows + result["total"] - result["keyword_matches"])
         scale = total / max(result["total"], 1)
         facets = {
@@ -463,12 +466,12 @@ class PostgresSearchIndex:
         }
         return SearchResult(hits=hits, total=total, facets=facets, total_is_estimate=True)
 
-    async def _estimate_keyword_matches(self, query: SearchQuery) -> int:
+    async def _estimate_keyword_matches(self, query: SearchQuery, text: str | None) -> int:
         p = _Params()
         where = _where(query.filters, p)
         sql = (
             f"explain (format json) select 1 from search.{TABLE} s,"
-            f" websearch_to_tsquery('english', {p.add(query.text)}) q(q) where s.tsv @@ q.q and {where}"
+            f" websearch_to_tsquery('english', {p.add(text)}) q(q) where s.tsv @@ q.q and {where}"
         )
         async with self.db.connection() as conn:
             plan = await conn.fetchval(sql, *p.values)
@@ -504,18 +507,32 @@ class PostgresSearchIndex:
         ctes: list[str] = []
         legs: list[str] = []  # (image_id, r) rankings to fuse
         sets: list[str] = []  # matching documents
+        any_words: str | None = None  # the keyword leg's fallback, when it has one
         if use_text:
-            tsq = p.add(query.text)
             # Bounded: a word that matches a fifth of the catalogue ("dog", "background") would otherwise read,
             # rank and count every match (seconds at 1M). The newest `keyword_match_cap` matches are ranked;
             # past the cap, total and facets are estimates and the result says so.
-            ctes.append(
-                f"kw as materialized (select {_FACET_COLS}, ts_rank_cd(tsv, q, 1) as rank from ("
-                f"select {_FACET_COLS.replace('image_id', 's.image_id')}, s.tsv, q.q"
-                f" from search.{TABLE} s, websearch_to_tsquery('english', {tsq}) q(q)"
-                f" where s.tsv @@ q.q and {where}"
-                f" order by s.added_at desc limit {p.add(self.keyword_match_cap)}) newest)"
-            )
+            def keyword_leg(name: str, text: str, only_if: str = "") -> str:
+                return (
+                    f"{name} as materialized (select {_FACET_COLS}, ts_rank_cd(tsv, q, 1) as rank from ("
+                    f"select {_FACET_COLS.replace('image_id', 's.image_id')}, s.tsv, q.q"
+                    f" from search.{TABLE} s, websearch_to_tsquery('english', {p.add(text)}) q(q)"
+                    f" where s.tsv @@ q.q and {where}{only_if}"
+                    f" order by s.added_at desc limit {p.add(self.keyword_match_cap)}) newest)"
+                )
+
+            # Keyword leg alone only: with a vector leg the fallback's loose matches measured no better
+            # (bench/relevance.py: hybrid MRR 0.451 with it, 0.471 without, on the tuning half).
+            any_words = None if use_vector else any_word_text(query.text)
+            if any_words is None:
+                ctes.append(keyword_leg("kw", query.text))
+            else:
+                # All the words first; only when together they match nothing, any of them (ranked by how
+                # many match). The uncorrelated `not exists` is a one-time filter: when all the words
+                # match, the second scan never runs.
+                ctes.append(keyword_leg("kw_all", query.text))
+                ctes.append(keyword_leg("kw_any", any_words, " and not exists (select 1 from kw_all)"))
+                ctes.append("kw as (select * from kw_all union all select * from kw_any)")
             ctes.append(
                 # The limit under the window: a bounded (top-N) sort, not a sort of every keyword match.
                 f"kw_ranked as (select image_id, row_number() over (order by rank desc, added_at desc) as r"
@@ -576,6 +593,7 @@ class PostgresSearchIndex:
             select jsonb_build_object(
               'total', (select count(*) from matched),
               'keyword_matches', {"(select count(*) from kw)" if use_text else "0"},
+              'any_word', {"(select count(*) = 0 from kw_all)" if any_words else "false"},
               'facets', {facets},
               'page', (select jsonb_agg(to_jsonb(d) || jsonb_build_object('score', pg.score)
                                          order by {order.format(t="pg.")})

@@ -31,6 +31,8 @@ from shared.config import AZURITE_ACCOUNT, AZURITE_KEY, PROJECT_ROOT
 
 TOOLS_DIR = PROJECT_ROOT / "tools"
 AZURITE_BLOB_BIN = TOOLS_DIR / "node_modules" / ".bin" / ("azurite-blob.cmd" if os.name == "nt" else "azurite-blob")
+# Starts the same blob service with an index fix to its metadata lookups (see the file).
+AZURITE_LAUNCHER = TOOLS_DIR / "azurite-blob.cjs"
 SETUP_HINT = "run the project setup (or `npm ci --prefix tools`) to install Azurite"
 
 _LISTENING = re.compile(r"successfully listens on https?://\S*:(\d+)")
@@ -169,10 +171,12 @@ class AzuriteServer:
     def _command(self) -> list[str]:
         if not self.executable.exists():
             raise AzuriteNotInstalled(f"Azurite is not installed ({self.executable} is missing): {SETUP_HINT}")
-        if shutil.which("node") is None:
+        node = shutil.which("node")
+        if node is None:
             raise AzuriteNotInstalled("Node.js (`node`) is not on PATH; Azurite needs it. Install Node.js 20+.")
+        launch = [node, str(AZURITE_LAUNCHER)] if self.executable == AZURITE_BLOB_BIN else [str(self.executable)]
         command = [
-            str(self.executable),
+            *launch,
             "--blobHost",
             self.host,
             "--blobPort",

@@ -635,3 +635,18 @@ async def test_a_failed_rebuild_drops_the_half_built_index_and_leaves_the_alias_
     create, _, drop = transport.requests
     assert (drop.method, drop.path) == ("DELETE", f"/indexes('{create.json['name']}')")
     assert not any("aliases" in r.path for r in transport.requests)
+
+
+async def test_keyword_words_that_match_nothing_together_are_asked_again_as_any_of_them():
+    nothing = {"@odata.count": 0, "@search.facets": {}, "value": []}
+    some = load_fixture("search_hybrid.json")
+    transport = RecordingTransport(ScriptedResponder([Reply(200, nothing), Reply(200, some)]))
+
+    result = await adapter(transport).search(SearchQuery(text="bedroom with fairy lights", mode="keyword"))
+
+    assert [r.json["searchMode"] for r in transport.requests] == ["all", "any"]
+    assert result.total == 57
+    # Quotes, OR and exclusion are never loosened.
+    transport = RecordingTransport(ScriptedResponder([Reply(200, nothing)]))
+    assert (await adapter(transport).search(SearchQuery(text='"fairy lights" bedroom', mode="keyword"))).total == 0
+    assert len(transport.requests) == 1

@@ -273,3 +273,28 @@ async def test_a_word_matching_more_than_the_cap_ranks_the_newest_matches_and_es
     assert broad.total_is_estimate and broad.total >= 5
     assert sum(f.count for f in broad.facets["category"]) == broad.total  # facets scaled to the same estimate
     assert not narrow.total_is_estimate and narrow.total == 3  # under the cap: exact, as before
+
+
+async def test_several_words_that_match_nothing_together_fall_back_to_any_of_them_most_words_first(pg_search_index):
+    red_boat = document(listing(title="IMG_1", tags=["boat", "red"]), minutes=2)
+    red_car = document(listing(title="IMG_2", tags=["car", "red"]), minutes=1)
+    lake = document(listing(title="IMG_3", tags=["lake"]))
+    await pg_search_index.upsert([red_boat, red_car, lake])
+
+    async def keyword(q: str):
+        return await pg_search_index.search(SearchQuery(text=q, mode="keyword"))
+
+    # Together the words match nothing: any of them, the photo matching two words before the one matching one.
+    fallback = await keyword("red boat at sunset")
+    assert ids(fallback) == [red_boat.image_id, red_car.image_id]
+    assert fallback.total == 2
+    # When all the words match something, only that is returned.
+    assert ids(await keyword("red boat")) == [red_boat.image_id]
+    # Quotes, OR and exclusion say what the buyer wants: never loosened.
+    assert ids(await keyword('"red boat at sunset"')) == []
+    assert ids(await keyword("boat at sunset -red")) == []
+    # A nonsense query still finds nothing.
+    assert ids(await keyword("quarterly tax form")) == []
+    # With a vector leg there is no fallback: the vector leg already finds what the words mean.
+    far = SearchQuery(text="red boat at sunset", vector=topic_vector("x"), mode="hybrid", max_vector_distance=0.1)
+    assert ids(await pg_search_index.search(far)) == []
