@@ -652,7 +652,10 @@ async def prepare(var_dir: Path, shared_buffers_mb: int = 0) -> tuple[EmbeddedPo
 async def main_async(args: argparse.Namespace) -> None:
     settings = Settings()
     var_dir = Path(args.var_dir) if args.var_dir else Path(tempfile.mkdtemp(prefix="bench-search-"))
-    server, db = await prepare(var_dir, args.shared_buffers_mb)
+    buffers = args.shared_buffers_mb
+    if buffers is None:
+        buffers = settings.EMBEDDED_POSTGRES_SHARED_BUFFERS_MB or max(128, 3 * args.docs // 1000)
+    server, db = await prepare(var_dir, buffers)
     index = build_search_index(settings, db)  # the API's adapter with the API's settings
     assert isinstance(index, PostgresSearchIndex), "the benchmark measures the local backend"
     await index.ensure_ready()
@@ -764,9 +767,10 @@ def main() -> None:
     parser.add_argument(
         "--shared-buffers-mb",
         type=int,
-        default=Settings().EMBEDDED_POSTGRES_SHARED_BUFFERS_MB,
-        help="the embedded server's shared_buffers when this run starts it (EMBEDDED_POSTGRES_SHARED_BUFFERS_MB; "
-        "0: Postgres' 128 MB); at 1M documents 3072 holds the HNSW graph and the table",
+        default=None,
+        help="the embedded server's shared_buffers when this run starts it; default: "
+        "EMBEDDED_POSTGRES_SHARED_BUFFERS_MB when set, else 3 MB per 1,000 documents (the table, its HNSW graph and "
+        "indexes: 2.9 GB at 1M); 0: Postgres' own 128 MB",
     )
     parser.add_argument(
         "--warm-seconds",
