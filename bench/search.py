@@ -635,6 +635,11 @@ def _http_run(
         results[name]["one_off_share"] = round(mix.one_offs / max(1, results[name]["requests"]), 3)
         results[name]["cpu_seconds"] = meter.cpu_seconds
         results[name]["cpu_cores"] = meter.cores
+        # CPU per search: the figure that decides throughput on a fixed number of cores, whatever the load.
+        requests = max(1, results[name]["requests"])
+        results[name]["cpu_ms_per_search"] = {
+            k: round(v * 1000 / requests, 1) for k, v in meter.cpu_seconds.items() if k in ("app", "postgres")
+        }
         results[name]["peak_pss_mb"] = {k: round(v) for k, v in meter.peak_mb.items()}
         emit({"step": "http", "case": "search", "cache": cache, "clients": clients, **results[name]})
     finally:
@@ -724,7 +729,7 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"\n{'HTTP (devhost)':48} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}")
         for case, f in summary["http"].items():
             print(f"{case:48} {f['requests_per_s']:>8} {f['p50_ms']:>8} {f['p95_ms']:>8} {f['errors']:>7}")
-            for extra in ("one_off_share", "cpu_seconds", "cpu_cores", "peak_pss_mb"):
+            for extra in ("one_off_share", "cpu_seconds", "cpu_cores", "cpu_ms_per_search", "peak_pss_mb"):
                 if extra in f:
                     print(f"    {extra}: {f[extra]}")
     print()
