@@ -544,14 +544,16 @@ def _postmaster_pid(pg_data: Path) -> int:
     return int((pg_data / "postmaster.pid").read_text().split()[0])
 
 
-async def http_load(url: str, make_params: Callable[[random.Random], dict], clients: int, seconds: float):
+async def http_load(
+    url: str, make_params: Callable[[random.Random], dict], clients: int, seconds: float, *, seed_base: int = 0
+):
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
 
     async def client(n: int) -> None:
         nonlocal errors
-        rng = random.Random(n)
+        rng = random.Random(seed_base + n)
         async with httpx.AsyncClient(timeout=30) as http:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
@@ -573,17 +575,21 @@ async def http_load(url: str, make_params: Callable[[random.Random], dict], clie
     }
 
 
-def http_step(var_dir: Path, corpus: Corpus, seconds: float, clients: int, cache_modes: list[str]) -> dict[str, dict]:
+def http_step(
+    var_dir: Path, corpus: Corpus, seconds: float, clients: int, cache_modes: list[str], warm_seconds: float = 0
+) -> dict[str, dict]:
     """The stock mix over devhost once per result-cache mode ("off": every search reaches the index, the
     uncached path one-offs always take; "on": the API's generation-keyed cache), each a fresh process."""
     results: dict[str, dict] = {}
     for n, mode in enumerate(cache_modes):
-        results.update(_http_run(var_dir, corpus, seconds, clients, cache=mode, baselines=n == 0))
+        results.update(
+            _http_run(var_dir, corpus, seconds, clients, cache=mode, baselines=n == 0, warm_seconds=warm_seconds)
+        )
     return results
 
 
 def _http_run(
-    var_dir: Path, corpus: Corpus, seconds: float, clients: int, *, cache: str, baselines: bool
+    var_dir: Path, corpus: Corpus, seconds: float, clients: int, *, cache: str, baselines: bool, warm_seconds: float
 ) -> dict[str, dict]:
     from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
 
@@ -616,12 +622,24 @@ def _http_run(
                 http_load(f"{base}/search", QueryMix(corpus, seed=7).params, 1, min(seconds, 15))
             )
             emit({"step": "http", "case": "search single client", **results["GET /api/search single client"]})
+        if warm_seconds:
+            # A server that has served for a while (Postgres' buffers, and the result cache when on): the mix
+            # for `warm_seconds`, unmeasured.
+            # The same mix (its one-offs stay one-off: it remembers them), other client seeds.
+            warmed = asyncio.run(http_load(f"{base}/search", mix.params, clients, warm_seconds, seed_base=1000))
+            mix.one_offs = 0
+            emit({"step": "http", "case": "warm-up (not measured)", "cache": cache, **warmed})
         name = f"GET /api/search stock mix, {clients} clients, cache {cache}"
         with ProcessMeter(proc.pid, var_dir / "pg" / "data") as meter:
             results[name] = asyncio.run(http_load(f"{base}/search", mix.params, clients, seconds))
         results[name]["one_off_share"] = round(mix.one_offs / max(1, results[name]["requests"]), 3)
         results[name]["cpu_seconds"] = meter.cpu_seconds
         results[name]["cpu_cores"] = meter.cores
+        # CPU per search: the figure that decides throughput on a fixed number of cores, whatever the load.
+        requests = max(1, results[name]["requests"])
+        results[name]["cpu_ms_per_search"] = {
+            k: round(v * 1000 / requests, 1) for k, v in meter.cpu_seconds.items() if k in ("app", "postgres")
+        }
         results[name]["peak_pss_mb"] = {k: round(v) for k, v in meter.peak_mb.items()}
         emit({"step": "http", "case": "search", "cache": cache, "clients": clients, **results[name]})
     finally:
@@ -629,8 +647,8 @@ def _http_run(
     return results
 
 
-async def prepare(var_dir: Path) -> tuple[EmbeddedPostgres, Database]:
-    server = EmbeddedPostgres(var_dir / "pg" / "data")
+async def prepare(var_dir: Path, shared_buffers_mb: int = 0) -> tuple[EmbeddedPostgres, Database]:
+    server = EmbeddedPostgres(var_dir / "pg" / "data", shared_buffers_mb=shared_buffers_mb)
     dsn = await asyncio.to_thread(server.start)
     await migrate(dsn)
     return server, await connect_database(dsn, min_size=1, max_size=4)
@@ -639,7 +657,10 @@ async def prepare(var_dir: Path) -> tuple[EmbeddedPostgres, Database]:
 async def main_async(args: argparse.Namespace) -> None:
     settings = Settings()
     var_dir = Path(args.var_dir) if args.var_dir else Path(tempfile.mkdtemp(prefix="bench-search-"))
-    server, db = await prepare(var_dir)
+    buffers = args.shared_buffers_mb
+    if buffers is None:
+        buffers = settings.EMBEDDED_POSTGRES_SHARED_BUFFERS_MB or max(128, 3 * args.docs // 1000)
+    server, db = await prepare(var_dir, buffers)
     index = build_search_index(settings, db)  # the API's adapter with the API's settings
     assert isinstance(index, PostgresSearchIndex), "the benchmark measures the local backend"
     await index.ensure_ready()
@@ -662,6 +683,9 @@ async def main_async(args: argparse.Namespace) -> None:
         corpus = Corpus()
         async with db.connection() as conn:
             have = await conn.fetchval("select count(*) from search.serving_index")
+        if have and have != args.docs and not args.rebuild:
+            # A kept corpus took many minutes to build: never replace it by accident.
+            raise SystemExit(f"--var-dir holds {have} documents, not --docs {args.docs}: pass that, or --rebuild")
         if have != args.docs or args.rebuild:
             started = time.perf_counter()
             loaded = await index.rebuild(corpus.batches(args.docs, args.batch))
@@ -684,7 +708,9 @@ async def main_async(args: argparse.Namespace) -> None:
         await db.close()
     if "http" in steps and not args.skip_http:
         modes = args.cache.split(",")
-        summary["http"] = await asyncio.to_thread(http_step, var_dir, corpus, args.seconds, args.clients, modes)
+        summary["http"] = await asyncio.to_thread(
+            http_step, var_dir, corpus, args.seconds, args.clients, modes, args.warm_seconds
+        )
     await asyncio.to_thread(server.stop)
     if not args.var_dir and not args.keep:
         shutil.rmtree(var_dir, ignore_errors=True)
@@ -703,7 +729,7 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"\n{'HTTP (devhost)':48} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'errors':>7}")
         for case, f in summary["http"].items():
             print(f"{case:48} {f['requests_per_s']:>8} {f['p50_ms']:>8} {f['p95_ms']:>8} {f['errors']:>7}")
-            for extra in ("one_off_share", "cpu_seconds", "cpu_cores", "peak_pss_mb"):
+            for extra in ("one_off_share", "cpu_seconds", "cpu_cores", "cpu_ms_per_search", "peak_pss_mb"):
                 if extra in f:
                     print(f"    {extra}: {f[extra]}")
     print()
@@ -743,6 +769,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--shared-buffers-mb",
+        type=int,
+        default=None,
+        help="the embedded server's shared_buffers when this run starts it; default: "
+        "EMBEDDED_POSTGRES_SHARED_BUFFERS_MB when set, else 3 MB per 1,000 documents (the table, its HNSW graph and "
+        "indexes: 2.9 GB at 1M); 0: Postgres' own 128 MB",
+    )
+    parser.add_argument(
+        "--warm-seconds",
+        type=float,
+        default=0,
+        help="run the mix this long, unmeasured, before each HTTP measurement (a server that has served a while: "
+        "Postgres' buffers and, cache on, the result cache); 0: only the short warm-up of the encoder",
+    )
     parser.add_argument(
         "--var-dir",
         help="keep the embedded database here and reuse its corpus when it has --docs documents "

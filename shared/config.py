@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     )
     DATABASE_POOL_MIN: int = Field(1, ge=0, le=100, description="Minimum connections in the pool.")
     DATABASE_POOL_MAX: int = Field(10, ge=1, le=500, description="Maximum connections in the pool.")
+    EMBEDDED_POSTGRES_SHARED_BUFFERS_MB: int = Field(
+        0,
+        ge=0,
+        le=1_048_576,
+        description="shared_buffers of the embedded server (DATABASE_URL unset), applied when it next starts; "
+        "0: Postgres' default (128 MB). A large local search index wants its HNSW graph and table in it: at 1M "
+        "images about 3072 (bench/search.py measures the difference). Azure's server is sized by its own settings.",
+    )
 
     # --- blob storage ---------------------------------------------------------
     STORAGE_CONNECTION_STRING: str | None = Field(

@@ -79,7 +79,9 @@ async def build_runtime(settings: Settings) -> Runtime:
         embedded = None
         dsn = settings.DATABASE_URL
         if dsn is None:
-            embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
+            embedded = EmbeddedPostgres(
+                settings.VAR_DIR / "pg" / "data", shared_buffers_mb=settings.EMBEDDED_POSTGRES_SHARED_BUFFERS_MB
+            )
             dsn = await asyncio.to_thread(embedded.start)
             undo.callback(embedded.stop)
             log.info("embedded postgres started", data_dir=str(embedded.data_dir))

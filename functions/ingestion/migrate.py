@@ -257,7 +257,9 @@ async def _database(settings: Settings, max_size: int) -> tuple[Database, Embedd
     embedded = None
     dsn = settings.DATABASE_URL
     if dsn is None:  # join (or start) the same embedded server devhost uses
-        embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
+        embedded = EmbeddedPostgres(
+            settings.VAR_DIR / "pg" / "data", shared_buffers_mb=settings.EMBEDDED_POSTGRES_SHARED_BUFFERS_MB
+        )
         dsn = await asyncio.to_thread(embedded.start)
     password = database_password(settings)  # an Entra token source in Azure
     await apply_migrations(dsn, password=password)

