@@ -19,18 +19,16 @@ const find = Loki.Resultset.prototype.find;
 Loki.Resultset.prototype.find = function (query, firstOnly) {
   if (query && typeof query === "object" && !this.filterInitialized) {
     const keys = Object.keys(query);
-    const first = SELECTIVE_KEYS.find(
+    const best = SELECTIVE_KEYS.find(
       (key) =>
-        keys.length > 1 &&
-        keys[0] !== key &&
         Object.prototype.hasOwnProperty.call(query, key) &&
         isPlainEquality(query[key]) &&
         this.collection.binaryIndices[key] !== undefined,
     );
-    if (first !== undefined) {
-      const reordered = { [first]: query[first] };
+    if (keys.length > 1 && best !== undefined && keys[0] !== best) {
+      const reordered = { [best]: query[best] };
       for (const key of keys) {
-        if (key !== first) reordered[key] = query[key];
+        if (key !== best) reordered[key] = query[key];
       }
       query = reordered;
     }
