@@ -115,7 +115,7 @@ async def catch_up(db: Database, index: SearchIndex, *, since: datetime, batch_s
             public_ids = {doc.image_id for doc in public}
             await index.upsert(public, within=conn)
             await index.delete([row["image_id"] for row in rows if row["image_id"] not in public_ids], within=conn)
-            await bump_generation(conn)
+            await bump_generation(conn, scope="images")  # the new table logs its writes too
 
 
 cli = typer.Typer(add_completion=False, help=__doc__)

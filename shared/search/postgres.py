@@ -31,6 +31,7 @@ import asyncpg
 import numpy as np
 
 from shared.db import Database
+from shared.search.changes import attach_change_log, has_change_log
 from shared.search.port import (
     EMBEDDING_DIM,
     HIT_FIELDS,
@@ -390,6 +391,8 @@ class PostgresSearchIndex:
                 # A table from before the counts, or counts split at another safe-search threshold.
                 await conn.execute(f"lock table search.{TABLE} in share mode")  # no write in between
                 await _attach_facet_counts(conn, TABLE, self.safe_max_score)
+            if not await has_change_log(conn, TABLE):  # the result cache's change log (shared/search/changes.py)
+                await attach_change_log(conn, TABLE)
 
     async def held_dimension(self, conn: asyncpg.Connection | None = None) -> int | None:
         """The dimension of the serving table's vectors (None: no table yet)."""
@@ -618,6 +621,7 @@ class PostgresSearchIndex:
                 await conn.execute(f"vacuum (analyze) search.{staging}", timeout=_BUILD_TIMEOUT_SECONDS)
             async with self.db.transaction() as conn:
                 await _attach_facet_counts(conn, staging, self.safe_max_score)
+                await attach_change_log(conn, staging)  # after the load: the loaded rows are no change
             async with self.db.transaction() as conn:
                 # The swap: queries wait for this short transaction, then see the new table.
                 await conn.execute("select pg_advisory_xact_lock(hashtext('search.serving_index'))")
