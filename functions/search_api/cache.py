@@ -204,6 +204,7 @@ class ResultCache:
             if entry.expires_at is None or self.clock() < entry.expires_at:
                 self._entries.move_to_end(key)
                 self.stats["hit"] += 1
+                self.stats["hit_across_changes"] += entry.since < self._generation  # kept by match-based rule
                 return entry.body, "hit"
             self._remove(key)
         slot = (generation.value, key)
