@@ -1,12 +1,22 @@
-"""Public search result pages, cached per instance and keyed by the index generation.
+"""Public search result pages, cached per instance, valid at the newest index generation seen.
 
 Correct by construction rather than by expiry: search_sync bumps `search.generation` in the same
 transaction as every change public search can show (approval, edit, takedown, reindex, price), and each
 request reads the generation *after* it arrived (shared.search.generation.GenerationReader) before it
-looks in the cache. A page cached under generation g was computed after every change counted up to g
-committed, so a request that reads g gets a page at least that new; once a change commits, the next
-request reads g+1 and misses. The entries of older generations can never be hit again and are dropped
-the moment a newer generation is seen.
+looks in the cache. Every entry is valid at `_generation`, the newest generation this instance has seen;
+a request that reads a newer one first brings the cache up to it:
+
+- whole-cache invalidation (no change log): every entry goes;
+- match-based (SEARCH_CACHE_INVALIDATION=match, the local index): the steps since `_generation` are read
+  once from the serving index's change log (shared/search/changes.py), each changed image as it was
+  before and after; an entry goes if its MatchRule (shared/search/matching.py) says the image may be in
+  its matching set on either side. A page is a function of its matching set (and the prices, whose change
+  is an 'all' step), so an entry whose rule says no to every changed image still equals a fresh search.
+  A step the log cannot describe (a price, a reindex swap, a gap, too many changes) drops everything.
+
+A page is computed after its request read generation g, so it shows at least g's state. It is stored
+only if no step after g that this instance has already applied may touch it (the recent steps are kept
+for that check); later steps are applied to it like to any entry.
 
 Bounded staleness, by design:
 - sort=popular: sales do not bump the generation (an order per second would empty the cache every

@@ -5,15 +5,16 @@
 -- table being the index's, not a migration's): every row written or deleted, before and after, with what
 -- decides whether it matches a query (its lexemes, its embedding, its filter fields). A row is first
 -- unstamped (generation null, the writing transaction's id), and `search.bump_generation` stamps the
--- transaction's rows with the generation it moves to, in the same transaction. A step that did not come
--- only from logged serving-table writes (a price change, a reindex swap, a write to another backend) gets
--- one 'all' row instead: every cached page goes. So every generation step has at least one row, and a
--- reader that misses a step (pruned) knows it.
+-- transaction's rows with the generation it moves to, in the same transaction. A step that is not only
+-- logged serving-table writes (a price change, a reindex swap, a write to another backend) gets one 'all'
+-- row instead: every cached page goes; a step of serving-table writes that changed no row (a rejection of
+-- an image that was never public) gets one 'none' row. So every generation step has at least one row, and
+-- a reader that misses a step (pruned) knows it.
 create table if not exists search.changes (
   id bigserial primary key,
   generation bigint,  -- null until the writing transaction bumps the generation
   tx bigint not null default txid_current(),
-  kind text not null check (kind in ('image', 'all')),
+  kind text not null check (kind in ('image', 'all', 'none')),
   image_id uuid,
   lexemes text[],  -- tsvector_to_array(tsv): what the keyword leg matches against
   embedding halfvec,  -- what the vector leg measures (null: not in the vector leg)
@@ -61,8 +62,9 @@ end;
 $$;
 
 -- Count a change public search can show, in the caller's transaction (call it as late as possible: the
--- row lock serialises writers until commit). `scope` 'image': the step is exactly this transaction's
--- logged serving-table writes; 'all' (or nothing logged): every cached page goes.
+-- row lock serialises writers until commit). `scope` 'images': the step is exactly this transaction's
+-- writes to a serving table that logs them (none logged: nothing visible changed); 'all': every cached
+-- page goes.
 create or replace function search.bump_generation(scope text) returns bigint
 language plpgsql as $$
 declare
@@ -72,8 +74,10 @@ begin
   update search.generation set value = value + 1, changed_at = clock_timestamp() returning value into g;
   update search.changes set generation = g where generation is null and tx = txid_current();
   get diagnostics stamped = row_count;
-  if scope = 'all' or stamped = 0 then
+  if scope <> 'images' then
     insert into search.changes (generation, kind) values (g, 'all');
+  elsif stamped = 0 then
+    insert into search.changes (generation, kind) values (g, 'none');
   end if;
   -- Now and then prune: readers keep up within seconds; a reader further behind sees the gap and drops
   -- everything. Committed unstamped rows were never counted (no bump followed): they can go too.

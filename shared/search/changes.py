@@ -1,10 +1,11 @@
 """The serving index's change log (search.changes, migration 0021), read by the result cache.
 
 Statement triggers on the local serving table log each written or deleted row, before and after, with
-what decides whether it matches a query; `bump_generation` stamps the transaction's rows with the
-generation it moves to, or writes an 'all' row when the step is not only logged serving-table writes
-(a price change, a reindex swap, a write to Azure AI Search). So every generation step has rows, and the
-steps a reader gets are either complete or known to be missing (then: drop everything).
+what decides whether it matches a query; `bump_generation(scope="images")` stamps the transaction's rows
+with the generation it moves to (or writes a 'none' row if its writes changed no row); any other step (a
+price change, a reindex swap, a write to Azure AI Search, whose index logs nothing) writes an 'all' row.
+So every generation step has rows, and the steps a reader gets are either complete or known to be
+missing (then: drop everything).
 """
 
 from __future__ import annotations
@@ -104,7 +105,12 @@ class ChangeReader:
         if len(by_step) != upto - after:  # a step without rows: pruned, or from before the log
             return [Step(upto, None)]
         return [
-            Step(g, None if any(r["kind"] == "all" for r in found) else tuple(_state(r) for r in found))
+            Step(
+                g,
+                None
+                if any(r["kind"] == "all" for r in found)
+                else tuple(_state(r) for r in found if r["kind"] == "image"),
+            )
             for g, found in sorted(by_step.items())
         ]
 

@@ -26,10 +26,20 @@ async def bump_generation(conn: asyncpg.Connection, scope: Literal["all", "image
     """Count a change to what public search shows. Call it inside the change's transaction, as late as
     possible: the row lock it takes serialises concurrent writers until they commit.
 
-    scope="images": the change is exactly this transaction's serving-index writes, which the local index
-    logs (shared/search/changes.py), so cached pages those images cannot touch survive it. "all" (a price,
-    a reindex swap), or nothing logged (another backend): every cached page goes."""
+    scope="images": the change is exactly this transaction's writes to an index that logs them (the local
+    index: shared/search/changes.py; `logs_changes(index)`), so cached pages those images cannot touch
+    survive it. "all" (a price, a reindex swap, an index that logs nothing): every cached page goes."""
     return await conn.fetchval(_BUMP, scope)
+
+
+def logs_changes(index: object) -> bool:
+    """Whether the index logs its writes in the generation's transaction (PostgresSearchIndex does; an index
+    that does not say so, Azure AI Search or a test's stand-in, gets whole-cache steps)."""
+    return getattr(index, "logs_changes", False) is True
+
+
+def index_scope(index: object) -> Literal["all", "images"]:
+    return "images" if logs_changes(index) else "all"
 
 
 @dataclass(frozen=True)

@@ -344,6 +344,8 @@ _FACET_COLS: Final = "image_id, category, orientation, colors, usage, added_at, 
 class PostgresSearchIndex:
     """SearchIndex on the service's own Postgres schema (`search`)."""
 
+    logs_changes = True  # its serving table logs every write for the result cache (shared/search/changes.py)
+
     def __init__(
         self,
         db: Database,

@@ -8,6 +8,7 @@ uncached search.
 from __future__ import annotations
 
 import json
+import uuid
 
 from functions.search_api import handlers
 from functions.search_api.cache import ResultCache
@@ -208,3 +209,44 @@ async def test_a_sale_moves_no_generation_and_logs_nothing(db, pg_search_index):
     await apply(db, pg_search_index, order(dog.image_id))
     async with db.connection() as conn:
         assert await conn.fetchval("select count(*) from search.changes") == logged
+
+
+async def test_a_change_that_moves_no_public_image_keeps_every_page(db, pg_search_index):
+    instance = Instance(db, pg_search_index)
+    await apply(db, pg_search_index, approved(listing(title="Dog")))
+    await cached(instance, q="dog")
+    await cached(instance, q="")
+
+    pending = uuid.uuid4()  # rejected in review: never public, so the index has nothing to delete
+    await apply(
+        db, pg_search_index, ImageRejected(image_id=pending, contributor_id="carol", revision=2, reason_code="q")
+    )
+
+    assert (await instance.search(q="dog"))[1] == "hit" and (await instance.search(q=""))[1] == "hit"
+    async with db.connection() as conn:
+        kinds = await conn.fetch(
+            "select kind from search.changes where generation = (select value from search.generation)"
+        )
+    assert [r["kind"] for r in kinds] == ["none"]
+
+
+class UnloggedIndex:
+    """An index that keeps its documents elsewhere (as Azure AI Search does): its writes are not logged."""
+
+    def __init__(self, index: SearchIndex) -> None:
+        self.index = index
+
+    def __getattr__(self, name):
+        if name == "logs_changes":
+            raise AttributeError(name)
+        return getattr(self.index, name)
+
+
+async def test_a_change_to_an_index_that_logs_nothing_drops_every_page(db, pg_search_index):
+    instance = Instance(db, pg_search_index)
+    await apply(db, pg_search_index, approved(listing(title="Dog")))
+    await cached(instance, q="dog")
+
+    await apply(db, UnloggedIndex(pg_search_index), approved(listing(title="Boat", embedding=topic_vector("boat"))))
+
+    assert (await instance.search(q="dog"))[1] == "miss"
