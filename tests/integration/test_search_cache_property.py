@@ -108,9 +108,7 @@ async def run_example(admin_dsn: str, template: str, steps: list[tuple]) -> None
                 want, _ = await fresh.search(**args[0])
                 for instance in cached:
                     page, outcome = await instance.search(**args[0])
-                    if page != want:
-                        print("STEPS", steps, "\nPARAMS", args[0], outcome, "\nGOT ", page, "\nWANT", want)
-                    assert page == want
+                    assert page == want, f"a {outcome} differs from a fresh search: {args[0]} after {steps}"
                     SEEN[outcome] += 1
                 continue
             if kind == "approve":
