@@ -32,6 +32,7 @@ import numpy as np
 
 from shared.db import Database
 from shared.search.changes import attach_change_log, has_change_log
+from shared.search.generation import bump_generation
 from shared.search.port import (
     EMBEDDING_DIM,
     HIT_FIELDS,
@@ -633,6 +634,8 @@ class PostgresSearchIndex:
                 await conn.execute(f"alter table search.{staging} rename to {TABLE}")
                 await conn.execute("delete from search.facet_counts where relid = $1::regclass", f"search.{old}")
                 await conn.execute(f"drop table search.{old}")
+                # Cached result pages go with the old table, in the swap's own transaction.
+                await bump_generation(conn)
         except BaseException:
             async with self.db.connection() as conn:
                 await conn.execute("delete from search.facet_counts where relid = to_regclass($1)", f"search.{staging}")
