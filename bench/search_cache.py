@@ -1,21 +1,29 @@
-"""Search result cache benchmark: GET /api/search over devhost, uncached then cached, in one run, with a
-stock site's query mix, and proof that changes made during the cached load show in the next search.
+"""Search result cache benchmark: GET /api/search over devhost with a stock site's query mix while a
+background stream of approvals lands, the cache's two invalidations side by side in one run (every page
+on every change, SEARCH_CACHE_INVALIDATION=generation, against only the pages a changed image could be
+in, =match), and proof that changes made during the load show in the next search.
 
     flock /work/wt/bench.lock .venv/bin/python -m bench.search_cache [--docs 100000] [--seconds 45] [--clients 16]
+        [--rates 5,50] [--uncached]
 
 1. corpus: bench/search.py's synthetic catalogue (same generator, loaded by the full-reindex path), or the
    one already in --var-dir.
 2. the mix: a Zipf distribution (s = 1.1) over 5,000 distinct queries plus 30% one-off queries; a third of
    each carry filters (category, orientation + colour, or editorial licence); hybrid with facets, as the
    portal asks.
-3. devhost with SEARCH_CACHE_ENABLED=false, then with it on (each a fresh process; the query-embedding cache
-   is warmed the same way for both with semantic per_page=1 requests, which the result cache keys apart),
-   then `--prefill-seconds` of the mix unmeasured (an instance that has been up a while: warm buffers, and
-   the result cache in its steady state), then `--clients` keep-alive clients for `--seconds`, measured.
-4. during the cached load, through search_sync's own handler on the same database: a takedown of the first
-   result of the most popular query, a price change and a new approval matching it; each is checked in the
-   request that follows it (and the time from the change's commit to that answer is printed).
-Prints hit rate, req/s, p50/p95 and errors for both runs, the proofs, and the load average.
+3. per approval rate (`--rates`, approvals/s through search_sync's own handler, images drawn like the
+   corpus's, during prefill and measurement): devhost with whole-cache invalidation, then with match-based
+   (each a fresh process; optionally first with the cache off, `--uncached`). The query-embedding cache is
+   warmed the same way for each with semantic per_page=1 requests, which the result cache keys apart; then
+   `--prefill-seconds` of the mix unmeasured (warm buffers, the result cache in its steady state), then
+   `--clients` keep-alive clients for `--seconds`, measured.
+4. during each cached load (the approval stream paused for each proof, so that only the proof's change
+   lands between its two searches): a takedown of the first result of the most popular query, a price
+   change and a new approval matching it, each checked in the request that follows it (and the time from
+   the change's commit to that answer); and an approval of an unrelated image (other words, an embedding
+   opposite the result's, another category), after which the next search must be a cache hit under
+   match-based invalidation.
+Prints hit rate, req/s, p50/p95, errors and the approvals that landed per run, the proofs, and the load.
 """
 
 from __future__ import annotations
@@ -37,7 +45,16 @@ import numpy as np
 
 from bench.search import CATEGORIES, COLORS, GENERIC, Corpus, emit, figures
 from functions.search_sync.handlers import handle_message
-from shared.bus.events import ImageApproved, ImageListing, ImageRemoved, Price, PricingUpdated, Renditions
+from shared.bus.events import (
+    ColorShare,
+    ImageApproved,
+    ImageListing,
+    ImageRemoved,
+    Price,
+    PricingUpdated,
+    Renditions,
+    Tag,
+)
 from shared.bus.port import ReceivedMessage
 from shared.db import Database, connect_database
 from shared.db.embedded import EmbeddedPostgres
@@ -79,7 +96,9 @@ class QueryMix:
         return self.queries[int(np.searchsorted(self.cumulative, rng.random()))]
 
 
-async def load(base: str, mix: QueryMix, clients: int, seconds: float, prove=None, seed: int = 1000) -> dict[str, Any]:
+async def load(
+    base: str, mix: QueryMix, clients: int, seconds: float, prove=None, seed: int = 1000, stream=None
+) -> dict[str, Any]:
     latencies: list[float] = []
     outcomes: Counter[str] = Counter()
     sizes: list[int] = []
@@ -99,8 +118,10 @@ async def load(base: str, mix: QueryMix, clients: int, seconds: float, prove=Non
                 sizes.append(len(response.content))
 
     started = time.perf_counter()
+    approvals_before = stream.applied if stream else 0
     proofs = await asyncio.gather(*(client(n) for n in range(clients)), *([prove()] if prove else []))
     elapsed = time.perf_counter() - started
+    approvals = (stream.applied - approvals_before) if stream else 0
     served = sum(outcomes.values())
     return {
         "requests": len(latencies),
@@ -110,6 +131,7 @@ async def load(base: str, mix: QueryMix, clients: int, seconds: float, prove=Non
         "hit_rate": round((outcomes["hit"] + outcomes["coalesced"]) / served, 3) if served else 0.0,
         "outcomes": dict(outcomes),
         "mean_page_kb": round(sum(sizes) / max(1, len(sizes)) / 1024, 1),  # what one cache entry takes
+        "approvals_per_s": round(approvals / elapsed, 1),
         **({"proofs": proofs[-1]} if prove else {}),
     }
 
@@ -130,6 +152,76 @@ def _message(event) -> ReceivedMessage:
     )
 
 
+def _listing(doc, **changes) -> ImageListing:
+    """An upload's listing with a corpus document's content (what its approval carries)."""
+    values = {
+        "title": doc.title,
+        "description": doc.description,
+        "keywords": doc.keywords,
+        "category": doc.category,
+        "usage": doc.usage,
+        "width": doc.width,
+        "height": doc.height,
+        "orientation": doc.orientation,
+        "colors": [ColorShare(name=c, hex="#808080", share=0.3) for c in doc.colors],
+        "tags": [Tag(label=t, confidence=0.9) for t in doc.tags],
+        "embedding": doc.embedding,
+        "safety_score": doc.safety_score,
+        "renditions": Renditions(thumbnail_small_url="s", thumbnail_url="t", preview_url="p"),
+        "uploaded_at": datetime.now(UTC),
+    }
+    return ImageListing(**{**values, **changes})
+
+
+class ApprovalStream:
+    """New images approved at `rate` per second through search_sync's own handler, drawn like the corpus's
+    (the generator's next documents), a few at once as concurrent moderators would; `pause` holds it."""
+
+    def __init__(self, db: Database, index: PostgresSearchIndex, corpus: Corpus, rate: float) -> None:
+        self.db, self.index, self.corpus, self.rate = db, index, corpus, rate
+        self.applied = 0
+        self.pending: set[asyncio.Task] = set()
+        self.open = asyncio.Event()
+        self.open.set()
+
+    async def run(self) -> None:
+        next_at = time.perf_counter()
+        try:
+            while True:
+                for doc in await asyncio.to_thread(self.corpus._batch, 100):
+                    next_at = max(next_at + 1 / self.rate, time.perf_counter() - 1)  # no burst after a pause
+                    await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                    await self.open.wait()  # nothing awaited between this and the task's start: pause holds
+                    task = asyncio.create_task(self._approve(doc))
+                    self.pending.add(task)
+                    task.add_done_callback(self.pending.discard)
+                    if len(self.pending) >= 8:
+                        await asyncio.wait(self.pending, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in self.pending:
+                task.cancel()
+
+    async def _approve(self, doc) -> None:
+        event = ImageApproved(
+            image_id=uuid.uuid4(),
+            contributor_id=doc.contributor_id,
+            revision=2,
+            approved_at=datetime.now(UTC),
+            original_blob="originals/bench.jpg",
+            listing=_listing(doc),
+        )
+        assert await handle_message(self.db, self.index, _message(event))
+        self.applied += 1
+
+    async def pause(self) -> None:
+        self.open.clear()
+        if self.pending:
+            await asyncio.wait(self.pending)
+
+    def resume(self) -> None:
+        self.open.set()
+
+
 class Prover:
     """Changes the catalogue through search_sync's handler mid-load and checks the very next search."""
 
@@ -137,6 +229,8 @@ class Prover:
         self.base, self.db, self.index, self.seconds = "", db, index, seconds
         self.top = next(q for q in mix.queries if set(q) == {"q"})  # the most asked query without filters
         self.price = int(time.time())  # pricing revisions only go up, also across runs on one database
+        self.match = True  # the invalidation under test: match-based keeps the page across an unrelated change
+        self.stream: ApprovalStream | None = None
 
     async def set_price(self) -> None:
         self.price += 1
@@ -146,11 +240,57 @@ class Prover:
 
     async def __call__(self) -> dict[str, Any]:
         results = {}
+        steps = (
+            ("takedown", self.takedown),
+            ("price", self.price_change),
+            ("approval", self.approval),
+            ("unrelated approval", self.unrelated),
+        )
         async with httpx.AsyncClient(timeout=30) as http:
-            for step, check in (("takedown", self.takedown), ("price", self.price_change), ("approval", self.approval)):
-                await asyncio.sleep(self.seconds / 4)
-                results[step] = await check(http)
+            for step, check in steps:
+                await asyncio.sleep(self.seconds / (len(steps) + 1))
+                if self.stream is not None:
+                    await self.stream.pause()  # only the proof's own change between its searches
+                try:
+                    results[step] = await check(http)
+                finally:
+                    if self.stream is not None:
+                        self.stream.resume()
         return results
+
+    async def unrelated(self, http: httpx.AsyncClient) -> dict[str, Any]:
+        first, _ = await self._search(http)
+        before, outcome_before = await self._search(http)
+        doc = await self.index.get(uuid.UUID(first["items"][0]["id"]))
+        # No word of the query, the embedding opposite the first result's (far beyond the floor), another
+        # category: it cannot be in this query's matching set.
+        listing = _listing(
+            doc,
+            title="Zqxv wobbly plinth",
+            description="",
+            keywords=["zqxv"],
+            tags=[],
+            category=next(c for c in CATEGORIES if c != doc.category),
+            embedding=[-x for x in doc.embedding],
+        )
+        new_id = uuid.uuid4()
+        committed = await self._apply(
+            ImageApproved(
+                image_id=new_id,
+                contributor_id="bench",
+                revision=2,
+                approved_at=datetime.now(UTC),
+                original_blob="originals/bench.jpg",
+                listing=listing,
+            )
+        )
+        after, outcome = await self._search(http)
+        return {
+            "ok": outcome == ("hit" if self.match else "miss") and after == before,
+            "before": outcome_before,
+            "next_search": outcome,
+            "shown_after_ms": round((time.perf_counter() - committed) * 1000, 1),
+        }
 
     async def _search(self, http: httpx.AsyncClient, **extra) -> tuple[dict, str]:
         response = await http.get(f"{self.base}/search", params={**self.top, **extra})
@@ -234,28 +374,39 @@ class Prover:
         }
 
 
-async def _devhost_run(var_dir: Path, cached: bool, mix: QueryMix, args, prover: Prover | None) -> dict[str, Any]:
+async def _devhost_run(
+    var_dir: Path, mode: str, mix: QueryMix, args, prover: Prover | None, stream: ApprovalStream | None
+) -> dict[str, Any]:
+    """mode: off (no cache), generation (every page goes on every change) or match."""
     from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
 
     env = devhost_environment(var_dir)
     env["RATE_LIMIT_PER_IP_PER_MINUTE"] = "100000000"
     env["SEARCH_ANONYMOUS_PER_IP_PER_MINUTE"] = "100000000"  # the benchmark is one anonymous client
     env["LOG_LEVEL"] = "WARNING"
-    env["SEARCH_CACHE_ENABLED"] = "true" if cached else "false"
-    proc = await asyncio.to_thread(start_devhost, env, var_dir.parent / f"devhost-cache-{cached}.log")
+    env["SEARCH_CACHE_ENABLED"] = "false" if mode == "off" else "true"
+    if mode != "off":
+        env["SEARCH_CACHE_INVALIDATION"] = mode
+    proc = await asyncio.to_thread(start_devhost, env, var_dir.parent / f"devhost-cache-{mode}.log")
     base = f"http://127.0.0.1:{env['DEVHOST_PORT']}/api"
+    streaming = None
     try:
         async with httpx.AsyncClient(timeout=60) as http:
             # Query vectors for the head of the mix, in a form the result cache keys apart from the load's.
             for query in mix.queries[: args.warm]:
                 await http.get(f"{base}/search", params={**query, "mode": "semantic", "per_page": 1, "facets": False})
+        if stream is not None:
+            streaming = asyncio.create_task(stream.run())
         # Serve the mix unmeasured first (other client seeds): an instance that has been up a while, with
         # Postgres's buffers warm in both runs and, in the cached run, the cache in its steady state.
         await load(base, mix, args.clients, args.prefill_seconds, seed=5000)
         if prover is not None:
-            prover.base = base
-        return await load(base, mix, args.clients, args.seconds, prover)
+            prover.base, prover.match, prover.stream = base, mode == "match", stream
+        return await load(base, mix, args.clients, args.seconds, prover, stream=stream)
     finally:
+        if streaming is not None:
+            streaming.cancel()
+            await asyncio.gather(streaming, return_exceptions=True)
         await asyncio.to_thread(stop_devhost, proc)
 
 
@@ -292,7 +443,7 @@ async def _corpus(var_dir: Path, docs: int) -> tuple[Any, str, Database, Postgre
     server = EmbeddedPostgres(var_dir / "pg" / "data")
     dsn = await asyncio.to_thread(server.start)
     await migrate(dsn)
-    db = await connect_database(dsn, min_size=1, max_size=4)
+    db = await connect_database(dsn, min_size=1, max_size=12)  # the approval stream writes a few at once
     index = PostgresSearchIndex(db)
     await index.ensure_ready()
     corpus = Corpus()
@@ -312,16 +463,22 @@ async def main_async(args: argparse.Namespace) -> None:
     server, dsn, db, index, corpus, docs = await _corpus(var_dir, args.docs)
     mix = QueryMix(corpus)
     emit({"step": "corpus", "documents": docs, "load": os.getloadavg()})
-    results = {}
+    rates = [float(r) for r in args.rates.split(",")]
+    modes = (["off"] if args.uncached else []) + ["generation", "match"]
+    results: dict[tuple[float, str], dict[str, Any]] = {}
+    reads = {}
     try:
-        reads = await generation_reads(dsn, args.clients, 5.0)
-        emit({"step": "generation reads", **reads, "load": os.getloadavg()})
+        if args.generation_reads:
+            reads = await generation_reads(dsn, args.clients, 5.0)
+            emit({"step": "generation reads", **reads, "load": os.getloadavg()})
         prover = Prover(db, index, mix, args.seconds)
         await prover.set_price()
-        results["uncached"] = await _devhost_run(var_dir, False, mix, args, None)
-        emit({"step": "http", "case": "uncached", **results["uncached"], "load": os.getloadavg()})
-        results["cached"] = await _devhost_run(var_dir, True, mix, args, prover)
-        emit({"step": "http", "case": "cached", **results["cached"], "load": os.getloadavg()})
+        for rate in rates:
+            stream = ApprovalStream(db, index, corpus, rate) if rate > 0 else None
+            for mode in modes:
+                found = await _devhost_run(var_dir, mode, mix, args, prover if mode != "off" else None, stream)
+                results[(rate, mode)] = found
+                emit({"step": "http", "approvals_per_s": rate, "invalidation": mode, **found, "load": os.getloadavg()})
     finally:
         await db.close()
         await asyncio.to_thread(server.stop)
@@ -330,17 +487,23 @@ async def main_async(args: argparse.Namespace) -> None:
         f"\nsearch result cache, {docs} documents, {args.clients} clients x {args.seconds:.0f} s, {os.cpu_count()} CPUs"
     )
     print(f"mix: Zipf s={ZIPF_S} over {DISTINCT} queries + {ONE_OFF_SHARE:.0%} one-offs, a third filtered")
-    print(f"\n{'GET /api/search (devhost)':28} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'hit rate':>9} {'errors':>7}")
-    for case, f in results.items():
+    print(
+        f"\n{'approvals/s (landed)':22} {'invalidation':13} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7}"
+        f" {'hit rate':>9} {'errors':>7}"
+    )
+    for (rate, mode), f in results.items():
         print(
-            f"{case:28} {f['requests_per_s']:>8} {f['p50_ms']:>8} {f['p95_ms']:>8} {f['hit_rate']:>9} {f['errors']:>7}"
+            f"{rate:>6g} ({f['approvals_per_s']:>5})       {mode:13} {f['requests_per_s']:>7} {f['p50_ms']:>7}"
+            f" {f['p95_ms']:>7} {f['hit_rate']:>9} {f['errors']:>7}"
         )
-    print(f"\ncached outcomes: {results['cached']['outcomes']}")
-    for step, proof in results["cached"]["proofs"].items():
-        print(f"{step:10} shown in the next search: {proof}")
-    print(f"\n{'generation read, in-process':28} {'calls/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'queries':>9}")
-    for case, f in reads.items():
-        print(f"{case:28} {f['calls_per_s']:>8} {f['p50_ms']:>8} {f['p95_ms']:>8} {f['queries']:>9}")
+    for (rate, mode), f in results.items():
+        print(f"\n{rate:g}/s, {mode}: outcomes {f['outcomes']}")
+        for step, proof in f.get("proofs", {}).items():
+            print(f"  {step:20} next search: {proof}")
+    if reads:
+        print(f"\n{'generation read, in-process':28} {'calls/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'queries':>9}")
+        for case, f in reads.items():
+            print(f"{case:28} {f['calls_per_s']:>8} {f['p50_ms']:>8} {f['p95_ms']:>8} {f['queries']:>9}")
     print(f"load average: {os.getloadavg()}")
 
 
@@ -352,6 +515,9 @@ def main() -> None:
     parser.add_argument("--prefill-seconds", type=float, default=30, help="unmeasured load before each run")
     parser.add_argument("--warm", type=int, default=500, help="head queries whose vectors are warmed first")
     parser.add_argument("--var-dir", help="reuse this directory's database (and its corpus) across runs")
+    parser.add_argument("--rates", default="5,50", help="approvals per second during the load, one run pair each")
+    parser.add_argument("--uncached", action="store_true", help="also run each rate with the cache off")
+    parser.add_argument("--generation-reads", action="store_true", help="also time the shared generation read")
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -380,6 +380,12 @@ class Settings(BaseSettings):
         description="How long a sort=popular page may be served: sales do not move the generation (too frequent), "
         "so the order by sales may lag this much. Every other change shows at once.",
     )
+    SEARCH_CACHE_INVALIDATION: Literal["match", "generation"] = Field(
+        "match",
+        description="What a change drops from the result cache. match: only the pages the changed image could be "
+        "in, before or after the change (read from the local index's change log; a price change or a reindex "
+        "still drops every page); generation: every page. SEARCH_BACKEND=azure always uses generation.",
+    )
     SEARCH_CACHE_SETTLE_SECONDS: float | None = Field(
         None,
         ge=0,

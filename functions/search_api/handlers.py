@@ -40,7 +40,9 @@ from functions.search_api.models import (
 )
 from shared.db import Database
 from shared.ml import TextEncoder
+from shared.search.changes import RuleBuilder
 from shared.search.generation import Generation, GenerationReader
+from shared.search.matching import MatchRule
 from shared.search.port import (
     AI_KEYWORD_MIN_CONFIDENCE,
     IndexDocument,
@@ -173,19 +175,10 @@ async def _page(
     )
 
 
-async def search_images(
-    index: SearchIndex,
-    embedder: QueryEmbedder,
-    prices: PriceBook,
-    tuning: SearchTuning,
-    params: SearchParams,
-    *,
-    db: Database | None = None,  # needed for explain=true (the caller has checked the caller may)
-    generation: Generation | None = None,  # the one the caller read, so prices are at least that new
-) -> SearchOut:
+async def search_query(embedder: QueryEmbedder, tuning: SearchTuning, params: SearchParams) -> SearchQuery:
     text = params.q or None
     vector = await embedder.embed(text) if text and params.mode != "keyword" else None
-    query = SearchQuery(
+    return SearchQuery(
         text=text,
         vector=vector,
         mode=params.mode,
@@ -197,6 +190,20 @@ async def search_images(
         max_vector_distance=tuning.max_vector_distance,
         candidates=tuning.candidates,
     )
+
+
+async def search_images(
+    index: SearchIndex,
+    embedder: QueryEmbedder,
+    prices: PriceBook,
+    tuning: SearchTuning,
+    params: SearchParams,
+    *,
+    db: Database | None = None,  # needed for explain=true (the caller has checked the caller may)
+    generation: Generation | None = None,  # the one the caller read, so prices are at least that new
+    query: SearchQuery | None = None,  # already built from params
+) -> SearchOut:
+    query = query or await search_query(embedder, tuning, params)
     out = await _page(index, prices, query, params, params.facets, generation)
     if params.explain and db is not None:
         out = await explain_results(index, db, query, out, tuning.max_vector_distance)
@@ -214,22 +221,32 @@ async def search_response(
     *,
     db: Database | None = None,
     audience: str = PUBLIC,
+    rules: RuleBuilder | None = None,
 ) -> tuple[bytes, str]:
     """The search page as its JSON body, and where it came from: hit, miss, coalesced (another request's
     computation), bypass (explain=true: never cached) or off (no cache).
 
     The generation is read first (after this request arrived), so the page shows every change committed
-    before it, cached or not; the prices are read at that generation too.
+    before it, cached or not; the prices are read at that generation too. `rules` (the local index): a
+    cached page then survives the changes that cannot touch it (see cache.py).
     """
     generation = await generations.current()
+    query: SearchQuery | None = None
 
     async def compute() -> bytes:
-        out = await search_images(index, embedder, prices, tuning, params, db=db, generation=generation)
+        nonlocal query
+        query = await search_query(embedder, tuning, params)
+        out = await search_images(index, embedder, prices, tuning, params, db=db, generation=generation, query=query)
         return out.model_dump_json(by_alias=True).encode()
+
+    async def rule() -> MatchRule | None:
+        return None if rules is None or query is None else await rules.rule(query)
 
     if cache is None or params.explain:
         return await compute(), "off" if cache is None else "bypass"
-    return await cache.get(generation, search_key(params, audience), compute, popular=params.sort == "popular")
+    return await cache.get(
+        generation, search_key(params, audience), compute, popular=params.sort == "popular", rule=rule
+    )
 
 
 # How far down each leg explain looks for a result's rank: a debugging aid, not a query path.

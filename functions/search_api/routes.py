@@ -22,9 +22,11 @@ from functions.search_api.models import (
     SuggestParams,
 )
 from shared.config import Settings
+from shared.db import Database
 from shared.http import ANYONE, ApiRequest, ApiResponse, Problem, api
 from shared.pricing import launch_prices
 from shared.runtime import get_runtime
+from shared.search.changes import ChangeReader, RuleBuilder
 from shared.search.factory import get_search_index
 from shared.search.generation import GenerationReader
 from shared.search.port import SearchIndex
@@ -45,6 +47,7 @@ class _Deps:
     tuning: handlers.SearchTuning
     generations: GenerationReader
     cache: ResultCache | None
+    rules: RuleBuilder | None  # match-based invalidation (the local index): which images move a page
 
 
 _deps: _Deps | None = None
@@ -58,6 +61,7 @@ async def _dependencies() -> _Deps:
 
         settings = runtime.settings
         generations = GenerationReader(runtime.db)
+        by_match = settings.SEARCH_CACHE_ENABLED and _invalidation(settings) == "match"
         _deps = _Deps(
             runtime=runtime,
             index=await get_search_index(),
@@ -73,12 +77,19 @@ async def _dependencies() -> _Deps:
                 safe_max_score=settings.SEARCH_SAFE_MAX_SCORE,
             ),
             generations=generations,
-            cache=_result_cache(settings) if settings.SEARCH_CACHE_ENABLED else None,
+            cache=_result_cache(settings, runtime.db) if settings.SEARCH_CACHE_ENABLED else None,
+            rules=RuleBuilder(runtime.db) if by_match else None,
         )
     return _deps
 
 
-def _result_cache(settings: Settings) -> ResultCache:
+def _invalidation(settings: Settings) -> str:
+    # Match-based invalidation reads the local index's change log: Azure AI Search has none, so its cache
+    # drops every page when the generation moves (its steps are logged as 'all' anyway).
+    return "generation" if settings.SEARCH_BACKEND == "azure" else settings.SEARCH_CACHE_INVALIDATION
+
+
+def _result_cache(settings: Settings, db: Database) -> ResultCache:
     settle = settings.SEARCH_CACHE_SETTLE_SECONDS
     if settle is None:  # Azure AI Search shows a write about 1 s after the call; Postgres at commit
         settle = 2.0 if settings.SEARCH_BACKEND == "azure" else 0.0
@@ -87,6 +98,7 @@ def _result_cache(settings: Settings) -> ResultCache:
         max_bytes=settings.SEARCH_CACHE_MAX_MB * 2**20,
         popular_ttl=settings.SEARCH_CACHE_POPULAR_TTL_SECONDS,
         settle_seconds=settle,
+        changes=ChangeReader(db).steps if _invalidation(settings) == "match" else None,
     )
 
 
@@ -125,6 +137,7 @@ async def search(request: ApiRequest) -> ApiResponse:
         deps.tuning,
         request.query,
         db=deps.runtime.db,
+        rules=deps.rules,
     )
     # The body is SearchOut's JSON (cached pages are kept serialised); the header says where it came from.
     return ApiResponse(200, body, {CACHE_HEADER: outcome}, "application/json")

@@ -44,7 +44,7 @@ from shared.bus.events import (
 from shared.bus.inbox import claim_message
 from shared.bus.port import ReceivedMessage
 from shared.db import Database
-from shared.search.generation import bump_generation
+from shared.search.generation import bump_generation, index_scope
 from shared.search.port import SearchIndex
 
 SUBSCRIPTIONS: Final = {"images": "search-sync", "orders": "search-sync"}
@@ -150,10 +150,10 @@ async def _apply_image(
     await adjust_keyword_counts(conn, sorted(old_words - new_words), sorted(new_words - old_words))
     if after is not None:
         await index.upsert([after], within=conn)
-        await bump_generation(conn)
+        await bump_generation(conn, index_scope(index))  # exactly the index writes above
     elif before is not None or status in ("rejected", "removed"):
         await index.delete([image_id], within=conn)
-        await bump_generation(conn)
+        await bump_generation(conn, index_scope(index))  # exactly the index writes above
     log.info("search_sync.image_applied", image_id=str(image_id), status=updated["status"], public=after is not None)
     return True
 

@@ -29,7 +29,7 @@ from functions.search_sync.documents import public_document
 from functions.search_sync.handlers import INDEX_WRITERS_LOCK
 from shared.audit import command_line_operator, record_admin_action
 from shared.db import Database
-from shared.search.generation import bump_generation
+from shared.search.generation import bump_generation, index_scope
 from shared.search.port import IndexDocument, SearchIndex
 
 _PUBLIC_ROWS = (
@@ -115,7 +115,7 @@ async def catch_up(db: Database, index: SearchIndex, *, since: datetime, batch_s
             public_ids = {doc.image_id for doc in public}
             await index.upsert(public, within=conn)
             await index.delete([row["image_id"] for row in rows if row["image_id"] not in public_ids], within=conn)
-            await bump_generation(conn)
+            await bump_generation(conn, index_scope(index))  # the new table logs its writes too
 
 
 cli = typer.Typer(add_completion=False, help=__doc__)

@@ -10,21 +10,36 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 import asyncpg
 
 from shared.db import Database
 
-# clock_timestamp(), not now(): the time of the write within its transaction, for the settle window below.
-_BUMP: Final = "update search.generation set value = value + 1, changed_at = clock_timestamp() returning value"
+# search.bump_generation (migration 0021) also stamps the transaction's logged serving-index rows with the
+# new value, or logs the step as 'all'; it sets changed_at = clock_timestamp() (the write's own time).
+_BUMP: Final = "select search.bump_generation($1)"
 _READ: Final = "select value, extract(epoch from clock_timestamp() - changed_at)::float8 as age from search.generation"
 
 
-async def bump_generation(conn: asyncpg.Connection) -> int:
+async def bump_generation(conn: asyncpg.Connection, scope: Literal["all", "images"] = "all") -> int:
     """Count a change to what public search shows. Call it inside the change's transaction, as late as
-    possible: the row lock it takes serialises concurrent writers until they commit."""
-    return await conn.fetchval(_BUMP)
+    possible: the row lock it takes serialises concurrent writers until they commit.
+
+    scope="images": the change is exactly this transaction's writes to an index that logs them (the local
+    index: shared/search/changes.py; `logs_changes(index)`), so cached pages those images cannot touch
+    survive it. "all" (a price, a reindex swap, an index that logs nothing): every cached page goes."""
+    return await conn.fetchval(_BUMP, scope)
+
+
+def logs_changes(index: object) -> bool:
+    """Whether the index logs its writes in the generation's transaction (PostgresSearchIndex does; an index
+    that does not say so, Azure AI Search or a test's stand-in, gets whole-cache steps)."""
+    return getattr(index, "logs_changes", False) is True
+
+
+def index_scope(index: object) -> Literal["all", "images"]:
+    return "images" if logs_changes(index) else "all"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ import asyncpg
 import numpy as np
 
 from shared.db import Database
+from shared.search.changes import attach_change_log, has_change_log
+from shared.search.generation import bump_generation
 from shared.search.port import (
     EMBEDDING_DIM,
     HIT_FIELDS,
@@ -345,6 +347,8 @@ _FACET_COLS: Final = "image_id, category, orientation, colors, usage, added_at, 
 class PostgresSearchIndex:
     """SearchIndex on the service's own Postgres schema (`search`)."""
 
+    logs_changes = True  # its serving table logs every write for the result cache (shared/search/changes.py)
+
     def __init__(
         self,
         db: Database,
@@ -392,6 +396,8 @@ class PostgresSearchIndex:
                 # A table from before the counts, or counts split at another safe-search threshold.
                 await conn.execute(f"lock table search.{TABLE} in share mode")  # no write in between
                 await _attach_facet_counts(conn, TABLE, self.safe_max_score)
+            if not await has_change_log(conn, TABLE):  # the result cache's change log (shared/search/changes.py)
+                await attach_change_log(conn, TABLE)
 
     async def held_dimension(self, conn: asyncpg.Connection | None = None) -> int | None:
         """The dimension of the serving table's vectors (None: no table yet)."""
@@ -651,6 +657,7 @@ class PostgresSearchIndex:
                 await conn.execute(f"vacuum (analyze) search.{staging}", timeout=_BUILD_TIMEOUT_SECONDS)
             async with self.db.transaction() as conn:
                 await _attach_facet_counts(conn, staging, self.safe_max_score)
+                await attach_change_log(conn, staging)  # after the load: the loaded rows are no change
             async with self.db.transaction() as conn:
                 # The swap: queries wait for this short transaction, then see the new table.
                 await conn.execute("select pg_advisory_xact_lock(hashtext('search.serving_index'))")
@@ -660,6 +667,8 @@ class PostgresSearchIndex:
                 await conn.execute(f"alter table search.{staging} rename to {TABLE}")
                 await conn.execute("delete from search.facet_counts where relid = $1::regclass", f"search.{old}")
                 await conn.execute(f"drop table search.{old}")
+                # Cached result pages go with the old table, in the swap's own transaction.
+                await bump_generation(conn)
         except BaseException:
             async with self.db.connection() as conn:
                 await conn.execute("delete from search.facet_counts where relid = to_regclass($1)", f"search.{staging}")
