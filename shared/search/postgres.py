@@ -556,8 +556,9 @@ class PostgresSearchIndex:
                 ctes.append("kw as (select * from kw_all union all select * from kw_any)")
             ctes.append(
                 # The limit under the window: a bounded (top-N) sort, not a sort of every keyword match.
-                f"kw_ranked as (select image_id, row_number() over (order by rank desc, added_at desc) as r"
-                f" from (select image_id, rank, added_at from kw order by rank desc, added_at desc"
+                # image_id breaks ties: a rank shared by two images must not follow where their rows lie on disk.
+                f"kw_ranked as (select image_id, row_number() over (order by rank desc, added_at desc, image_id) as r"
+                f" from (select image_id, rank, added_at from kw order by rank desc, added_at desc, image_id"
                 f" limit {p.add(query.candidates)}) top)"
             )
             legs.append("select image_id, r from kw_ranked")
@@ -572,7 +573,7 @@ class PostgresSearchIndex:
                 f" order by s.embedding <=> {vec}::real[]::halfvec({self.dimension}) limit {p.add(query.candidates)})"
             )
             ctes.append(
-                f"vec as (select *, row_number() over (order by dist) as r from nn"
+                f"vec as (select *, row_number() over (order by dist, image_id) as r from nn"
                 f" where dist <= {p.add(query.max_vector_distance)})"
             )
             legs.append("select image_id, r from vec")
