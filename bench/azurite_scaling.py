@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -67,12 +68,10 @@ class Subject:
 
 
 def growth_per_thousand(rows: list[tuple[int, float, float]]) -> float:
-    """Least-squares slope of CPU ms per file against thousands of blobs stored."""
-    xs = [blobs / 1000 for blobs, _, _ in rows]
-    ys = [ms for _, _, ms in rows]
-    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
-    spread = sum((x - mean_x) ** 2 for x in xs)
-    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread if spread else 0.0
+    """Least-squares slope of CPU ms per file against thousands of blobs stored (0 from a single step)."""
+    if len(rows) < 2:
+        return 0.0
+    return statistics.linear_regression([blobs / 1000 for blobs, _, _ in rows], [ms for _, _, ms in rows]).slope
 
 
 async def run(args: argparse.Namespace) -> None:
