@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.bus.events import Orientation, Usage
 from shared.http import IsoDateTime
@@ -15,6 +16,7 @@ from shared.search.port import Mode, Sort
 MAX_PAGE = 100  # deep paging is what crawlers do; page * per_page stays within Azure's $skip limit
 # Printable text only: a NUL or other control character is never a real query, and Postgres refuses NUL.
 TEXT = r"^[^\x00-\x1f\x7f]*$"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # The same, with at least one visible character: values are trimmed, so "  " would become "".
 VISIBLE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 
@@ -22,6 +24,14 @@ VISIBLE = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
 class _Query(BaseModel):
     # Unknown parameters are refused by name, so a typo ("catgory") is not silently ignored.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, value: object) -> object:
+        # Stripping runs before the pattern, so "\nsunset" would pass as "sunset": refuse it first.
+        if isinstance(value, str) and _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        return value
 
 
 class Paging(_Query):

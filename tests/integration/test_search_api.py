@@ -96,6 +96,8 @@ async def test_safe_search_is_on_by_default(search_app):
         ({"added_after": "yesterday"}, "added_after"),
         ({"catgory": "animals"}, "catgory"),
         ({"q": "nul\x00byte"}, "q"),
+        ({"q": "\nsunset"}, "q"),  # refused before trimming, not trimmed into a valid query
+        ({"category": "animals\t"}, "category"),
         ({"q": "x" * 201}, "q"),
     ],
 )
