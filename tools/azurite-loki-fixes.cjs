@@ -38,26 +38,55 @@ Loki.Resultset.prototype.find = function (query, firstOnly) {
 
 // 2. Deletes. Removing a few documents (Azurite deletes one blob at a time) rebuilt every index of the collection from
 // scratch: a full sort per index per delete. Updating each index in place for the removed positions is what
-// LokiJS does for a single remove; a large batch (a container deleted) keeps the rebuild, cheaper there.
+// LokiJS does for a single remove. Then, with the indices fixed, a profile of a 100k-file migration still put
+// 36% of Azurite's CPU in the same function: it copies the whole data and id arrays through a filter callback
+// per delete. Splicing the few positions out moves the same elements natively. A large batch (a container
+// deleted) keeps LokiJS's own path, cheaper there. Same steps in the same order as LokiJS 1.5.12's.
 const SMALL_BATCH = 32;
 const removeBatchByPositions = Loki.Collection.prototype.removeBatchByPositions;
 Loki.Collection.prototype.removeBatchByPositions = function (positions) {
-  const indices = this.binaryIndices;
-  if (!this.adaptiveBinaryIndices || positions.length > SMALL_BATCH || Object.keys(indices).length === 0) {
+  if (positions.length > SMALL_BATCH) {
     return removeBatchByPositions.call(this, positions);
   }
-  for (const key of Object.keys(indices)) {
-    this.adaptiveBinaryIndexRemove(positions, key);
-  }
-  this.binaryIndices = {}; // the indices are up to date: the batch path must neither rebuild nor flag them
   try {
-    return removeBatchByPositions.call(this, positions);
-  } catch (error) {
-    this.binaryIndices = indices;
-    this.flagBinaryIndexesDirty(); // the removal did not happen as the indices were told: rebuild them
-    throw error;
-  } finally {
-    this.binaryIndices = indices;
+    this.startTransaction();
+    this.ensureId();
+    for (const view of this.DynamicViews) {
+      view.removeDocument(positions);
+    }
+    if (this.adaptiveBinaryIndices) {
+      for (const key of Object.keys(this.binaryIndices)) {
+        this.adaptiveBinaryIndexRemove(positions, key);
+      }
+    } else {
+      this.flagBinaryIndexesDirty();
+    }
+    for (const key of this.uniqueNames) {
+      const index = this.getUniqueIndex(key);
+      if (!index) continue;
+      for (const position of positions) {
+        const value = this.data[position][key];
+        if (value !== null && value !== undefined) index.remove(value);
+      }
+    }
+    if (!this.disableChangesApi || this.events.delete.length > 1) {
+      for (const position of positions) this.emit("delete", this.data[position]);
+    }
+    if (this.isIncremental) {
+      for (const position of positions) this.dirtyIds.push(this.idIndex[position]);
+    }
+    for (const position of [...positions].sort((a, b) => b - a)) {
+      this.data.splice(position, 1);
+      this.idIndex.splice(position, 1);
+    }
+    this.commit();
+    this.dirty = true;
+  } catch (err) {
+    this.rollback();
+    this.flagBinaryIndexesDirty(); // the indices may have been told of a removal that did not happen
+    this.lokiConsoleWrapper.error(err.message);
+    this.emit("error", err);
+    return null;
   }
 };
 

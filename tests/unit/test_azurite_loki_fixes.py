@@ -31,10 +31,13 @@ function world() {
       }
     }
   }
-  return { blobs, blocks };
+  // a live view over a container, as LokiJS keeps it up to date through removals
+  const view = blobs.addDynamicView("incoming");
+  view.applyFind({ containerName: "incoming" });
+  return { blobs, blocks, view };
 }
 function answers() {
-  const { blobs, blocks } = world();
+  const { blobs, blocks, view } = world();
   const one = { accountName: "devstoreaccount1", containerName: "originals", name: "c/0007.jpg" };
   const rows = (coll, q) => coll.chain().find(q).data().map((d) => d.$loki).sort((a, b) => a - b);
   const out = {
@@ -64,6 +67,10 @@ function answers() {
     }
   }
   out.left = [blobs.count(), blocks.count()];
+  // every document still found by its id, and the id index still lines up with the data
+  out.byId = blobs.data.map((d) => blobs.get(d.$loki).$loki);
+  out.aligned = [blobs, blocks].every((c) => c.data.every((d, i) => d.$loki === c.idIndex[i]));
+  out.view = view.data().map((d) => d.$loki).sort((a, b) => a - b);
   return out;
 }
 const before = answers();
@@ -87,3 +94,5 @@ def test_patched_lookups_and_deletes_give_the_same_rows_as_stock_lokijs():
     assert result["before"]["count"] > 1  # the base blob and its snapshots: more than one row to agree on
     assert result["before"]["afterRemove"] == 0
     assert result["before"]["left"] == [300 - 3 - 7 - 50, 300 - 7]
+    assert result["after"]["aligned"] is True
+    assert len(result["after"]["view"]) == 100 - 7  # both accounts' `incoming`, less the deleted ones
