@@ -5,7 +5,9 @@
 // Azurite's CPU per migrated file grew by about 3.6 ms for every 1,000 blobs stored, and at 10,000 blobs a
 // profile showed 42% of it rebuilding every index after each single delete, 10% writing the whole database
 // as JSON every 5 seconds, and 10% scanning every blob of the account for lookups whose first term
-// (accountName) matches them all. The fixes keep every answer the same (tests/unit/test_azurite_loki_fixes.py).
+// (accountName) matches them all. With those fixed, a profile of a 100k-file migration put 36% of Azurite's CPU in
+// copying the whole blob list through a filter on every delete (23 ms per file at 100k blobs, bench/azurite_deletes.py);
+// the delete fix now splices instead. The fixes keep every answer the same (tests/unit/test_azurite_loki_fixes.py).
 "use strict";
 
 require("./azurite-loki-fixes.cjs");
