@@ -8,16 +8,15 @@ which holds every state search_sync has heard of.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 import numpy as np
 
 from functions.search_api.cache import PUBLIC, ResultCache, search_key
+from functions.search_api.embedding import QueryEmbedder
 from functions.search_api.models import (
     AdminSearchParams,
     AiKeyword,
@@ -39,7 +38,6 @@ from functions.search_api.models import (
     SuggestOut,
 )
 from shared.db import Database
-from shared.ml import TextEncoder
 from shared.search.changes import RuleBuilder
 from shared.search.generation import Generation, GenerationReader
 from shared.search.matching import MatchRule
@@ -64,21 +62,6 @@ class SearchTuning:
         self.candidates = candidates
         self.max_vector_distance = max_vector_distance
         self.safe_max_score = safe_max_score
-
-
-class QueryEmbedder:
-    """Text -> query vector, cached: popular queries repeat, and encoding costs more than the search."""
-
-    def __init__(self, encoder: TextEncoder, cache_size: int = 4096) -> None:
-        self._encode = lru_cache(maxsize=cache_size)(self._encode_one)
-        self.encoder = encoder
-
-    def _encode_one(self, text: str) -> tuple[float, ...]:
-        vector = np.asarray(self.encoder.encode([text]), dtype=np.float32)[0]
-        return tuple(vector.tolist())
-
-    async def embed(self, text: str) -> list[float]:
-        return list(await asyncio.to_thread(self._encode, text))
 
 
 class PriceBook:
