@@ -447,8 +447,9 @@ class PostgresSearchIndex:
         sql, values = self._search_sql(query)
         async with self.db.connection() as conn:
             if settings := self._session_settings(query):
-                # Session settings: the pool runs RESET ALL when the connection is released.
-                await conn.execute(settings)
+                # Kept on the session (only HNSW scans read them, and every query with one sets them first):
+                # no RESET at release, and no SET when this connection's last search used the same ones.
+                await conn.keep_settings(settings)
             row = await conn.fetchrow(sql, *values)
         result = row["result"]
         hits = [SearchHit(document=_document(h), score=h["score"]) for h in result["page"] or []]
