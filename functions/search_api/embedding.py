@@ -92,8 +92,8 @@ class QueryEmbedder:
             self._cache.popitem(last=False)
 
     def _settle(self, key: str, *, vector: np.ndarray | None = None, error: BaseException | None = None) -> None:
-        future = self._pending.pop(key)
-        if future.done():
+        future = self._pending.pop(key, None)
+        if future is None or future.done():  # None: the waiters' loop was replaced (see embed)
             return
         if error is None:
             future.set_result(vector)
