@@ -2,6 +2,7 @@
 
     flock /work/wt/bench.lock .venv/bin/python -m bench.search [--docs 100000] [--var-dir var/bench-search-1m]
         [--steps relevance,single,recall,http] [--seconds 60] [--clients 16] [--cache off,on] [--ef-sweep 200,800]
+        [--baseline-checkout /tmp/base]
 
 At 1M documents split the steps over several locked runs (each under ~12 minutes) with --steps and the same
 --var-dir: the first builds the corpus (about 5 min load + 7 min HNSW on a quiet machine), the others reuse it
@@ -576,20 +577,38 @@ async def http_load(
 
 
 def http_step(
-    var_dir: Path, corpus: Corpus, seconds: float, clients: int, cache_modes: list[str], warm_seconds: float = 0
+    var_dir: Path,
+    corpus: Corpus,
+    seconds: float,
+    clients: int,
+    cache_modes: list[str],
+    warm_seconds: float = 0,
+    baseline_checkout: Path | None = None,
 ) -> dict[str, dict]:
     """The stock mix over devhost once per result-cache mode ("off": every search reaches the index, the
-    uncached path one-offs always take; "on": the API's generation-keyed cache), each a fresh process."""
+    uncached path one-offs always take; "on": the API's generation-keyed cache), each a fresh process; with
+    `baseline_checkout`, that checkout's devhost first in each mode, on the same corpus and the same mix."""
     results: dict[str, dict] = {}
+    roots = [(baseline_checkout.resolve(), "baseline checkout: "), (None, "")] if baseline_checkout else [(None, "")]
     for n, mode in enumerate(cache_modes):
-        results.update(
-            _http_run(var_dir, corpus, seconds, clients, cache=mode, baselines=n == 0, warm_seconds=warm_seconds)
-        )
+        for root, label in roots:
+            run = _http_run(
+                var_dir, corpus, seconds, clients, cache=mode, baselines=n == 0, warm_seconds=warm_seconds, root=root
+            )
+            results.update({label + case: figures for case, figures in run.items()})
     return results
 
 
 def _http_run(
-    var_dir: Path, corpus: Corpus, seconds: float, clients: int, *, cache: str, baselines: bool, warm_seconds: float
+    var_dir: Path,
+    corpus: Corpus,
+    seconds: float,
+    clients: int,
+    *,
+    cache: str,
+    baselines: bool,
+    warm_seconds: float,
+    root: Path | None = None,
 ) -> dict[str, dict]:
     from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
 
@@ -598,7 +617,13 @@ def _http_run(
     env["SEARCH_ANONYMOUS_PER_IP_PER_MINUTE"] = "100000000"  # the benchmark is one anonymous client
     env["SEARCH_CACHE_ENABLED"] = "true" if cache == "on" else "false"
     env["LOG_LEVEL"] = "WARNING"
-    proc = start_devhost(env, var_dir.parent / "devhost.log")
+    if root is not None:
+        # Its own code first and nothing else: PYTHONPATH additions (packages tried before requirements.txt
+        # has them) are the candidate's.
+        env["PYTHONPATH"] = str(root)
+    options = {"root": root} if root is not None else {}
+    proc = start_devhost(env, var_dir.parent / "devhost.log", **options)
+    emit({"step": "http", "devhost": str(root or "this checkout"), "cache": cache})
     results = {}
     try:
         base = f"http://127.0.0.1:{env['DEVHOST_PORT']}/api"
@@ -708,8 +733,9 @@ async def main_async(args: argparse.Namespace) -> None:
         await db.close()
     if "http" in steps and not args.skip_http:
         modes = args.cache.split(",")
+        baseline = Path(args.baseline_checkout) if args.baseline_checkout else None
         summary["http"] = await asyncio.to_thread(
-            http_step, var_dir, corpus, args.seconds, args.clients, modes, args.warm_seconds
+            http_step, var_dir, corpus, args.seconds, args.clients, modes, args.warm_seconds, baseline
         )
     await asyncio.to_thread(server.stop)
     if not args.var_dir and not args.keep:
@@ -795,6 +821,12 @@ def main() -> None:
         default="off,on",
         help="result-cache modes of the HTTP step: off (the uncached path), on (SEARCH_CACHE_ENABLED), or both",
     )
+    parser.add_argument(
+        "--baseline-checkout",
+        help="another checkout of this repository (e.g. `git worktree add /tmp/base main`, with a tools/node_modules "
+        "link for Azurite) whose devhost serves the same corpus and mix before this one's in each HTTP run: a "
+        "same-run A/B of the app's code",
+    )
     parser.add_argument("--rebuild", action="store_true", help="build the corpus even if --var-dir holds one")
     parser.add_argument(
         "--steps",
@@ -803,7 +835,10 @@ def main() -> None:
         "split a 1M run so each locked run stays short",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    asyncio.run(main_async(parser.parse_args()))
+    args = parser.parse_args()
+    if args.var_dir:  # absolute: a --baseline-checkout's devhost runs in that checkout
+        args.var_dir = os.path.abspath(args.var_dir)
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ import json
 import os
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -137,7 +138,7 @@ class DevHost:
                 app,
                 host=self.host,
                 port=port,
-                log_level="warning",
+                log_level="warning",  # http "auto": httptools (requirements.txt) when installed, else h11
                 lifespan="off",
                 proxy_headers=False,  # the peer address is the client: devhost plays the front end itself
                 timeout_graceful_shutdown=10,
@@ -216,7 +217,18 @@ def serve(port: int | None = None, host: str = "127.0.0.1", without: Sequence[st
             loop.add_signal_handler(sig, devhost.request_stop)
         await devhost.run()
 
-    asyncio.run(main())
+    run_event_loop(main())
+
+
+def run_event_loop(main: Coroutine[Any, Any, None]) -> None:
+    """uvloop when installed (requirements.txt): its loop and socket transports are C, so every request costs
+    the HTTP path less CPU (bench/search.py); asyncio's own loop otherwise, which behaves the same."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 @dataclass(frozen=True)

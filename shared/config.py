@@ -271,8 +271,15 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=256,
-        description="ONNX Runtime threads per inference call; 0 = one per CPU the process may use "
+        description="ONNX Runtime threads per inference call of the image models; 0 = one per CPU the process may use "
         "(its cgroup quota on Flex Consumption, not the host's count).",
+    )
+    ML_TEXT_INTRA_OP_THREADS: int = Field(
+        1,
+        ge=0,
+        le=256,
+        description="ONNX Runtime threads per call of the text model (search queries); 0 = one per CPU. One: a "
+        "query is a few tokens, so a second thread costs 10-20% more CPU per text and search runs many at once.",
     )
     ML_MAX_BATCH: int = Field(16, ge=1, le=256, description="Most images sent through a model in one run.")
     ML_MAX_TAGS: int = Field(10, ge=1, le=50, description="Most tags kept per image.")
@@ -364,6 +371,13 @@ class Settings(BaseSettings):
         "should fit (about 1.1 GB per million images); beyond it pgvector builds on disk, many times slower.",
     )
     SEARCH_REINDEX_BATCH_SIZE: int = Field(1000, ge=1, le=1000, description="Documents per batch of a full reindex.")
+    SEARCH_QUERY_VECTORS_CACHED: int = Field(
+        4096,
+        ge=0,
+        le=1_000_000,
+        description="Query vectors kept per instance (query text -> the text model's vector, 1.5 kB each at 384 "
+        "dimensions), so a repeated query skips the model even when its result page is not cached. 0: none.",
+    )
     SEARCH_CACHE_ENABLED: bool = Field(
         True,
         description="Cache public search result pages per instance, keyed by the index generation (which every "

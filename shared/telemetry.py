@@ -89,13 +89,23 @@ def _configure_tracing(settings: Settings, service: str) -> None:
             resource_attributes={"service.name": service},
         )
         return
+    processors = span_processors(settings)
+    if not processors:
+        # Spans would go nowhere: no provider, so the HTTP edge opens none (tracing_enabled) and the rest
+        # get OpenTelemetry's no-op spans. Correlation ids still join the hops in the logs.
+        return
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    for processor in span_processors(settings):
+    for processor in processors:
         provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
+
+
+def tracing_enabled() -> bool:
+    """Whether spans are recorded: a tracer provider is installed (an exporter is configured, or a test's)."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 def span_processors(settings: Settings) -> list[Any]:

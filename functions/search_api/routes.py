@@ -65,7 +65,7 @@ async def _dependencies() -> _Deps:
         _deps = _Deps(
             runtime=runtime,
             index=await get_search_index(),
-            embedder=handlers.QueryEmbedder(get_text_encoder()),
+            embedder=handlers.QueryEmbedder(get_text_encoder(), settings.SEARCH_QUERY_VECTORS_CACHED),
             prices=handlers.PriceBook(
                 runtime.db,
                 {name: handlers.Money(**price.model_dump()) for name, price in launch_prices(runtime.settings).items()},

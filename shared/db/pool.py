@@ -36,11 +36,25 @@ class PooledConnection(asyncpg.Connection):
     """
 
     session_state = False
+    kept_settings: str | None = None  # the last keep_settings statement, in force on this session
 
     async def execute(self, query: str, *args: Any, **kwargs: Any) -> str:
         if _SESSION_STATE.search(query):
             self.session_state = True
+            self.kept_settings = None  # a SET or RESET may have changed what keep_settings applied
         return await super().execute(query, *args, **kwargs)
+
+    async def keep_settings(self, statement: str) -> None:
+        """Run `SET`s that may outlive this use of the connection, and only when the session does not have
+        them already: for settings that every statement relying on them sets first (pgvector's hnsw.*, which
+        only HNSW scans read). A search then costs neither a SET nor the release's RESET round trip."""
+        if statement == self.kept_settings:
+            return
+        if self.is_in_transaction():  # a rollback would undo them: ordinary session state
+            await self.execute(statement)
+            return
+        await super().execute(statement)
+        self.kept_settings = statement
 
     async def add_listener(self, channel: str, callback: Any) -> None:
         self.session_state = True
@@ -52,6 +66,7 @@ async def _reset(conn: asyncpg.Connection) -> None:
     if conn.is_in_transaction() or getattr(conn, "session_state", True):
         await conn.reset()
         conn.session_state = False
+        conn.kept_settings = None  # RESET ALL cleared them
 
 
 class Database:

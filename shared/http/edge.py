@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -33,7 +34,7 @@ from shared.http.security import (
     preflight_headers,
 )
 from shared.outages import is_dependency_outage
-from shared.telemetry import context_from, tracer
+from shared.telemetry import context_from, tracer, tracing_enabled
 
 log = structlog.get_logger(__name__)
 
@@ -153,12 +154,7 @@ async def _serve(spec: RouteSpec, handler: Handler, req: func.HttpRequest) -> fu
     instance = urlsplit(req.url).path or "/"
     with (
         structlog.contextvars.bound_contextvars(correlation_id=correlation_id, function=spec.name, sub=None),
-        tracer.start_as_current_span(
-            f"{spec.method} /api/{spec.route}",
-            context=context_from(req.headers),  # joins the caller's trace when it sent traceparent
-            kind=trace.SpanKind.SERVER,
-            attributes={"http.request.method": spec.method, "http.route": f"/api/{spec.route}"},
-        ) as span,
+        _server_span(spec, req) as span,
     ):
         try:
             response = await _dispatch(spec, handler, req, correlation_id)
@@ -206,6 +202,17 @@ async def _serve(spec: RouteSpec, handler: Handler, req: func.HttpRequest) -> fu
             duration_ms=round((time.perf_counter() - started) * 1000, 2),
         )
         return response
+
+
+def _server_span(spec: RouteSpec, req: func.HttpRequest) -> AbstractContextManager[trace.Span]:
+    if not tracing_enabled():  # no exporter: a span would cost CPU on every request and go nowhere
+        return nullcontext(trace.INVALID_SPAN)
+    return tracer.start_as_current_span(
+        f"{spec.method} /api/{spec.route}",
+        context=context_from(req.headers),  # joins the caller's trace when it sent traceparent
+        kind=trace.SpanKind.SERVER,
+        attributes={"http.request.method": spec.method, "http.route": f"/api/{spec.route}"},
+    )
 
 
 async def _dispatch(spec: RouteSpec, handler: Handler, req: func.HttpRequest, correlation_id: str) -> func.HttpResponse:

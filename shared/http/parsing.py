@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import types
+from functools import cache
 from typing import Annotated, Any, Final, Union, get_args, get_origin
 from urllib.parse import parse_qsl, urlsplit
 
@@ -58,11 +59,18 @@ def _query_items(req: func.HttpRequest) -> list[tuple[str, str]]:
     return items
 
 
-def _parse_query(model: type[BaseModel], req: func.HttpRequest) -> BaseModel:
-    multi = set()
+@cache  # per query model: its fields do not change after the route is declared
+def _multi_names(model: type[BaseModel]) -> frozenset[str]:
+    """Names (and aliases) of the fields that take repeated parameters."""
+    multi: set[str] = set()
     for field_name, info in model.model_fields.items():
         if _is_multi(info.annotation):
             multi |= {field_name, info.alias or field_name}
+    return frozenset(multi)
+
+
+def _parse_query(model: type[BaseModel], req: func.HttpRequest) -> BaseModel:
+    multi = _multi_names(model)
     values: dict[str, list[str]] = {}
     for name, value in _query_items(req):
         values.setdefault(name, []).append(value)

@@ -34,7 +34,7 @@ def build_text_encoder(settings: Settings) -> TextEncoder:
         clip_text = ClipTextEncoder(
             settings.CLIP_MODEL_DIR,
             dimension=settings.ML_EMBEDDING_DIM,
-            intra_op_threads=settings.ML_INTRA_OP_THREADS,
+            intra_op_threads=settings.ML_TEXT_INTRA_OP_THREADS,
         )
         log.info("ml.text_encoder_loaded", clip=str(settings.CLIP_MODEL_DIR), dimension=clip_text.dimension)
         return clip_text
@@ -45,7 +45,7 @@ def build_text_encoder(settings: Settings) -> TextEncoder:
         model_path,
         settings.ML_TOKENIZER_PATH or PACKAGED_TOKENIZER,
         dimension=settings.ML_EMBEDDING_DIM,
-        intra_op_threads=settings.ML_INTRA_OP_THREADS,
+        intra_op_threads=settings.ML_TEXT_INTRA_OP_THREADS,
     )
     log.info("ml.text_encoder_loaded", model=str(model_path), dimension=encoder.dimension)
     return encoder

@@ -32,12 +32,13 @@ def processes_using(path: Path) -> list[psutil.Process]:
     return found
 
 
-def start_devhost(env: dict[str, str], log_path: Path, *options: str) -> subprocess.Popen:
-    """`options`: more `devhost start` options, e.g. ("--without", "process_uploaded_image")."""
+def start_devhost(env: dict[str, str], log_path: Path, *options: str, root: Path = PROJECT_ROOT) -> subprocess.Popen:
+    """`options`: more `devhost start` options, e.g. ("--without", "process_uploaded_image"); `root`: the
+    checkout whose code runs (benchmarks compare another one's)."""
     log = log_path.open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "devhost", "start", "--port", env["DEVHOST_PORT"], *options],
-        cwd=PROJECT_ROOT,
+        cwd=root,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import pytest
 
 from shared.db import connect_database
@@ -63,3 +64,33 @@ async def test_plain_statements_and_transactions_release_without_a_reset(one_con
         assert await conn.fetchval("select x from pool_test_rows") == 2
         await conn.execute("set work_mem = '7MB'")
     assert resets == 1  # only after the session setting
+
+
+async def test_kept_settings_outlive_their_acquisition_and_are_sent_once(one_connection_pool, monkeypatch) -> None:
+    db = one_connection_pool
+    sent: list[str] = []  # every statement that reaches the server through execute (RESET ALL does)
+    execute = asyncpg.Connection.execute
+
+    async def recording_execute(self, query, *args, **kwargs):
+        sent.append(query)
+        return await execute(self, query, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", recording_execute)
+    for _ in range(2):
+        async with db.connection() as conn:
+            await conn.keep_settings("set work_mem = '7MB'")
+    async with db.connection() as conn:
+        assert await conn.fetchval("show work_mem") == "7MB"
+    assert sent == ["set work_mem = '7MB'"]  # no second SET, and no RESET ALL at release
+
+
+async def test_a_reset_forgets_kept_settings(one_connection_pool) -> None:
+    db = one_connection_pool
+    async with db.connection() as conn:
+        default = await conn.fetchval("show work_mem")
+        await conn.keep_settings("set work_mem = '7MB'")
+        await conn.execute("set statement_timeout = '5s'")  # session state: RESET ALL at release
+    async with db.connection() as conn:
+        assert await conn.fetchval("show work_mem") == default
+        await conn.keep_settings("set work_mem = '7MB'")  # sent again, not skipped
+        assert await conn.fetchval("show work_mem") == "7MB"

@@ -28,6 +28,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openapi_spec_validator import validate as validate_openapi
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel, Field
 from structlog.contextvars import merge_contextvars
 from structlog.testing import capture_logs
@@ -48,6 +52,7 @@ from shared.http import (
     configure_http,
     reset_http,
 )
+from shared.http import edge as http_edge
 
 ISSUER = "http://localhost:7071/local-issuer"
 AUDIENCE = "api://stock-marketplace"
@@ -419,6 +424,25 @@ async def test_the_traceparent_trace_id_is_used_when_there_is_no_correlation_id(
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     req = request("GET", "search", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
     assert (await call(edge, "search", req)).headers["x-correlation-id"] == trace_id
+
+
+async def test_a_server_span_joins_the_callers_trace_only_when_spans_are_recorded(edge, monkeypatch):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(http_edge, "tracer", provider.get_tracer("test"))
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    req = request("GET", "search", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+
+    monkeypatch.setattr(http_edge, "tracing_enabled", lambda: False)  # no exporter configured
+    assert (await call(edge, "search", req)).status_code == 200
+    assert exporter.get_finished_spans() == ()
+
+    monkeypatch.setattr(http_edge, "tracing_enabled", lambda: True)
+    await call(edge, "search", req)
+    [span] = exporter.get_finished_spans()
+    assert (span.name, span.kind) == ("GET /api/search", trace.SpanKind.SERVER)
+    assert format(span.context.trace_id, "032x") == trace_id
 
 
 async def test_a_correlation_id_that_could_inject_into_logs_is_replaced(edge):

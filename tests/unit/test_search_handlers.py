@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from functions.search_api import handlers
@@ -136,6 +138,28 @@ async def test_results_carry_price_and_facets_under_their_public_names():
     assert out.items[0].id == doc.image_id and out.items[0].price.amount_minor == 1000
     assert out.facets.color[0].value == "blue" and out.facets.license[0].value == "commercial"
     assert out.facets.category == []
+
+
+@given(
+    titles=st.lists(st.text(max_size=30), max_size=4),
+    scores=st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), min_size=4, max_size=4),
+    counts=st.lists(st.integers(min_value=0, max_value=10**9), max_size=3),
+    priced=st.booleans(),
+    with_facets=st.booleans(),
+    estimate=st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_the_page_json_is_the_response_models_json(titles, scores, counts, priced, with_facets, estimate):
+    # The search route writes its body without building SearchOut: byte for byte what the model would write.
+    hits = [SearchHit(document=a_document(title=t), score=s) for t, s in zip(titles, scores, strict=False)]
+    facets = {"colors": [FacetCount(value=f"c{n}", count=c) for n, c in enumerate(counts)], "category": []}
+    result = SearchResult(hits=hits, total=len(hits) * 7, facets=facets, total_is_estimate=estimate)
+    price = handlers.Money(amount_minor=1250, currency="EUR") if priced else None
+    paging = SearchParams(page=2, per_page=5)
+
+    expected = handlers._search_out(result, price, paging, with_facets).model_dump_json(by_alias=True).encode()
+
+    assert handlers.page_json(result, price, paging, with_facets) == expected
 
 
 async def test_similar_images_query_by_the_images_own_vector_excluding_itself_and_duplicates():
