@@ -153,6 +153,7 @@ def test_journey_2_a_contributor_drops_three_photos_and_each_ends_in_its_state_w
     page.get_by_role("button", name="Save tax form").click()
     country = page.get_by_label("Country of tax residence (e.g. PT)")
     expect(country).to_have_attribute("aria-invalid", "true")
+    expect(country).to_be_focused()  # the first field to fix, its reason read out with it
     expect(page.locator(f"#{country.get_attribute('aria-describedby')}")).to_contain_text("ISO 3166-1")
     at_both_widths(page, "getting paid with a field error", shots, axe_report)
     assert page.errors == []
