@@ -77,7 +77,7 @@ export function Portfolio() {
           id={searchId}
           type="search"
           value={draft}
-          placeholder="Search your photos by title or keyword"
+          placeholder="Title or keyword"
           onChange={(e) => setDraft(e.target.value)}
         />
         <button type="submit" className="button">
