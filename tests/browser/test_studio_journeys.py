@@ -18,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.harness import Shots, at_both_widths, sign_in
+from tests.browser.harness import DESKTOP, PHONE, Shots, at_both_widths, sign_in
 from tests.e2e.devhost_process import token
 from tests.fixtures.photos import jpeg_bytes, photo
 
@@ -49,6 +49,19 @@ def drop_files(page: Page, selector: str, files: list[tuple[str, str, bytes]]) -
     page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
 
+def tab_rows(page: Page, nav_name: str) -> dict:
+    """How a tab bar lies at the current width: its rows, and whether any tab reaches past the screen."""
+    return page.get_by_role("navigation", name=nav_name).evaluate(
+        """(nav) => {
+            const tabs = [...nav.querySelectorAll("li")].map((li) => li.getBoundingClientRect());
+            return {
+              rows: new Set(tabs.map((r) => Math.round(r.top))).size,
+              overflows: nav.scrollWidth > nav.clientWidth || Math.max(...tabs.map((r) => r.right)) > window.innerWidth,
+            };
+        }"""
+    )
+
+
 def row(page: Page, file_name: str, within: str = "Uploads"):
     return page.get_by_role("list", name=within, exact=True).locator(f'li[data-file="{file_name}"]')
 
@@ -61,6 +74,11 @@ def test_journey_2_a_contributor_drops_three_photos_and_each_ends_in_its_state_w
     sign_in(page, "/contributor/", CONTRIBUTOR, "contributor", shots, axe_report)
     expect(page.get_by_role("heading", name="Upload photos", level=1)).to_be_visible()
     at_both_widths(page, "studio before upload", shots, axe_report)
+    expect(page.get_by_role("heading", name="Upload your first photos")).to_be_visible()
+    for width in (360, 375):  # the phones contributors check their uploads on
+        page.set_viewport_size({**PHONE, "width": width})
+        assert tab_rows(page, "Studio") == {"rows": 1, "overflows": False}, f"studio tabs at {width} px"
+    page.set_viewport_size(DESKTOP)
 
     good = jpeg_bytes(photo("coffee", megapixels=5))
     small = jpeg_bytes(photo("astronaut"))  # 512 x 512: 0.3 MP
@@ -93,6 +111,10 @@ def test_journey_2_a_contributor_drops_three_photos_and_each_ends_in_its_state_w
     )
     expect(row(page, duplicate).get_by_test_id("reason")).to_contain_text("Nothing to do.")
     expect(page.get_by_role("status").filter(has_text="3 files")).to_be_visible()
+    # Latest uploads reads the queue's own poll: the same three photos, in the same words.
+    for name in ("tiny.jpg", "espresso.jpg", "espresso-copy.jpg"):
+        said = row(page, name).get_by_test_id("stage").inner_text()
+        expect(row(page, name, "Latest uploads").get_by_test_id("stage")).to_have_text(said)
     at_both_widths(page, "studio after upload", shots, axe_report)
 
     # The accepted photo's details: AI suggestions one click away, saved through the API.
@@ -131,6 +153,7 @@ def test_journey_2_a_contributor_drops_three_photos_and_each_ends_in_its_state_w
     page.get_by_role("button", name="Save tax form").click()
     country = page.get_by_label("Country of tax residence (e.g. PT)")
     expect(country).to_have_attribute("aria-invalid", "true")
+    expect(country).to_be_focused()  # the first field to fix, its reason read out with it
     expect(page.locator(f"#{country.get_attribute('aria-describedby')}")).to_contain_text("ISO 3166-1")
     at_both_widths(page, "getting paid with a field error", shots, axe_report)
     assert page.errors == []

@@ -3,7 +3,16 @@ import Link from "next/link";
 import { usePathname } from "next/navigation";
 
 /** The tabs of a section (studio, console); the current one is marked for screen readers too. */
-export function SectionNav({ label, links }: { label: string; links: { href: string; text: string }[] }) {
+export function SectionNav({
+  label,
+  links,
+  fill = false,
+}: {
+  label: string;
+  links: { href: string; text: string }[];
+  /** On phones, share one row evenly (for a handful of short labels; a longer list wraps instead). */
+  fill?: boolean;
+}) {
   const pathname = usePathname();
   const normal = pathname.endsWith("/") ? pathname : `${pathname}/`;
   // The longest matching prefix is the current tab, so "/admin/" is not current on "/admin/audit/".
@@ -12,7 +21,7 @@ export function SectionNav({ label, links }: { label: string; links: { href: str
     .filter((href) => normal.startsWith(href))
     .sort((a, b) => b.length - a.length)[0];
   return (
-    <nav className="section-nav" aria-label={label}>
+    <nav className={fill ? "section-nav fill" : "section-nav"} aria-label={label}>
       <ul>
         {links.map((link) => (
           <li key={link.href}>

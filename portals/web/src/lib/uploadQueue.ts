@@ -272,3 +272,18 @@ export function formatBytes(bytes: number, locale?: string): string {
     maximumFractionDigits: unit === 0 ? 0 : 1,
   }).format(value);
 }
+
+const AUTOMATIC: ReadonlySet<ServerState> = new Set(["awaiting_upload", "processing", "processed"]);
+
+/** What the queue asks of the shared poll, and how many of its files the platform will list. */
+export function queueNeeds(items: QueueItem[]): { fast: boolean; follow: boolean; onTheWay: number } {
+  const fast = items.some(
+    (i) =>
+      i.phase === "queued" ||
+      isActive(i) ||
+      (i.phase === "sent" && (i.server === null || AUTOMATIC.has(i.server.state))),
+  );
+  // A file refused in the browser never reaches the platform; one that got a ticket has a record.
+  const onTheWay = items.filter((i) => i.phase === "queued" || isActive(i) || i.imageId !== null).length;
+  return { fast, follow: awaitingServer(items), onTheWay };
+}

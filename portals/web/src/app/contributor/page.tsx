@@ -1,6 +1,5 @@
 import type { Metadata } from "next";
-import { RecentUploads } from "@/components/studio/RecentUploads";
-import { UploadQueue } from "@/components/studio/UploadQueue";
+import { StudioHome } from "@/components/studio/StudioHome";
 
 export const metadata: Metadata = { title: "Upload photos" };
 
@@ -8,10 +7,7 @@ export default function ContributorHome() {
   return (
     <>
       <h1>Upload photos</h1>
-      <div className="studio-home">
-        <UploadQueue />
-        <RecentUploads />
-      </div>
+      <StudioHome />
     </>
   );
 }

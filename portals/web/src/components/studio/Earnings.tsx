@@ -65,7 +65,11 @@ export function Earnings() {
         {byMonth.balances.length === 0 ? (
           <section className="panel card" aria-labelledby="balance-heading">
             <h2 id="balance-heading">Balance</h2>
-            <p className="muted">Nothing earned yet. Sales appear here as buyers license your photos.</p>
+            <p className="muted">Nothing earned yet: you earn each time a buyer licenses one of your photos.</p>
+            <p className="small">
+              <Link href="/contributor/">Upload more photos</Link> and give each a title and keywords so buyers find
+              them.
+            </p>
           </section>
         ) : (
           byMonth.balances.map((b) => (
@@ -127,7 +131,13 @@ export function Earnings() {
       <section className="panel" aria-labelledby="images-heading">
         <h2 id="images-heading">By photo</h2>
         {imageRows.length === 0 ? (
-          <p className="muted">No sales in the last twelve months yet.</p>
+          <div className="stack">
+            <p className="muted">No sales in the last twelve months yet.</p>
+            <p className="small">
+              Buyers find photos by their words: <Link href="/contributor/portfolio/">open your portfolio</Link> and add
+              a clear title and keywords to the photos that have few.
+            </p>
+          </div>
         ) : (
           <table className="table stackable">
             <thead>

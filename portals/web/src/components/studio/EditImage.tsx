@@ -1,4 +1,5 @@
 "use client";
+import Link from "next/link";
 import { useSearchParams } from "next/navigation";
 import { EmptyState } from "../States";
 import { DetailsEditor } from "./DetailsEditor";
@@ -8,8 +9,15 @@ export function EditImage() {
   const id = useSearchParams().get("id");
   if (!id) {
     return (
-      <EmptyState title="No photo chosen">
-        <p>Open a photo from your portfolio to edit its details.</p>
+      <EmptyState
+        title="No photo chosen"
+        actions={
+          <Link className="button" href="/contributor/portfolio/">
+            Open your portfolio
+          </Link>
+        }
+      >
+        <p>Pick a photo in your portfolio, or its Edit details button in the upload list, to edit its details.</p>
       </EmptyState>
     );
   }

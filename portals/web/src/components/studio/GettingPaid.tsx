@@ -1,6 +1,7 @@
 "use client";
-import { useId, useState, type FormEvent, type ReactNode } from "react";
+import { useEffect, useId, useState, type FormEvent, type ReactNode } from "react";
 import { ApiProblem, api, call, messageOf, type Schemas } from "@/lib/api";
+import { errorSummary, placeErrors } from "@/lib/formErrors";
 import { formatDate } from "@/lib/money";
 import { percent } from "@/lib/earnings";
 import { optionalFields } from "@/lib/optionalFields";
@@ -14,6 +15,21 @@ const FORMS: { value: FormType; label: string }[] = [
   { value: "W-8BEN", label: "W-8BEN: individual outside the US" },
   { value: "W-8BEN-E", label: "W-8BEN-E: company outside the US" },
 ];
+
+// The form's fields as the API names them, in the order they appear, with their labels.
+const TAX_FIELDS = {
+  form_type: "Form",
+  legal_name: "Legal name",
+  "address.line1": "Street address",
+  "address.city": "City",
+  "address.postal_code": "Postal code",
+  "address.country": "Country of address (e.g. PT)",
+  country: "Country of tax residence (e.g. PT)",
+  tin: "Tax id (SSN, EIN or foreign TIN)",
+  treaty_claim: "Claim the tax treaty rate",
+} as const;
+type TaxField = keyof typeof TAX_FIELDS;
+const FIELD_ORDER = Object.keys(TAX_FIELDS) as TaxField[];
 
 /** null where there is nothing yet (the API's 404), so the page offers to create it. */
 async function orNone<T>(request: Promise<T>): Promise<T | null> {
@@ -103,17 +119,27 @@ function TaxForm({
     treaty_claim: current?.treaty_claim ?? false,
   });
   const [errors, setErrors] = useState<Record<string, string>>({});
+  const [invalid, setInvalid] = useState<TaxField[]>([]);
   const [notice, setNotice] = useState<{ tone: "success" | "error"; text: string } | null>(
     saved ? { tone: "success", text: "Tax form saved." } : null,
   );
   const [busy, setBusy] = useState(false);
+  const [refusals, setRefusals] = useState(0); // each refused submit moves the focus again
   const base = useId();
+  const idOf = (field: TaxField) => `${base}-${field.replace(".", "-")}`;
+  const focusField = (field: TaxField) => document.getElementById(idOf(field))?.focus();
   const set = (patch: Partial<typeof form>) => setForm({ ...form, ...patch });
+  // After a refused submit, the first field to fix takes the focus: its label and reason are read out.
+  useEffect(() => {
+    if (refusals > 0 && invalid[0]) focusField(invalid[0]);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [refusals]);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setBusy(true);
     setErrors({});
+    setInvalid([]);
     setNotice(null);
     try {
       const body: TaxIn = {
@@ -134,11 +160,12 @@ function TaxForm({
       onSaved();
     } catch (err) {
       if (err instanceof ApiProblem && err.errors.length) {
-        // One message per field, next to it; the summary says how many.
-        const byField: Record<string, string> = {};
-        for (const e of err.errors) byField[String(e.name).replace(/^body\./, "")] = String(e.reason);
-        setErrors(byField);
-        setNotice({ tone: "error", text: `Check the ${err.errors.length === 1 ? "field" : "fields"} marked below.` });
+        // Each reason next to its field; the summary links to each, and the first takes the focus.
+        const placed = placeErrors(err.errors, FIELD_ORDER);
+        setErrors(placed.byField);
+        setInvalid(placed.invalid as TaxField[]);
+        setNotice({ tone: "error", text: errorSummary(placed) });
+        setRefusals((n) => n + 1);
       } else {
         setNotice({ tone: "error", text: messageOf(err) });
       }
@@ -155,7 +182,7 @@ function TaxForm({
           {percent(current.withholding_rate_bp)} (updated {formatDate(current.updated_at)}). Submit again to replace it.
         </p>
       )}
-      <Field label="Form" id={`${base}-form`} error={errors.form_type}>
+      <Field label={TAX_FIELDS.form_type} id={idOf("form_type")} error={errors.form_type}>
         {(p) => (
           <select {...p} value={form.form_type} onChange={(e) => set({ form_type: e.target.value as FormType })}>
             {FORMS.map((f) => (
@@ -166,22 +193,22 @@ function TaxForm({
           </select>
         )}
       </Field>
-      <Field label="Legal name" id={`${base}-name`} error={errors.legal_name}>
+      <Field label={TAX_FIELDS.legal_name} id={idOf("legal_name")} error={errors.legal_name}>
         {(p) => <input {...p} type="text" value={form.legal_name} onChange={(e) => set({ legal_name: e.target.value })} />}
       </Field>
-      <Field label="Street address" id={`${base}-line1`} error={errors["address.line1"]}>
+      <Field label={TAX_FIELDS["address.line1"]} id={idOf("address.line1")} error={errors["address.line1"]}>
         {(p) => <input {...p} type="text" value={form.line1} onChange={(e) => set({ line1: e.target.value })} />}
       </Field>
       <div className="row fields-row">
-        <Field label="City" id={`${base}-city`} error={errors["address.city"]}>
+        <Field label={TAX_FIELDS["address.city"]} id={idOf("address.city")} error={errors["address.city"]}>
           {(p) => <input {...p} type="text" value={form.city} onChange={(e) => set({ city: e.target.value })} />}
         </Field>
-        <Field label="Postal code" id={`${base}-postal`} error={errors["address.postal_code"]}>
+        <Field label={TAX_FIELDS["address.postal_code"]} id={idOf("address.postal_code")} error={errors["address.postal_code"]}>
           {(p) => (
             <input {...p} type="text" value={form.postal_code} onChange={(e) => set({ postal_code: e.target.value })} />
           )}
         </Field>
-        <Field label="Country of address (e.g. PT)" id={`${base}-acountry`} error={errors["address.country"]}>
+        <Field label={TAX_FIELDS["address.country"]} id={idOf("address.country")} error={errors["address.country"]}>
           {(p) => (
             <input
               {...p}
@@ -193,12 +220,12 @@ function TaxForm({
           )}
         </Field>
       </div>
-      <Field label="Country of tax residence (e.g. PT)" id={`${base}-country`} error={errors.country}>
+      <Field label={TAX_FIELDS.country} id={idOf("country")} error={errors.country}>
         {(p) => (
           <input {...p} type="text" maxLength={2} value={form.country} onChange={(e) => set({ country: e.target.value })} />
         )}
       </Field>
-      <Field label="Tax id (SSN, EIN or foreign TIN)" id={`${base}-tin`} error={errors.tin}>
+      <Field label={TAX_FIELDS.tin} id={idOf("tin")} error={errors.tin}>
         {(p) => (
           <input {...p} type="text" autoComplete="off" value={form.tin} onChange={(e) => set({ tin: e.target.value })} />
         )}
@@ -206,15 +233,17 @@ function TaxForm({
       <div className="field">
         <label className="check">
           <input
+            id={idOf("treaty_claim")}
             type="checkbox"
             checked={form.treaty_claim}
-            aria-describedby={errors.treaty_claim ? `${base}-treaty-error` : undefined}
+            aria-invalid={errors.treaty_claim ? true : undefined}
+            aria-describedby={errors.treaty_claim ? `${idOf("treaty_claim")}-error` : undefined}
             onChange={(e) => set({ treaty_claim: e.target.checked })}
           />{" "}
           Claim the tax treaty rate of my country (W-8 forms)
         </label>
         {errors.treaty_claim && (
-          <p className="field-error" id={`${base}-treaty-error`}>
+          <p className="field-error" id={`${idOf("treaty_claim")}-error`}>
             {errors.treaty_claim}
           </p>
         )}
@@ -225,9 +254,26 @@ function TaxForm({
         </button>
       </div>
       {notice && (
-        <p className={`notice ${notice.tone}`} role={notice.tone === "error" ? "alert" : "status"}>
-          {notice.text}
-        </p>
+        <div className={`notice ${notice.tone}`} role={notice.tone === "error" ? "alert" : "status"}>
+          <p className="notice-text">{notice.text}</p>
+          {notice.tone === "error" && invalid.length > 0 && (
+            <ul className="error-links">
+              {invalid.map((field) => (
+                <li key={field}>
+                  <a
+                    href={`#${idOf(field)}`}
+                    onClick={(event) => {
+                      event.preventDefault();
+                      focusField(field);
+                    }}
+                  >
+                    {TAX_FIELDS[field]}
+                  </a>
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
       )}
     </form>
   );

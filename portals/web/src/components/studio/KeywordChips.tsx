@@ -50,6 +50,12 @@ export function KeywordChips({
           </li>
         ))}
       </ul>
+      {value.length === 0 && (
+        <p className="muted small">
+          No keywords yet. Buyers search by them: type what the photo shows
+          {offered.length ? ", or add the suggestions below" : ""}.
+        </p>
+      )}
       <input
         id={id}
         type="text"

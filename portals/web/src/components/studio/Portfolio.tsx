@@ -3,6 +3,7 @@ import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useId, useState, type FormEvent } from "react";
 import { api, call, type Schemas } from "@/lib/api";
+import { portfolioEmpty } from "@/lib/studioEmpty";
 import { useLoad } from "@/lib/useLoad";
 import { EmptyState, ErrorState } from "../States";
 
@@ -76,7 +77,7 @@ export function Portfolio() {
           id={searchId}
           type="search"
           value={draft}
-          placeholder="Search your photos by title or keyword"
+          placeholder="Title or keyword"
           onChange={(e) => setDraft(e.target.value)}
         />
         <button type="submit" className="button">
@@ -111,16 +112,7 @@ export function Portfolio() {
       )}
       {results.status === "error" && <ErrorState error={results.error} retry={results.reload} />}
       {results.status === "ready" && results.data.items.length === 0 && (
-        <EmptyState
-          title={q ? `No photos match “${q}”` : "No photos here yet"}
-          actions={
-            <Link className="button secondary" href="/contributor/">
-              Upload photos
-            </Link>
-          }
-        >
-          <p>{q || status ? "Try fewer words or another status." : "Photos you upload appear here with their status."}</p>
-        </EmptyState>
+        <PortfolioEmpty q={q} status={status} page={page} total={results.data.total} href={href} />
       )}
       {results.status === "ready" && results.data.items.length > 0 && (
         <>
@@ -154,6 +146,37 @@ export function Portfolio() {
         </>
       )}
     </div>
+  );
+}
+
+function PortfolioEmpty({
+  href,
+  ...where
+}: {
+  q: string;
+  status: Status | "";
+  page: number;
+  total: number;
+  href: (next: { q?: string; status?: string; page?: number }) => string;
+}) {
+  const copy = portfolioEmpty(where);
+  const target = {
+    upload: "/contributor/",
+    "all-statuses": href({ status: "" }),
+    "no-search": href({ q: "" }),
+    "first-page": href({ page: 1 }),
+  }[copy.action.to];
+  return (
+    <EmptyState
+      title={copy.title}
+      actions={
+        <Link className={copy.action.to === "upload" ? "button" : "button secondary"} href={target}>
+          {copy.action.label}
+        </Link>
+      }
+    >
+      <p>{copy.text}</p>
+    </EmptyState>
   );
 }
 

@@ -1,46 +1,12 @@
 "use client";
 import Link from "next/link";
-import { useEffect, useState } from "react";
-import { api, call, type Schemas } from "@/lib/api";
-import { stageOf, withdrawn, type QueueItem } from "@/lib/uploadQueue";
+import { imageStage, recentView, serverView, type Image, type PollState } from "@/lib/imagesPoll";
 import { EmptyState, ErrorState, LinesSkeleton } from "../States";
 
-const REFRESH_MS = 5000;
-
-/** What the platform decided about one's latest uploads, in the same words as the queue. */
-export function RecentUploads() {
-  // Polled in place: the list stays on screen while it refreshes (no skeleton flashing every few seconds).
-  const [page, setPage] = useState<Schemas["ImagesPage"] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [attempt, setAttempt] = useState(0);
-  useEffect(() => {
-    let stop = false;
-    const tick = async () => {
-      try {
-        const next = await call(api.GET("/api/contributor/images", { params: { query: { per_page: 12 } } }));
-        if (!stop) {
-          setPage(next);
-          setError(null);
-        }
-      } catch (err) {
-        if (!stop) setError(err);
-      }
-    };
-    void tick();
-    const timer = window.setInterval(() => void tick(), REFRESH_MS);
-    return () => {
-      stop = true;
-      window.clearInterval(timer);
-    };
-  }, [attempt]);
-  const reload = () => setAttempt((n) => n + 1);
-  const load =
-    error && !page
-      ? { status: "error" as const, error }
-      : page
-        ? { status: "ready" as const, data: page }
-        : { status: "loading" as const };
-
+/** What the platform decided about one's latest uploads, from the same poll and in the same words as the queue. */
+export function RecentUploads({ poll, onTheWay }: { poll: PollState & { refresh: () => void }; onTheWay: number }) {
+  // Refreshed in place: the list stays on screen while it refreshes (no skeleton flashing every few seconds).
+  const view = recentView(poll, onTheWay);
   return (
     <section aria-labelledby="recent-heading" className="stack">
       <div className="row">
@@ -48,47 +14,38 @@ export function RecentUploads() {
         <span className="spacer" />
         <Link href="/contributor/portfolio/">Whole portfolio</Link>
       </div>
-      {load.status === "loading" && <LinesSkeleton lines={4} />}
-      {load.status === "error" && <ErrorState error={load.error} retry={reload} />}
-      {load.status === "ready" &&
-        (load.data.items.length === 0 ? (
-          <EmptyState title="Nothing uploaded yet">
-            <p>Drop photos above: each one shows its progress, then what review decided.</p>
-          </EmptyState>
-        ) : (
-          <ul className="upload-list" aria-label="Latest uploads">
-            {load.data.items.map((image) => (
-              <RecentRow key={image.image_id} image={image} />
-            ))}
-          </ul>
-        ))}
+      {view.kind === "loading" && <LinesSkeleton lines={4} />}
+      {/* Before anything loaded, the poll's one failure report is here; after, it is the queue's notice. */}
+      {view.kind === "error" && <ErrorState error={poll.problem} retry={poll.refresh} />}
+      {view.kind === "empty" && (
+        <EmptyState title="Upload your first photos">
+          <p>
+            Drag them onto the box above or press <strong>Choose files</strong>. Each one shows its progress, then
+            what review decided; once approved, buyers can find and license it.
+          </p>
+        </EmptyState>
+      )}
+      {view.kind === "arriving" && (
+        <p className="muted" role="status">
+          Your photos appear here as soon as they reach storage.
+        </p>
+      )}
+      {view.kind === "list" && (
+        <ul className="upload-list" aria-label="Latest uploads">
+          {view.images.map((image) => (
+            <RecentRow key={image.image_id} image={image} />
+          ))}
+        </ul>
+      )}
     </section>
   );
 }
 
-function RecentRow({ image }: { image: Schemas["ContributorImage"] }) {
-  const item: QueueItem = {
-    key: image.image_id,
-    fileName: image.file_name,
-    size: image.size_bytes ?? 0,
-    type: image.content_type ?? "",
-    phase: "sent",
-    loaded: 0,
-    imageId: image.image_id,
-    error: null,
-    attempts: 1,
-    server: {
-      state: image.state,
-      reasonCode: image.reason_code ?? null,
-      reason: image.reason ?? null,
-      moderationReasons: image.moderation_reasons ?? [],
-      title: image.listing?.title || image.sidecar.title || "",
-      thumbnailUrl: withdrawn(image.state) ? null : (image.listing?.renditions.thumbnail_small_url ?? null),
-    },
-  };
-  const stage = stageOf(item);
-  const title = item.server?.title || image.file_name;
-  const thumb = item.server?.thumbnailUrl;
+function RecentRow({ image }: { image: Image }) {
+  const stage = imageStage(image);
+  const server = serverView(image);
+  const title = server.title || image.file_name;
+  const thumb = server.thumbnailUrl;
   const editable = ["processed", "flagged", "approved"].includes(image.state);
   return (
     <li className={`upload-row tone-${stage.tone}`} data-file={image.file_name}>

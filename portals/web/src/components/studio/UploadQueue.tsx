@@ -2,38 +2,31 @@
 import Link from "next/link";
 import { useCallback, useEffect, useReducer, useRef, useState, type DragEvent } from "react";
 import { api, call, messageOf, type Schemas } from "@/lib/api";
+import { failureShown, serverView, type PollState } from "@/lib/imagesPoll";
 import { putToSas, UploadAborted, type Transfer } from "@/lib/sasUpload";
 import {
   ACCEPTED_TYPES,
-  awaitingServer,
   canRetry,
   formatBytes,
   isActive,
   nextToStart,
+  queueNeeds,
   reduce,
   stageOf,
-  withdrawn,
   type QueueItem,
-  type ServerView,
 } from "@/lib/uploadQueue";
 
-const POLL_MS = 1500;
+export type QueueNeeds = ReturnType<typeof queueNeeds>;
 type UploadType = Schemas["UploadRequest"]["content_type"];
 
-function serverView(image: Schemas["ContributorImage"]): { imageId: string } & ServerView {
-  return {
-    imageId: image.image_id,
-    state: image.state,
-    reasonCode: image.reason_code ?? null,
-    reason: image.reason ?? null,
-    moderationReasons: image.moderation_reasons ?? [],
-    title: image.listing?.title || image.sidecar.title || "",
-    thumbnailUrl: withdrawn(image.state) ? null : (image.listing?.renditions.thumbnail_small_url ?? null),
-  };
-}
-
 /** Drop many photos; each goes straight to storage with its own progress, then follows review. */
-export function UploadQueue() {
+export function UploadQueue({
+  poll,
+  onNeeds,
+}: {
+  poll: PollState & { refresh: () => void };
+  onNeeds: (needs: QueueNeeds) => void;
+}) {
   const [items, dispatch] = useReducer(reduce, []);
   const files = useRef(new Map<string, File>());
   const previews = useRef(new Map<string, string>());
@@ -41,7 +34,6 @@ export function UploadQueue() {
   const started = useRef(new Set<string>());
   const counter = useRef(0);
   const [over, setOver] = useState(false);
-  const [pollError, setPollError] = useState<string | null>(null);
 
   const add = useCallback((list: FileList | File[]) => {
     const added = Array.from(list).map((file) => {
@@ -89,29 +81,12 @@ export function UploadQueue() {
     }
   }, [items, send]);
 
-  // Follow sent files through validation, processing and review until each has its outcome.
-  const waiting = awaitingServer(items);
+  // Sent files follow validation, processing and review through the studio's one poll (StudioHome).
+  const { fast, follow, onTheWay } = queueNeeds(items);
+  useEffect(() => onNeeds({ fast, follow, onTheWay }), [fast, follow, onTheWay, onNeeds]);
   useEffect(() => {
-    if (!waiting) return;
-    let stop = false;
-    const tick = async () => {
-      try {
-        const page = await call(api.GET("/api/contributor/images", { params: { query: { per_page: 100 } } }));
-        if (!stop) {
-          dispatch({ type: "server", images: page.items.map(serverView) });
-          setPollError(null);
-        }
-      } catch (err) {
-        if (!stop) setPollError(messageOf(err));
-      }
-    };
-    const timer = window.setInterval(() => void tick(), POLL_MS);
-    void tick();
-    return () => {
-      stop = true;
-      window.clearInterval(timer);
-    };
-  }, [waiting]);
+    if (poll.images) dispatch({ type: "server", images: poll.images.map(serverView) });
+  }, [poll.images]);
 
   useEffect(() => {
     const urls = previews.current;
@@ -170,13 +145,22 @@ export function UploadQueue() {
       <p role="status" aria-live="polite" className="muted queue-summary">
         {counts}
       </p>
-      {pollError && (
-        <p className="notice error" role="alert">
-          Could not refresh the status: {pollError}
-        </p>
+      {failureShown(poll) === "notice" && (
+        // One notice however many refreshes fail; it goes when one works (see imagesPoll.ts).
+        <div className="notice error row" role="alert">
+          <span>Could not refresh the status: {poll.error} Trying again in a few seconds.</span>
+          <button type="button" className="button small secondary" onClick={poll.refresh}>
+            Try now
+          </button>
+        </div>
       )}
 
-      {items.length > 0 && (
+      {items.length === 0 ? (
+        <p className="queue-empty">
+          Your queue is empty. Drop photos on the box above or press <strong>Choose files</strong>: each one shows
+          its progress here, then what review decided.
+        </p>
+      ) : (
         <ul className="upload-list" aria-label="Uploads">
           {items.map((item) => (
             <UploadRow
@@ -201,7 +185,7 @@ export function UploadQueue() {
 }
 
 function summary(items: QueueItem[]): string {
-  if (!items.length) return "No uploads yet.";
+  if (!items.length) return "";
   const tally = new Map<string, number>();
   for (const item of items) {
     const label = stageOf(item).label;
