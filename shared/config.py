@@ -343,6 +343,14 @@ class Settings(BaseSettings):
         description="pgvector hnsw.max_scan_tuples: how far an iterative scan walks to satisfy a filtered vector "
         "query (filters matching under ~0.5% of images return fewer neighbours; the keyword leg is unaffected).",
     )
+    SEARCH_VECTOR_PARTITION_MIN_IMAGES: int = Field(
+        20_000,
+        ge=2,
+        le=100_000_000,
+        description="A category with at least this many images (and at most half the catalogue) gets its own "
+        "HNSW graph (local backend), which its category-filtered vector queries walk instead of the whole "
+        "catalogue's; the full reindex builds them, the hourly search_sync_maintain timer keeps them in step.",
+    )
     SEARCH_KEYWORD_MATCH_CAP: int = Field(
         10_000,
         ge=100,

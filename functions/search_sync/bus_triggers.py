@@ -34,3 +34,11 @@ async def search_sync_images(msg: func.ServiceBusMessage) -> None:
 )
 async def search_sync_orders(msg: func.ServiceBusMessage) -> None:
     await _handle(msg, "orders")
+
+
+@bp.function_name("search_sync_maintain")
+@bp.timer_trigger(schedule="0 41 * * * *", arg_name="timer", run_on_startup=False, use_monitor=True)
+async def search_sync_maintain(timer: func.TimerRequest) -> None:
+    """Hourly: the serving index's upkeep as the catalogue grows (local backend: one HNSW graph per large category)."""
+    changed = await (await get_search_index()).maintain()
+    log.info("search_sync.maintained", **changed)

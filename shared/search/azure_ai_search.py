@@ -451,6 +451,10 @@ class AzureAISearchIndex:
                     pass
         return written
 
+    async def maintain(self) -> dict[str, list[str]]:
+        """Nothing to keep: AI Search applies a vector query's filter inside its own graph walk (prefilter)."""
+        return {}
+
     async def close(self) -> None:
         await self._docs.close()
         await self._indexes.close()

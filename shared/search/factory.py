@@ -24,6 +24,7 @@ def build_search_index(settings: Settings, db: Database) -> SearchIndex:
         build_memory_mb=settings.SEARCH_REINDEX_BUILD_MEMORY_MB,
         safe_max_score=settings.SEARCH_SAFE_MAX_SCORE,
         keyword_match_cap=settings.SEARCH_KEYWORD_MATCH_CAP,
+        vector_partition_min_images=settings.SEARCH_VECTOR_PARTITION_MIN_IMAGES,
     )
 
 

@@ -22,7 +22,9 @@ narrow covering index: neither reads the wide rows of every filtered image (see 
 from __future__ import annotations
 
 import json
+import math
 import secrets
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final
@@ -33,6 +35,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from shared.db import Database
+from shared.search import partitions
 from shared.search.changes import attach_change_log, has_change_log
 from shared.search.generation import bump_generation
 from shared.search.port import (
@@ -201,10 +204,11 @@ class _Params:
         return f"${len(self.values)}"
 
 
-def _where(f: SearchFilters, p: _Params) -> str:
+def _where(f: SearchFilters, p: _Params, *, category_literal: bool = False) -> str:
+    """`category_literal`: the category as a literal, so the planner can match its vector partition's predicate."""
     clauses = ["true"]
     if f.category is not None:
-        clauses.append(f"s.category = {p.add(f.category)}")
+        clauses.append(f"s.category = {partitions.literal(f.category) if category_literal else p.add(f.category)}")
     if f.orientation is not None:
         clauses.append(f"s.orientation = {p.add(f.orientation)}")
     if f.color is not None:
@@ -286,9 +290,11 @@ def _counted(f: SearchFilters, threshold: float) -> bool:
     )
 
 
-def _narrowing(f: SearchFilters) -> bool:
-    """A filter that keeps a small part of the images (safe search and exclusions keep nearly all)."""
-    narrowing = (f.category, f.orientation, f.color, f.contributor_id, f.usage, f.min_width, f.min_height)
+def _narrowing(f: SearchFilters, *, partitioned: bool = False) -> bool:
+    """A filter that keeps a small part of the images (safe search and exclusions keep nearly all).
+    `partitioned`: the category has its own graph, whose every image passes the category filter."""
+    category = None if partitioned else f.category
+    narrowing = (category, f.orientation, f.color, f.contributor_id, f.usage, f.min_width, f.min_height)
     return any(v is not None for v in narrowing) or f.added_after is not None
 
 
@@ -346,6 +352,7 @@ def _from_counts(
 
 
 _BUILD_TIMEOUT_SECONDS: Final = 6 * 3600
+_PARTITIONS_TTL_SECONDS: Final = 60
 # Browse has no score: relevance is newest first, as in the one-statement query.
 _BROWSE_ORDER: Final = {
     "relevance": "s.added_at desc, s.image_id",
@@ -371,8 +378,13 @@ class PostgresSearchIndex:
         safe_max_score: float = 0.5,
         ef_search_filtered: int = 800,
         keyword_match_cap: int = 10_000,
+        vector_partition_min_images: int = 20_000,
     ) -> None:
         self.db = db
+        self.vector_partition_min_images = vector_partition_min_images
+        # The categories with their own HNSW graph, as last read (see `_partitioned`).
+        self._partitions: frozenset[str] = frozenset()
+        self._partitions_read_at = -math.inf
         self.keyword_match_cap = keyword_match_cap
         self.dimension = dimension
         self.build_memory_mb = build_memory_mb
@@ -409,6 +421,30 @@ class PostgresSearchIndex:
                 await _attach_facet_counts(conn, TABLE, self.safe_max_score)
             if not await has_change_log(conn, TABLE):  # the result cache's change log (shared/search/changes.py)
                 await attach_change_log(conn, TABLE)
+            await self._read_partitions(conn)
+
+    async def maintain(self) -> dict[str, list[str]]:
+        """Keep a vector partition for each category that has grown large enough (`partitions.maintain`)."""
+        async with self.db.connection() as conn:
+            done = await partitions.maintain(
+                conn, TABLE, self.vector_partition_min_images, limit_s=_BUILD_TIMEOUT_SECONDS
+            )
+            await self._read_partitions(conn)
+        return {"partitions_built": done.built, "partitions_dropped": done.dropped, "partitions_kept": done.kept}
+
+    async def _read_partitions(self, conn: asyncpg.Connection) -> None:
+        self._partitions = frozenset(await partitions.held(conn, TABLE))
+        self._partitions_read_at = time.monotonic()
+
+    async def _partitioned(self, conn: asyncpg.Connection, query: SearchQuery) -> bool:
+        """Whether the query's vector leg can walk its category's own graph. The partitions are re-read once a
+        minute (they change with an hourly `maintain` or a reindex): until then a new one is not used yet,
+        and a dropped one's category is walked at the unfiltered ef_search over the whole graph."""
+        if query.filters.category is None or query.vector is None or query.mode == "keyword":
+            return False
+        if time.monotonic() - self._partitions_read_at > _PARTITIONS_TTL_SECONDS:
+            await self._read_partitions(conn)
+        return query.filters.category in self._partitions
 
     async def held_dimension(self, conn: asyncpg.Connection | None = None) -> int | None:
         """The dimension of the serving table's vectors (None: no table yet)."""
@@ -455,9 +491,10 @@ class PostgresSearchIndex:
 
     async def _one_statement(self, query: SearchQuery) -> SearchResult:
         """Any query: the matching set, its page, total and facets in one statement."""
-        sql, values = self._search_sql(query)
         async with self.db.connection() as conn:
-            if settings := self._session_settings(query):
+            partitioned = await self._partitioned(conn, query)
+            sql, values = self._search_sql(query, partitioned=partitioned)
+            if settings := self._session_settings(query, partitioned=partitioned):
                 # Kept on the session (only HNSW scans read them, and every query with one sets them first):
                 # no RESET at release, and no SET when this connection's last search used the same ones.
                 await conn.keep_settings(settings)
@@ -480,11 +517,11 @@ class PostgresSearchIndex:
         }
         return SearchResult(hits=hits, total=total, facets=facets, total_is_estimate=True)
 
-    def _session_settings(self, query: SearchQuery) -> str:
+    def _session_settings(self, query: SearchQuery, *, partitioned: bool = False) -> str:
         """The SET statements a query's vector leg runs under ('' without one)."""
         if query.vector is None or query.mode == "keyword":
             return ""
-        ef = self.ef_search_filtered if _narrowing(query.filters) else self.ef_search
+        ef = self.ef_search_filtered if _narrowing(query.filters, partitioned=partitioned) else self.ef_search
         return (
             "set hnsw.iterative_scan = relaxed_order;"
             f" set hnsw.ef_search = {max(ef, min(query.candidates, 1000))};"
@@ -529,9 +566,9 @@ class PostgresSearchIndex:
         counts_sql = _counts_sql(query.filters, counts) if counted else _scan_counts_sql(query.filters, counts)
         return [(counts_sql, counts.values), (page_sql, p.values)]
 
-    def _search_sql(self, query: SearchQuery) -> tuple[str, list[Any]]:
+    def _search_sql(self, query: SearchQuery, *, partitioned: bool = False) -> tuple[str, list[Any]]:
         p = _Params()
-        where = _where(query.filters, p)
+        where = _where(query.filters, p, category_literal=partitioned)
         use_text = bool(query.text and query.text.strip()) and query.mode != "semantic"
         use_vector = query.vector is not None and query.mode != "keyword"
         ctes: list[str] = []
@@ -663,6 +700,9 @@ class PostgresSearchIndex:
                 for statement in _indexes(staging):
                     # An HNSW build over millions of rows takes minutes: no client-side timeout here.
                     await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)
+                total, per_category = await partitions.sizes(conn, staging)
+                for category in sorted(partitions.wanted(total, per_category, self.vector_partition_min_images)):
+                    await partitions.build(conn, staging, category, concurrently=False, limit_s=_BUILD_TIMEOUT_SECONDS)
                 # Vacuum, not only analyze: it marks the pages all-visible, which index-only scans need.
                 await conn.execute(f"vacuum (analyze) search.{staging}", timeout=_BUILD_TIMEOUT_SECONDS)
             async with self.db.transaction() as conn:
@@ -684,6 +724,8 @@ class PostgresSearchIndex:
                 await conn.execute("delete from search.facet_counts where relid = to_regclass($1)", f"search.{staging}")
                 await conn.execute(f"drop table if exists search.{staging}")
             raise
+        async with self.db.connection() as conn:
+            await self._read_partitions(conn)  # the new table's, at once in this process (others within a minute)
         return written
 
     async def close(self) -> None:
