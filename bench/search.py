@@ -1,7 +1,8 @@
 """Search benchmark: corpus generator, query latency per kind, HTTP throughput, ANN recall, relevance MRR.
 
     flock /work/wt/bench.lock .venv/bin/python -m bench.search [--docs 100000] [--var-dir var/bench-search-1m]
-        [--steps relevance,single,recall,http] [--seconds 60] [--clients 16] [--cache off,on] [--ef-sweep 200,800]
+        [--steps relevance,maintain,single,recall,http] [--seconds 60] [--clients 16] [--cache off,on]
+        [--ef-sweep 200,800]
         [--baseline-checkout /tmp/base]
 
 At 1M documents split the steps over several locked runs (each under ~12 minutes) with --steps and the same
@@ -15,6 +16,7 @@ What it does, each step printing JSON lines (then a table, then one line per tar
    (MiniLM, as the fallback image model builds them) plus noise; titles, keywords, categories,
    colours, sizes, license types, safety scores, dates and popularity drawn to look like a stock
    catalogue. Loaded with the real full-reindex path (build aside + swap), so its rate is printed too.
+2b. maintain: the index's upkeep on a kept corpus (vector partitions built concurrently), timed.
 3. single client, in-process: p50/p95 of the index query per kind (keyword / semantic / hybrid, with
    facets; hybrid with filters; browse with filters; sorts), next to the baselines measured in the same
    run: browse as it was (facets counted over every filtered image in one statement), the bare keyword leg
@@ -34,8 +36,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
+import math
 import os
 import random
 import resource
@@ -46,7 +50,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -262,9 +266,30 @@ class Before:
     async def search(self, query: SearchQuery) -> Any:
         saved, self.index.ef_search_filtered = self.index.ef_search_filtered, self.index.ef_search
         try:
-            return await self.index._one_statement(query)
+            with whole_graph(self.index):
+                return await self.index._one_statement(query)
         finally:
             self.index.ef_search_filtered = saved
+
+
+@contextlib.contextmanager
+def whole_graph(index: PostgresSearchIndex) -> Iterator[None]:
+    """The index as before vector partitions: a category-filtered vector leg walks the whole catalogue's graph."""
+    saved = index._partitions, index._partitions_read_at
+    index._partitions, index._partitions_read_at = frozenset(), math.inf  # no re-read while this lasts
+    try:
+        yield
+    finally:
+        index._partitions, index._partitions_read_at = saved
+
+
+class WholeGraph:
+    def __init__(self, index: PostgresSearchIndex) -> None:
+        self.index = index
+
+    async def search(self, query: SearchQuery) -> Any:
+        with whole_graph(self.index):
+            return await self.index.search(query)
 
 
 async def timed(call: Callable[[], Any], repeats: list[Any]) -> list[float]:
@@ -318,7 +343,8 @@ async def single_client(index: PostgresSearchIndex, db: Database, corpus: Corpus
     def run(make: Callable[[int], SearchQuery]) -> Callable[[int], Any]:
         return lambda i: index.search(make(i))
 
-    before = Before(index)
+    before, whole = Before(index), WholeGraph(index)
+    by_category = [SearchFilters(category=rng.choice(CATEGORIES), max_safety_score=0.5) for _ in words]
     cases: dict[str, Callable[[int], Any]] = {
         "keyword+facets": run(lambda i: SearchQuery(text=words[i], mode="keyword", **common)),
         "semantic+facets": run(lambda i: SearchQuery(vector=vectors[words[i]], mode="semantic", **common)),
@@ -331,6 +357,12 @@ async def single_client(index: PostgresSearchIndex, db: Database, corpus: Corpus
         ),
         "hybrid+facets sort=popular": run(
             lambda i: SearchQuery(text=words[i], vector=vectors[words[i]], sort="popular", **common)
+        ),
+        "hybrid+facets+category": run(
+            lambda i: SearchQuery(text=words[i], vector=vectors[words[i]], filters=by_category[i], **common)
+        ),
+        "hybrid+facets+category, before (whole graph)": lambda i: whole.search(
+            SearchQuery(text=words[i], vector=vectors[words[i]], filters=by_category[i], **common)
         ),
         "browse+filters+facets": run(lambda i: SearchQuery(filters=filters[i], sort="newest", **common)),
         "browse+filters+facets, before (counting)": lambda i: before.search(
@@ -394,6 +426,7 @@ async def recall(
     async def measure(ef_filtered: int) -> tuple[list[float], list[float], list[float]]:
         saved, index.ef_search_filtered = index.ef_search_filtered, ef_filtered
         unfiltered, filtered, times = [], [], []
+        by_kind.clear()
         try:
             for vector, filters, truth in queries:
                 started = time.perf_counter()
@@ -412,15 +445,30 @@ async def recall(
                 (filtered if filters != SearchFilters() else unfiltered).append(len(got & truth) / len(truth))
                 if filters != SearchFilters():
                     times.append(time.perf_counter() - started)
+                    kind = "category" if filters.category else "other filters"
+                    by_kind.setdefault(kind, ([], []))[0].append(len(got & truth) / len(truth))
+                    by_kind[kind][1].append(time.perf_counter() - started)
         finally:
             index.ef_search_filtered = saved
         return unfiltered, filtered, times
 
     out: dict[str, float] = {}
+    by_kind: dict[str, tuple[list[float], list[float]]] = {}
+
+    def kinds(label: str) -> None:
+        for kind, (recalls, kind_times) in sorted(by_kind.items()):
+            out[f"{label}{kind} ({len(recalls)})"] = round(statistics.mean(recalls), 4)
+            out[f"{label}{kind} p50 / p95 ms"] = (figures(kind_times)["p50_ms"], figures(kind_times)["p95_ms"])
+
     unfiltered, filtered, times = await measure(index.ef_search_filtered)
     out["no filter"] = round(statistics.mean(unfiltered), 4)
     out["filtered"] = round(statistics.mean(filtered), 4)
     out["filtered p50 ms"] = figures(times)["p50_ms"]
+    kinds("")
+    with whole_graph(index):
+        _, filtered, times = await measure(index.ef_search_filtered)
+    out["filtered, before partitions (whole graph)"] = round(statistics.mean(filtered), 4)
+    kinds("before partitions: ")
     _, filtered, times = await measure(index.ef_search)
     out[f"filtered, before (ef_search {index.ef_search} for all)"] = round(statistics.mean(filtered), 4)
     for ef in sweep:
@@ -724,6 +772,12 @@ async def main_async(args: argparse.Namespace) -> None:
             )
         emit({"step": "load", **summary["load"]})
 
+        if "maintain" in steps:
+            # A kept corpus from before vector partitions gets them the way a live catalogue does (concurrently).
+            started = time.perf_counter()
+            changed = await index.maintain()
+            summary["maintain"] = {**changed, "seconds": round(time.perf_counter() - started, 1)}
+            emit({"step": "maintain", **summary["maintain"]})
         if "single" in steps:
             summary["single"] = await single_client(index, db, corpus, settings, args.queries)
         if "recall" in steps:
@@ -745,6 +799,8 @@ async def main_async(args: argparse.Namespace) -> None:
     if "relevance" in summary:
         print(f"relevance MRR (real photos, 300 distractors): {summary['relevance']}")
     print(f"load (full reindex path): {summary['load']}")
+    if "maintain" in summary:
+        print(f"maintain (vector partitions): {summary['maintain']}")
     if "single" in summary:
         print(f"\n{'single client, in-process':48} {'p50 ms':>8} {'p95 ms':>8}")
         for case, f in summary["single"].items():
