@@ -480,10 +480,11 @@ async def recall(
 
 
 def _exact_sql(filters: SearchFilters, vector: list[float]) -> tuple[str, list[Any]]:
-    from shared.search.postgres import _Params, _vector_literal, _where
+    from shared.search.pg_sql import Params, where_sql
+    from shared.search.postgres import _vector_literal
 
-    p = _Params()
-    where = _where(filters, p)
+    p = Params()
+    where = where_sql(filters, p)
     v = p.add(_vector_literal(vector, len(vector)))
     return (
         f"select s.image_id from search.serving_index s where s.embedding is not null and {where} "

@@ -24,9 +24,10 @@ from typing import Any
 
 from bench.search import Corpus, QueryMix, prepare, random_filters
 from shared.config import Settings
+from shared.search.facet_counts import counted
 from shared.search.factory import build_search_index
 from shared.search.port import SearchFilters, SearchQuery
-from shared.search.postgres import PostgresSearchIndex, _counted
+from shared.search.postgres import PostgresSearchIndex
 
 FILTERS = {
     "category": lambda rng: SearchFilters(category=rng.choice(["nature", "animals", "food"]), max_safety_score=0.5),
@@ -66,7 +67,7 @@ async def shape(conn, index: PostgresSearchIndex, name: str, queries: list[Searc
         if index._one_statement_applies(q):
             statements = [(index._session_settings(q), *index._search_sql(q))]
         else:
-            statements = index._browse_sql(q, counted=_counted(q.filters, index.safe_max_score))
+            statements = index._browse_sql(q, counted=counted(q.filters, index.safe_max_score))
             statements = [("", sql, values) for sql, values in statements]
         e = p = j = h = r = 0.0
         for settings, sql, values in statements:

@@ -35,9 +35,10 @@ import numpy as np
 from pydantic import BaseModel
 
 from shared.db import Database
-from shared.search import partitions
+from shared.search import facet_counts, partitions
 from shared.search.changes import attach_change_log, has_change_log
 from shared.search.generation import bump_generation
+from shared.search.pg_sql import BUILD_TIMEOUT_SECONDS, TABLE, Params, narrowing, where_sql
 from shared.search.port import (
     EMBEDDING_DIM,
     HIT_FIELDS,
@@ -46,14 +47,12 @@ from shared.search.port import (
     IndexDimensionMismatch,
     IndexDocument,
     ProgressCallback,
-    SearchFilters,
     SearchHit,
     SearchQuery,
     SearchResult,
     any_word_text,
 )
 
-TABLE: Final = "serving_index"
 _COLUMNS: Final = HIT_FIELDS
 _SELECT_DOC: Final = ", ".join(f"s.{c}" for c in _COLUMNS)
 
@@ -193,165 +192,6 @@ class _Found(BaseModel):
     page: list[SearchHit] | None
 
 
-class _Params:
-    """Positional parameters for one statement: `p.add(value)` returns its placeholder."""
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-
-    def add(self, value: Any) -> str:
-        self.values.append(value)
-        return f"${len(self.values)}"
-
-
-def _where(f: SearchFilters, p: _Params, *, category_literal: bool = False) -> str:
-    """`category_literal`: the category as a literal, so the planner can match its vector partition's predicate."""
-    clauses = ["true"]
-    if f.category is not None:
-        clauses.append(f"s.category = {partitions.literal(f.category) if category_literal else p.add(f.category)}")
-    if f.orientation is not None:
-        clauses.append(f"s.orientation = {p.add(f.orientation)}")
-    if f.color is not None:
-        clauses.append(f"s.colors @> array[{p.add(f.color)}::text]")
-    if f.contributor_id is not None:
-        clauses.append(f"s.contributor_id = {p.add(f.contributor_id)}")
-    if f.usage is not None:
-        clauses.append(f"s.usage = {p.add(f.usage)}")
-    if f.max_safety_score is not None:
-        clauses.append(f"s.safety_score < {p.add(f.max_safety_score)}::real")
-    if f.min_width is not None:
-        clauses.append(f"s.width >= {p.add(f.min_width)}")
-    if f.min_height is not None:
-        clauses.append(f"s.height >= {p.add(f.min_height)}")
-    if f.added_after is not None:
-        clauses.append(f"s.added_at > {p.add(f.added_after)}")
-    if f.exclude_ids:
-        clauses.append(f"s.image_id <> all({p.add(list(f.exclude_ids))}::uuid[])")
-    if f.exclude_phashes:
-        clauses.append(f"s.phash <> all({p.add(list(f.exclude_phashes))}::text[])")
-    return " and ".join(clauses)
-
-
-# --- facet counts kept by the writes (infra/sql/0016_search_facet_counts.sql) ------------------------
-
-_FACET_TRIGGERS: Final = {
-    "facet_counts_ins": "after insert on search.{t} referencing new table as new_rows",
-    "facet_counts_upd": "after update on search.{t} referencing old table as old_rows new table as new_rows",
-    "facet_counts_del": "after delete on search.{t} referencing old table as old_rows",
-    "facet_counts_trunc": "after truncate on search.{t}",
-}
-
-
-async def _facet_threshold(conn: asyncpg.Connection, table: str) -> float | None:
-    """The safe-search threshold the table's facet counts are split at (None: not kept)."""
-    args = await conn.fetchval(
-        "select tgargs from pg_trigger where tgrelid = to_regclass($1) and tgname = 'facet_counts_ins'",
-        f"search.{table}",
-    )
-    return float(bytes(args).split(b"\0")[0]) if args else None
-
-
-async def _attach_facet_counts(conn: asyncpg.Connection, table: str, threshold: float) -> None:
-    """Count the table's rows into search.facet_counts and keep them counted (call with writes held off)."""
-    for name in _FACET_TRIGGERS:
-        await conn.execute(f"drop trigger if exists {name} on search.{table}")
-    await conn.execute("delete from search.facet_counts where relid = $1::regclass", f"search.{table}")
-    await conn.execute(
-        f"""insert into search.facet_counts (relid, category, orientation, usage, safe, color_a, color_b, n)
-        select $1::regclass, category, orientation, usage, safe, a, b, count(*) from (
-          select s.category, s.orientation, s.usage, s.safety_score < $2::real as safe, null::text as a, null::text as b
-          from search.{table} s
-          union all
-          select s.category, s.orientation, s.usage, s.safety_score < $2::real, ca.a, cb.b
-          from search.{table} s,
-               lateral (select distinct unnest(s.colors)) ca(a), lateral (select distinct unnest(s.colors)) cb(b)
-        ) r group by category, orientation, usage, safe, a, b""",
-        f"search.{table}",
-        threshold,
-        timeout=_BUILD_TIMEOUT_SECONDS,
-    )
-    for name, event in _FACET_TRIGGERS.items():
-        await conn.execute(
-            f"create trigger {name} {event.format(t=table)} for each statement"
-            f" execute function search.facet_counts_delta('{threshold!r}')"
-        )
-
-
-def _counted(f: SearchFilters, threshold: float) -> bool:
-    """Whether the kept facet counts answer these filters (the low-cardinality ones only)."""
-    return (
-        f.contributor_id is None
-        and f.min_width is None
-        and f.min_height is None
-        and f.added_after is None
-        and not f.exclude_ids
-        and not f.exclude_phashes
-        and (f.max_safety_score is None or float(f.max_safety_score) == threshold)
-    )
-
-
-def _narrowing(f: SearchFilters, *, partitioned: bool = False) -> bool:
-    """A filter that keeps a small part of the images (safe search and exclusions keep nearly all).
-    `partitioned`: the category has its own graph, whose every image passes the category filter."""
-    category = None if partitioned else f.category
-    narrowing = (category, f.orientation, f.color, f.contributor_id, f.usage, f.min_width, f.min_height)
-    return any(v is not None for v in narrowing) or f.added_after is not None
-
-
-def _counts_sql(f: SearchFilters, p: _Params) -> str:
-    clauses = [f"relid = to_regclass('search.{TABLE}')"]
-    for column, value in (("category", f.category), ("orientation", f.orientation), ("usage", f.usage)):
-        if value is not None:
-            clauses.append(f"{column} = {p.add(value)}")
-    if f.max_safety_score is not None:
-        clauses.append("safe")
-    # Without a colour filter: the image rows and the (a, a) rows; with one: the pairs starting at it.
-    clauses.append(f"kind > 0 and color_a = {p.add(f.color)}" if f.color is not None else "kind < 2")
-    return (
-        "select category, orientation, usage, color_a, color_b, sum(n)::bigint as n from search.facet_counts"
-        f" where {' and '.join(clauses)} group by 1, 2, 3, 4, 5 having sum(n) <> 0"
-    )
-
-
-def _scan_counts_sql(f: SearchFilters, p: _Params) -> str:
-    """The filtered images counted in the shape of the kept counts' rows, reading only the facets index's
-    columns: grouped first by (category, orientation, license, colour set), a few thousand groups, whose
-    colours are then expanded (colour pairs only where a colour filter needs them)."""
-    where = _where(f, p)
-    color_a = f"{p.add(f.color)}::text" if f.color is not None else "c"
-    return f"""with g as (
-          select s.category, s.orientation, s.usage, s.colors, count(*) as n
-          from search.{TABLE} s where {where} group by 1, 2, 3, 4)
-        select category, orientation, usage, null::text as color_a, null::text as color_b, sum(n)::bigint as n
-        from g group by 1, 2, 3
-        union all
-        select category, orientation, usage, {color_a}, c, sum(n)::bigint
-        from (select category, orientation, usage, n, unnest(colors) as c from g) u group by 1, 2, 3, 4, 5"""
-
-
-def _from_counts(
-    rows: Sequence[asyncpg.Record], color: str | None, size: int
-) -> tuple[int, dict[str, list[FacetCount]]]:
-    per: dict[str, dict[str, int]] = {field: {} for field in ("category", "orientation", "usage", "colors")}
-    total = 0
-    for row in rows:
-        a, b, n = row["color_a"], row["color_b"], row["n"]
-        if (a is None) if color is None else (a == color == b):  # one row per image
-            total += n
-            for field in ("category", "orientation", "usage"):
-                if row[field] is not None:
-                    per[field][row[field]] = per[field].get(row[field], 0) + n
-        if a is not None and (a == b if color is None else a == color):
-            per["colors"][b] = per["colors"].get(b, 0) + n
-    facets = {
-        field: [FacetCount(value=v, count=n) for v, n in sorted(counts.items(), key=lambda vn: (-vn[1], vn[0]))[:size]]
-        for field, counts in per.items()
-        if counts
-    }
-    return total, facets
-
-
-_BUILD_TIMEOUT_SECONDS: Final = 6 * 3600
 _PARTITIONS_TTL_SECONDS: Final = 60
 # Browse has no score: relevance is newest first, as in the one-statement query.
 _BROWSE_ORDER: Final = {
@@ -414,11 +254,11 @@ class PostgresSearchIndex:
             for statement in _indexes(TABLE):
                 suffix = statement.split()[5].removeprefix(TABLE)  # create index if not exists <name> ...
                 if not any(r["indexname"].endswith(suffix) for r in have):
-                    await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)
-            if await _facet_threshold(conn, TABLE) != self.safe_max_score:
+                    await conn.execute(statement, timeout=BUILD_TIMEOUT_SECONDS)
+            if await facet_counts.facet_threshold(conn, TABLE) != self.safe_max_score:
                 # A table from before the counts, or counts split at another safe-search threshold.
                 await conn.execute(f"lock table search.{TABLE} in share mode")  # no write in between
-                await _attach_facet_counts(conn, TABLE, self.safe_max_score)
+                await facet_counts.attach_facet_counts(conn, TABLE, self.safe_max_score)
             if not await has_change_log(conn, TABLE):  # the result cache's change log (shared/search/changes.py)
                 await attach_change_log(conn, TABLE)
             await self._read_partitions(conn)
@@ -427,7 +267,7 @@ class PostgresSearchIndex:
         """Keep a vector partition for each category that has grown large enough (`partitions.maintain`)."""
         async with self.db.connection() as conn:
             done = await partitions.maintain(
-                conn, TABLE, self.vector_partition_min_images, limit_s=_BUILD_TIMEOUT_SECONDS
+                conn, TABLE, self.vector_partition_min_images, limit_s=BUILD_TIMEOUT_SECONDS
             )
             await self._read_partitions(conn)
         return {"partitions_built": done.built, "partitions_dropped": done.dropped, "partitions_kept": done.kept}
@@ -479,7 +319,7 @@ class PostgresSearchIndex:
 
     async def search(self, query: SearchQuery) -> SearchResult:
         if not self._one_statement_applies(query):
-            return await self._browse(query, counted=_counted(query.filters, self.safe_max_score))
+            return await self._browse(query, counted=facet_counts.counted(query.filters, self.safe_max_score))
         return await self._one_statement(query)
 
     @staticmethod
@@ -521,7 +361,7 @@ class PostgresSearchIndex:
         """The SET statements a query's vector leg runs under ('' without one)."""
         if query.vector is None or query.mode == "keyword":
             return ""
-        ef = self.ef_search_filtered if _narrowing(query.filters, partitioned=partitioned) else self.ef_search
+        ef = self.ef_search_filtered if narrowing(query.filters, partitioned=partitioned) else self.ef_search
         return (
             "set hnsw.iterative_scan = relaxed_order;"
             f" set hnsw.ef_search = {max(ef, min(query.candidates, 1000))};"
@@ -529,8 +369,8 @@ class PostgresSearchIndex:
         )
 
     async def _estimate_keyword_matches(self, query: SearchQuery, text: str | None) -> int:
-        p = _Params()
-        where = _where(query.filters, p)
+        p = Params()
+        where = where_sql(query.filters, p)
         sql = (
             f"explain (format json) select 1 from search.{TABLE} s,"
             f" websearch_to_tsquery('english', {p.add(text)}) q(q) where s.tsv @@ q.q and {where}"
@@ -547,7 +387,7 @@ class PostgresSearchIndex:
         async with self.db.connection() as conn:
             rows = await conn.fetch(counts_sql, *counts)
             page = await conn.fetch(page_sql, *page_values) if query.limit else []
-        total, facets = _from_counts(rows, query.filters.color, query.facet_size)
+        total, facets = facet_counts.from_counts(rows, query.filters.color, query.facet_size)
         return SearchResult(
             hits=[SearchHit(document=_document(r), score=0.0) for r in page],
             total=total,
@@ -557,18 +397,22 @@ class PostgresSearchIndex:
     @staticmethod
     def _browse_sql(query: SearchQuery, *, counted: bool) -> list[tuple[str, list[Any]]]:
         """Browse's two statements: the counts (total and facets), then the page."""
-        p = _Params()
+        p = Params()
         page_sql = (
-            f"select {_SELECT_DOC} from search.{TABLE} s where {_where(query.filters, p)}"
+            f"select {_SELECT_DOC} from search.{TABLE} s where {where_sql(query.filters, p)}"
             f" order by {_BROWSE_ORDER[query.sort]} offset {p.add(query.offset)} limit {p.add(query.limit)}"
         )
-        counts = _Params()
-        counts_sql = _counts_sql(query.filters, counts) if counted else _scan_counts_sql(query.filters, counts)
+        counts = Params()
+        counts_sql = (
+            facet_counts.counts_sql(query.filters, counts)
+            if counted
+            else facet_counts.scan_counts_sql(query.filters, counts)
+        )
         return [(counts_sql, counts.values), (page_sql, p.values)]
 
     def _search_sql(self, query: SearchQuery, *, partitioned: bool = False) -> tuple[str, list[Any]]:
-        p = _Params()
-        where = _where(query.filters, p, category_literal=partitioned)
+        p = Params()
+        where = where_sql(query.filters, p, category_literal=partitioned)
         use_text = bool(query.text and query.text.strip()) and query.mode != "semantic"
         use_vector = query.vector is not None and query.mode != "keyword"
         ctes: list[str] = []
@@ -699,14 +543,14 @@ class PostgresSearchIndex:
                 await conn.execute(f"set maintenance_work_mem = '{int(self.build_memory_mb)}MB'")
                 for statement in _indexes(staging):
                     # An HNSW build over millions of rows takes minutes: no client-side timeout here.
-                    await conn.execute(statement, timeout=_BUILD_TIMEOUT_SECONDS)
+                    await conn.execute(statement, timeout=BUILD_TIMEOUT_SECONDS)
                 total, per_category = await partitions.sizes(conn, staging)
                 for category in sorted(partitions.wanted(total, per_category, self.vector_partition_min_images)):
-                    await partitions.build(conn, staging, category, concurrently=False, limit_s=_BUILD_TIMEOUT_SECONDS)
+                    await partitions.build(conn, staging, category, concurrently=False, limit_s=BUILD_TIMEOUT_SECONDS)
                 # Vacuum, not only analyze: it marks the pages all-visible, which index-only scans need.
-                await conn.execute(f"vacuum (analyze) search.{staging}", timeout=_BUILD_TIMEOUT_SECONDS)
+                await conn.execute(f"vacuum (analyze) search.{staging}", timeout=BUILD_TIMEOUT_SECONDS)
             async with self.db.transaction() as conn:
-                await _attach_facet_counts(conn, staging, self.safe_max_score)
+                await facet_counts.attach_facet_counts(conn, staging, self.safe_max_score)
                 await attach_change_log(conn, staging)  # after the load: the loaded rows are no change
             async with self.db.transaction() as conn:
                 # The swap: queries wait for this short transaction, then see the new table.
