@@ -52,20 +52,29 @@ export function SectionNav({
   const scrolls = layout === "scroll";
 
   const update = useCallback(() => {
-    if (strip.current) setHidden(hiddenSides(measure(strip.current)));
+    if (!strip.current) return;
+    const now = hiddenSides(measure(strip.current));
+    // Scroll events come every frame: re-render only when a cue comes or goes.
+    setHidden((was) => (was.start === now.start && was.end === now.end ? was : now));
   }, []);
 
-  // On arrival (and on each tab change) the current tab is shown whole, centred when it was out of view.
-  useEffect(() => {
+  // On arrival, on each tab change and when the strip's width changes (a phone turned, a window resized),
+  // the current tab is shown whole, centred when it was out of view; a user's own sliding is left alone.
+  const reveal = useCallback(() => {
     const ul = strip.current;
-    if (!scrolls || !ul) return;
+    if (!ul) return;
     const tab = ul.querySelector<HTMLElement>('a[aria-current="page"]');
     if (tab) ul.scrollLeft = scrollToShow(measure(ul), spanOf(ul, tab), CUE_PX, "center");
     update();
-    const resized = new ResizeObserver(update);
+  }, [update]);
+  useEffect(() => {
+    const ul = strip.current;
+    if (!scrolls || !ul) return;
+    reveal();
+    const resized = new ResizeObserver(reveal);
     resized.observe(ul);
     return () => resized.disconnect();
-  }, [scrolls, current, update]);
+  }, [scrolls, current, reveal]);
 
   // Tabbing along the strip: the focused tab clears the cue instead of sitting half under it.
   const onFocus = (event: FocusEvent<HTMLUListElement>) => {
