@@ -62,6 +62,37 @@ def tab_rows(page: Page, nav_name: str) -> dict:
     )
 
 
+def console_tabs(page: Page) -> dict:
+    """How the console's sliding tab strip lies at the current width: its rows, whether the page itself
+    scrolls sideways, whether the strip slides, the edges that show a "more" cue, and whether the current
+    and the focused tab (if any) show whole inside the strip."""
+    return page.get_by_role("navigation", name="Console").evaluate(
+        """(nav) => {
+            const ul = nav.querySelector("ul");
+            const strip = ul.getBoundingClientRect();
+            const whole = (el) => {
+              if (!el) return null;
+              const r = el.getBoundingClientRect();
+              return r.left >= strip.left - 1 && r.right <= strip.right + 1;
+            };
+            const focused = nav.contains(document.activeElement) ? document.activeElement : null;
+            const tops = [...nav.querySelectorAll("li")].map((li) => Math.round(li.getBoundingClientRect().top));
+            return {
+              rows: new Set(tops).size,
+              page_scrolls: document.documentElement.scrollWidth > window.innerWidth,
+              slides: ul.scrollWidth > ul.clientWidth,
+              cues: nav.dataset.more,
+              current_whole: whole(nav.querySelector('[aria-current="page"]')),
+              focused: focused && {
+                text: focused.innerText,
+                whole: whole(focused),
+                ring: getComputedStyle(focused).outlineStyle,
+              },
+            };
+        }"""
+    )
+
+
 def row(page: Page, file_name: str, within: str = "Uploads"):
     return page.get_by_role("list", name=within, exact=True).locator(f'li[data-file="{file_name}"]')
 
@@ -200,6 +231,58 @@ def test_journey_3_an_admin_decides_from_the_keyboard_and_the_contributor_sees_b
     queue = page.get_by_role("list", name=re.compile("^Queue"))
     expect(queue.locator(f'li[data-image-id="{approve_id}"]')).to_be_visible()
     at_both_widths(page, "review queue", shots, axe_report)
+    # Seven tabs on one row at every width: on phones a strip that slides, its cue on the side that hides
+    # tabs, the current tab in view; at 1440 px all of them show and no cue does.
+    for width in (360, 375):  # the phones an admin checks the queue on
+        page.set_viewport_size({**PHONE, "width": width})
+        expect(page.get_by_role("navigation", name="Console")).to_have_attribute("data-more", "end")
+        tabs = console_tabs(page)
+        assert tabs | {"focused": None} == {
+            "rows": 1,
+            "page_scrolls": False,
+            "slides": True,
+            "cues": "end",
+            "current_whole": True,
+            "focused": None,
+        }, f"console tabs at {width} px: {tabs}"
+    console = page.get_by_role("navigation", name="Console")
+    expect(console.get_by_role("link", name="Queue", exact=True)).to_have_attribute("aria-current", "page")
+    # From the keyboard, every tab is reached and shows whole, with its focus ring, as the focus moves on.
+    console.get_by_role("link").first.focus()
+    page.keyboard.press("Shift+Tab")  # onto the header, so the tabs are then reached as a keyboard user does
+    page.keyboard.press("Tab")
+    reached = []
+    for _ in range(7):
+        focused = console_tabs(page)["focused"]
+        assert focused is not None and focused["whole"] and focused["ring"] == "solid", focused
+        reached.append(focused["text"])
+        page.keyboard.press("Tab")
+    assert reached == ["Queue", "Search", "Categories", "Pricing", "Payouts", "Royalties", "Audit log"]
+    expect(console).to_have_attribute("data-more", "start")
+    shots.take(page, "console tabs slid to the end")
+    # A tap on the cue slides the strip back, and the end's cue comes back.
+    console.locator(".section-nav-cue.start").click()
+    expect(console).to_have_attribute("data-more", re.compile(r"(^| )end$"))
+    page.evaluate("document.activeElement.blur()")  # the queue's j/k/a/r come next
+    page.set_viewport_size(DESKTOP)
+    expect(console).to_have_attribute("data-more", "")
+    assert console_tabs(page) | {"focused": None} == {
+        "rows": 1,
+        "page_scrolls": False,
+        "slides": False,
+        "cues": "",
+        "current_whole": True,
+        "focused": None,
+    }
+    assert console.get_by_role("link").all_inner_texts() == [
+        "Review queue",
+        "Search & takedown",
+        "Categories",
+        "Pricing",
+        "Payouts",
+        "Royalty levels",
+        "Audit log",
+    ]
 
     def move_to(image_id: str) -> None:
         for _ in range(50):
@@ -229,6 +312,12 @@ def test_journey_3_an_admin_decides_from_the_keyboard_and_the_contributor_sees_b
     expect(page.get_by_role("cell", name=reject_id)).to_be_visible()
     expect(page.get_by_role("cell", name=approve_id)).to_be_visible()
     at_both_widths(page, "audit log", shots, axe_report)
+    # Arriving on the last tab at phone width, the strip has slid to show it, and the cue says what is before.
+    page.set_viewport_size(PHONE)
+    page.reload()
+    expect(page.get_by_role("navigation", name="Console")).to_have_attribute("data-more", "start")
+    assert console_tabs(page)["current_whole"] is True
+    page.set_viewport_size(DESKTOP)
     page.goto("/admin/payouts/")
     page.get_by_role("button", name="Create draft batch").click()
     expect(page.get_by_role("status").filter(has_text="Draft batch for")).to_be_visible()

@@ -1,15 +1,17 @@
 import type { ReactNode } from "react";
 import { RoleGuard } from "@/components/RoleGuard";
-import { SectionNav } from "@/components/SectionNav";
+import { SectionNav, type SectionLink } from "@/components/SectionNav";
 import "@/styles/console.css";
 
-const LINKS = [
-  { href: "/admin/", text: "Review queue" },
-  { href: "/admin/search/", text: "Search & takedown" },
+// Seven tabs outgrow a phone even with short labels: the row slides (SectionNav's "scroll"), and the
+// short labels let about half of it show at once at 375 px.
+const LINKS: SectionLink[] = [
+  { href: "/admin/", text: "Review queue", short: "Queue" },
+  { href: "/admin/search/", text: "Search & takedown", short: "Search" },
   { href: "/admin/categories/", text: "Categories" },
   { href: "/admin/pricing/", text: "Pricing" },
   { href: "/admin/payouts/", text: "Payouts" },
-  { href: "/admin/royalties/", text: "Royalty levels" },
+  { href: "/admin/royalties/", text: "Royalty levels", short: "Royalties" },
   { href: "/admin/audit/", text: "Audit log" },
 ];
 
@@ -18,7 +20,7 @@ export default function AdminLayout({ children }: { children: ReactNode }) {
     <RoleGuard role="admin">
       <div className="section-head">
         <p className="section-title">Admin console</p>
-        <SectionNav label="Console" links={LINKS} />
+        <SectionNav label="Console" links={LINKS} layout="scroll" />
       </div>
       {children}
     </RoleGuard>

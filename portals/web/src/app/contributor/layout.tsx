@@ -15,7 +15,7 @@ export default function StudioLayout({ children }: { children: ReactNode }) {
     <RoleGuard role="contributor">
       <div className="section-head">
         <p className="section-title">Contributor studio</p>
-        <SectionNav label="Studio" links={LINKS} fill />
+        <SectionNav label="Studio" links={LINKS} layout="fill" />
       </div>
       {children}
     </RoleGuard>
