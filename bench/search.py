@@ -39,7 +39,6 @@ import asyncio
 import contextlib
 import itertools
 import json
-import math
 import os
 import random
 import resource
@@ -274,13 +273,13 @@ class Before:
 
 @contextlib.contextmanager
 def whole_graph(index: PostgresSearchIndex) -> Iterator[None]:
-    """The index as before vector partitions: a category-filtered vector leg walks the whole catalogue's graph."""
-    saved = index._partitions, index._partitions_read_at
-    index._partitions, index._partitions_read_at = frozenset(), math.inf  # no re-read while this lasts
+    """The index as before vector partitions: a category-filtered vector leg walks the whole catalogue's graph
+    (partitions turned off: the planner is not shown the category, so it cannot pick a partition)."""
+    saved, index.vector_partition_min_images = index.vector_partition_min_images, 0
     try:
         yield
     finally:
-        index._partitions, index._partitions_read_at = saved
+        index.vector_partition_min_images = saved
 
 
 class WholeGraph:
@@ -633,16 +632,27 @@ def http_step(
     cache_modes: list[str],
     warm_seconds: float = 0,
     baseline_checkout: Path | None = None,
+    partition_modes: tuple[str, ...] = ("on",),
 ) -> dict[str, dict]:
     """The stock mix over devhost once per result-cache mode ("off": every search reaches the index, the
     uncached path one-offs always take; "on": the API's generation-keyed cache), each a fresh process; with
-    `baseline_checkout`, that checkout's devhost first in each mode, on the same corpus and the same mix."""
+    `baseline_checkout`, that checkout's devhost first in each mode, on the same corpus and the same mix;
+    with partition mode "off", this checkout's devhost with vector partitions turned off."""
     results: dict[str, dict] = {}
-    roots = [(baseline_checkout.resolve(), "baseline checkout: "), (None, "")] if baseline_checkout else [(None, "")]
+    runs = [(baseline_checkout.resolve(), "on", "baseline checkout: ")] if baseline_checkout else []
+    runs += [(None, p, "vector partitions off: " if p == "off" else "") for p in partition_modes]
     for n, mode in enumerate(cache_modes):
-        for root, label in roots:
+        for root, partitions, label in runs:
             run = _http_run(
-                var_dir, corpus, seconds, clients, cache=mode, baselines=n == 0, warm_seconds=warm_seconds, root=root
+                var_dir,
+                corpus,
+                seconds,
+                clients,
+                cache=mode,
+                baselines=n == 0 and not label,
+                warm_seconds=warm_seconds,
+                root=root,
+                partitions=partitions,
             )
             results.update({label + case: figures for case, figures in run.items()})
     return results
@@ -658,6 +668,7 @@ def _http_run(
     baselines: bool,
     warm_seconds: float,
     root: Path | None = None,
+    partitions: str = "on",
 ) -> dict[str, dict]:
     from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
 
@@ -666,6 +677,8 @@ def _http_run(
     env["SEARCH_ANONYMOUS_PER_IP_PER_MINUTE"] = "100000000"  # the benchmark is one anonymous client
     env["SEARCH_CACHE_ENABLED"] = "true" if cache == "on" else "false"
     env["LOG_LEVEL"] = "WARNING"
+    if partitions == "off":
+        env["SEARCH_VECTOR_PARTITION_MIN_IMAGES"] = "0"
     if root is not None:
         # Its own code first and nothing else: PYTHONPATH additions (packages tried before requirements.txt
         # has them) are the candidate's.
@@ -790,7 +803,15 @@ async def main_async(args: argparse.Namespace) -> None:
         modes = args.cache.split(",")
         baseline = Path(args.baseline_checkout) if args.baseline_checkout else None
         summary["http"] = await asyncio.to_thread(
-            http_step, var_dir, corpus, args.seconds, args.clients, modes, args.warm_seconds, baseline
+            http_step,
+            var_dir,
+            corpus,
+            args.seconds,
+            args.clients,
+            modes,
+            args.warm_seconds,
+            baseline,
+            tuple(args.partitions.split(",")),
         )
     await asyncio.to_thread(server.stop)
     if not args.var_dir and not args.keep:
@@ -883,6 +904,11 @@ def main() -> None:
         help="another checkout of this repository (e.g. `git worktree add /tmp/base main`, with a tools/node_modules "
         "link for Azurite) whose devhost serves the same corpus and mix before this one's in each HTTP run: a "
         "same-run A/B of the app's code",
+    )
+    parser.add_argument(
+        "--partitions",
+        default="on",
+        help="HTTP step: vector partitions on, off, or off,on (this checkout's devhost once with them turned off)",
     )
     parser.add_argument("--rebuild", action="store_true", help="build the corpus even if --var-dir holds one")
     parser.add_argument(

@@ -345,11 +345,12 @@ class Settings(BaseSettings):
     )
     SEARCH_VECTOR_PARTITION_MIN_IMAGES: int = Field(
         20_000,
-        ge=2,
+        ge=0,
         le=100_000_000,
         description="A category with at least this many images (and at most half the catalogue) gets its own "
         "HNSW graph (local backend), which its category-filtered vector queries walk instead of the whole "
-        "catalogue's; the full reindex builds them, the hourly search_sync_maintain timer keeps them in step.",
+        "catalogue's; the full reindex builds them, the hourly search_sync_maintain timer keeps them in step. "
+        "0 turns them off: none is used or built (those held stay until the next reindex).",
     )
     SEARCH_KEYWORD_MATCH_CAP: int = Field(
         10_000,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from shared.search import partitions
 from shared.search.port import SearchFilters
@@ -23,11 +23,18 @@ class Params:
         return f"${len(self.values)}"
 
 
-def where_sql(f: SearchFilters, p: Params, *, category_literal: bool = False) -> str:
-    """`category_literal`: the category as a literal, so the planner can match its vector partition's predicate."""
+def where_sql(f: SearchFilters, p: Params, *, category_as: Literal["param", "literal", "opaque"] = "param") -> str:
+    """How the category is written decides which vector partition the planner may use (shared/search/partitions.py):
+    a literal always matches its partition's predicate; a parameter does under a custom plan, not a generic one;
+    `opaque` (an uncorrelated sub-select) never does: partitions turned off, the whole graph as before them."""
     clauses = ["true"]
     if f.category is not None:
-        clauses.append(f"s.category = {partitions.literal(f.category) if category_literal else p.add(f.category)}")
+        category = {
+            "param": lambda: p.add(f.category),
+            "literal": lambda: partitions.literal(f.category),
+            "opaque": lambda: f"(select {p.add(f.category)}::text)",
+        }[category_as]()
+        clauses.append(f"s.category = {category}")
     if f.orientation is not None:
         clauses.append(f"s.orientation = {p.add(f.orientation)}")
     if f.color is not None:

@@ -265,6 +265,8 @@ class PostgresSearchIndex:
 
     async def maintain(self) -> dict[str, list[str]]:
         """Keep a vector partition for each category that has grown large enough (`partitions.maintain`)."""
+        if not self.vector_partition_min_images:
+            return {}  # turned off
         async with self.db.connection() as conn:
             done = await partitions.maintain(
                 conn, TABLE, self.vector_partition_min_images, limit_s=BUILD_TIMEOUT_SECONDS
@@ -282,6 +284,8 @@ class PostgresSearchIndex:
         and a dropped one's category is walked at the unfiltered ef_search over the whole graph."""
         if query.filters.category is None or query.vector is None or query.mode == "keyword":
             return False
+        if not self.vector_partition_min_images:
+            return False  # turned off
         if time.monotonic() - self._partitions_read_at > _PARTITIONS_TTL_SECONDS:
             await self._read_partitions(conn)
         return query.filters.category in self._partitions
@@ -412,7 +416,8 @@ class PostgresSearchIndex:
 
     def _search_sql(self, query: SearchQuery, *, partitioned: bool = False) -> tuple[str, list[Any]]:
         p = Params()
-        where = where_sql(query.filters, p, category_literal=partitioned)
+        category_as = "literal" if partitioned else "param" if self.vector_partition_min_images else "opaque"
+        where = where_sql(query.filters, p, category_as=category_as)
         use_text = bool(query.text and query.text.strip()) and query.mode != "semantic"
         use_vector = query.vector is not None and query.mode != "keyword"
         ctes: list[str] = []
@@ -544,9 +549,12 @@ class PostgresSearchIndex:
                 for statement in _indexes(staging):
                     # An HNSW build over millions of rows takes minutes: no client-side timeout here.
                     await conn.execute(statement, timeout=BUILD_TIMEOUT_SECONDS)
-                total, per_category = await partitions.sizes(conn, staging)
-                for category in sorted(partitions.wanted(total, per_category, self.vector_partition_min_images)):
-                    await partitions.build(conn, staging, category, concurrently=False, limit_s=BUILD_TIMEOUT_SECONDS)
+                if self.vector_partition_min_images:  # 0: turned off
+                    total, per_category = await partitions.sizes(conn, staging)
+                    for category in sorted(partitions.wanted(total, per_category, self.vector_partition_min_images)):
+                        await partitions.build(
+                            conn, staging, category, concurrently=False, limit_s=BUILD_TIMEOUT_SECONDS
+                        )
                 # Vacuum, not only analyze: it marks the pages all-visible, which index-only scans need.
                 await conn.execute(f"vacuum (analyze) search.{staging}", timeout=BUILD_TIMEOUT_SECONDS)
             async with self.db.transaction() as conn:

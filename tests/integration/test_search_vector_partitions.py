@@ -150,3 +150,18 @@ async def test_any_category_text_is_a_quoted_literal_in_the_partition_and_the_qu
     assert ids(await index.search(query)) == nearest(mine, 3)
     async with db.connection() as conn:
         assert await conn.fetchval(f"select count(*) from search.{TABLE}") == 16
+
+
+async def test_a_threshold_of_zero_turns_partitions_off_without_dropping_what_is_held(db):
+    index = PostgresSearchIndex(db, vector_partition_min_images=100)
+    await index.ensure_ready()
+    await index.upsert(docs_in("food", 120, 0) + docs_in(None, 200, 1000))
+    await index.maintain()
+    off = PostgresSearchIndex(db, vector_partition_min_images=0)
+    await off.ensure_ready()
+
+    query = SearchQuery(vector=CAT, mode="semantic", filters=SearchFilters(category="food"), limit=5, candidates=5)
+    assert not any("_hnsw_c" in name for name in await scans_of(off, db, query))
+    assert "ef_search = 800" in off._session_settings(query, partitioned=await off._partitioned(db.pool, query))
+    assert await off.maintain() == {}
+    assert await held(db) == {"food"}
