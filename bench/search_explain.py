@@ -65,7 +65,10 @@ async def shape(conn, index: PostgresSearchIndex, name: str, queries: list[Searc
     bufs: dict[str, list[int]] = defaultdict(list)
     for q in queries:
         if index._one_statement_applies(q):
-            statements = [(index._session_settings(q), *index._search_sql(q))]
+            partitioned = await index._partitioned(conn, q)  # a vector partition for its category, if held
+            statements = [
+                (index._session_settings(q, partitioned=partitioned), *index._search_sql(q, partitioned=partitioned))
+            ]
         else:
             statements = index._browse_sql(q, counted=counted(q.filters, index.safe_max_score))
             statements = [("", sql, values) for sql, values in statements]

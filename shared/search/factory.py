@@ -20,6 +20,7 @@ def build_search_index(settings: Settings, db: Database) -> SearchIndex:
         dimension=settings.ML_EMBEDDING_DIM,  # the embedding model's, checked against it when the model loads
         ef_search=settings.SEARCH_HNSW_EF_SEARCH,
         ef_search_filtered=settings.SEARCH_HNSW_EF_SEARCH_FILTERED,
+        ef_search_partition=settings.SEARCH_HNSW_EF_SEARCH_PARTITION,
         max_scan_tuples=settings.SEARCH_HNSW_MAX_SCAN_TUPLES,
         build_memory_mb=settings.SEARCH_REINDEX_BUILD_MEMORY_MB,
         safe_max_score=settings.SEARCH_SAFE_MAX_SCORE,

@@ -217,6 +217,7 @@ class PostgresSearchIndex:
         build_memory_mb: int = 2048,
         safe_max_score: float = 0.5,
         ef_search_filtered: int = 800,
+        ef_search_partition: int = 400,
         keyword_match_cap: int = 10_000,
         vector_partition_min_images: int = 20_000,
     ) -> None:
@@ -232,6 +233,7 @@ class PostgresSearchIndex:
         self.max_scan_tuples = max_scan_tuples
         # A narrowing filter walks a wider graph neighbourhood: the filter drops most of what it meets.
         self.ef_search_filtered = ef_search_filtered
+        self.ef_search_partition = ef_search_partition
         # Safe search's threshold (SEARCH_SAFE_MAX_SCORE): the facet counts are kept split at it.
         self.safe_max_score = float(safe_max_score)
 
@@ -365,7 +367,10 @@ class PostgresSearchIndex:
         """The SET statements a query's vector leg runs under ('' without one)."""
         if query.vector is None or query.mode == "keyword":
             return ""
-        ef = self.ef_search_filtered if narrowing(query.filters, partitioned=partitioned) else self.ef_search
+        if narrowing(query.filters, partitioned=partitioned):
+            ef = self.ef_search_filtered
+        else:
+            ef = self.ef_search_partition if partitioned else self.ef_search
         return (
             "set hnsw.iterative_scan = relaxed_order;"
             f" set hnsw.ef_search = {max(ef, min(query.candidates, 1000))};"

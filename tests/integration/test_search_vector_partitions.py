@@ -87,12 +87,12 @@ async def test_a_reindex_gives_each_large_category_its_own_graph_which_its_filte
     assert not any("_hnsw_c" in name for name in await scans_of(index, db, small))
 
 
-async def test_a_partition_walk_uses_the_unfiltered_breadth_unless_another_filter_narrows_it(db):
-    index = PostgresSearchIndex(db, ef_search=100, ef_search_filtered=800)
+async def test_a_partition_walk_uses_its_own_breadth_unless_another_filter_narrows_it(db):
+    index = PostgresSearchIndex(db, ef_search=100, ef_search_filtered=800, ef_search_partition=400)
     only_category = SearchQuery(vector=CAT, filters=SearchFilters(category="food"), candidates=200)
     also_colour = SearchQuery(vector=CAT, filters=SearchFilters(category="food", color="red"), candidates=200)
 
-    assert "ef_search = 200" in index._session_settings(only_category, partitioned=True)  # max(ef, candidates)
+    assert "ef_search = 400" in index._session_settings(only_category, partitioned=True)
     assert "ef_search = 800" in index._session_settings(only_category, partitioned=False)
     assert "ef_search = 800" in index._session_settings(also_colour, partitioned=True)
 
