@@ -474,6 +474,14 @@ async def recall(
         _, filtered, times = await measure(ef)
         out[f"filtered, ef_search {ef}"] = round(statistics.mean(filtered), 4)
         out[f"filtered, ef_search {ef} p50 ms"] = figures(times)["p50_ms"]
+    saved = index.ef_search_partition
+    try:
+        for ef in sweep:  # the same values for a walk of a category's own graph (SEARCH_HNSW_EF_SEARCH_PARTITION)
+            index.ef_search_partition = ef
+            await measure(index.ef_search_filtered)
+            kinds(f"partition ef_search {ef}: ")
+    finally:
+        index.ef_search_partition = saved
     emit({"step": "recall_at_10", **out, "queries": len(queries)})
     return out
 
