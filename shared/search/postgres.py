@@ -9,14 +9,16 @@ One table, `search.serving_index`, holds the public documents:
   a full reindex, which builds the new table aside and swaps it in. Half precision halves the memory of
   the vectors and of the HNSW graph (cosine ranking barely moves); HNSW with `halfvec_cosine_ops`.
   Filtered vector queries use pgvector's iterative scan (relaxed order, re-sorted after) so
-  a selective filter still yields `candidates` neighbours.
+  a selective filter still yields `candidates` neighbours; a large category has its own partial HNSW
+  graph (a vector partition, partitions.py), which its category-filtered queries walk instead.
 
 A query is one SQL statement: the keyword matches and the vector candidates (both filtered)
 form the matching set; `total` and facets count that set, and the page is ranked from it.
 Browse (no words, no vector) pages from the sort's index and counts from `search.facet_counts`, which
 statement triggers keep in step with the table (low-cardinality filters), or else in one pass over a
 narrow covering index: neither reads the wide rows of every filtered image (see README.md).
-`rebuild` loads a new table aside, indexes it, and renames it into place in one transaction.
+`rebuild` loads a new table aside, indexes it (vector partitions included), and renames it into place in
+one transaction. The filter SQL is in pg_sql.py, the kept counts in facet_counts.py.
 """
 
 from __future__ import annotations
