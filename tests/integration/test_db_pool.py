@@ -34,7 +34,9 @@ async def test_listeners_session_locks_and_open_transactions_are_cleared(one_con
         await conn.execute("select pg_advisory_lock(4242)")
     async with db.connection() as conn:
         assert await conn.fetchval("select count(*) from pg_listening_channels()") == 0
-        assert await conn.fetchval("select count(*) from pg_locks where locktype = 'advisory'") == 0
+        # This session's locks: pg_locks lists the whole server's, other tests' included.
+        held = "select count(*) from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()"
+        assert await conn.fetchval(held) == 0
         transaction = conn.transaction()
         await transaction.start()
         await conn.execute("create table pool_test_left_open (x int)")
