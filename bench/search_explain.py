@@ -22,9 +22,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.search import Corpus, QueryMix, prepare, random_filters
+from bench.search import SIZE_OFF_PRESET, SIZE_PRESET, Corpus, QueryMix, prepare, random_filters
 from shared.config import Settings
-from shared.search.facet_counts import counted
 from shared.search.factory import build_search_index
 from shared.search.port import SearchFilters, SearchQuery
 from shared.search.postgres import PostgresSearchIndex
@@ -36,7 +35,10 @@ FILTERS = {
         color=rng.choice(["red", "blue", "green"]),
         max_safety_score=0.5,
     ),
-    "license+min_width": lambda rng: SearchFilters(usage="editorial", min_width=5000, max_safety_score=0.5),
+    "license+min_width": lambda rng: SearchFilters(usage="editorial", min_width=SIZE_PRESET, max_safety_score=0.5),
+    "license+min_width off the presets": lambda rng: SearchFilters(
+        usage="editorial", min_width=SIZE_OFF_PRESET, max_safety_score=0.5
+    ),
 }
 
 
@@ -70,7 +72,7 @@ async def shape(conn, index: PostgresSearchIndex, name: str, queries: list[Searc
                 (index._session_settings(q, partitioned=partitioned), *index._search_sql(q, partitioned=partitioned))
             ]
         else:
-            statements = index._browse_sql(q, counted=counted(q.filters, index.safe_max_score))
+            statements = index._browse_sql(q, counted=index.split.counted(q.filters))
             statements = [("", sql, values) for sql, values in statements]
         e = p = j = h = r = 0.0
         for settings, sql, values in statements:

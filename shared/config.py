@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -368,6 +368,14 @@ class Settings(BaseSettings):
         description="The keyword leg ranks at most this many matches, the newest first; a query matching more "
         "(a very broad word at catalogue scale) gets an estimated total and facet counts, flagged "
         "`total_is_estimate` (at 1M, 'dog' matched 221k images and cost 3 s uncapped).",
+    )
+    SEARCH_COUNTED_MIN_WIDTHS: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
+        [2500, 4000],
+        max_length=8,
+        description="Minimum widths (px) whose browse counts are kept with the facet counts (local backend): the "
+        "portal's size presets, large and extra large (portals/web/src/lib/searchState.ts). A browse filtered "
+        "at one of them reads a few thousand kept rows; any other minimum width counts the filtered images "
+        "(140-160 ms at 1M). A change recounts the serving table at start-up (~1 min at 1M).",
     )
     SEARCH_VECTOR_CANDIDATES: int = Field(
         200, ge=10, le=1000, description="Nearest neighbours the vector leg of a query considers before fusion."

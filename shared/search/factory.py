@@ -26,6 +26,7 @@ def build_search_index(settings: Settings, db: Database) -> SearchIndex:
         safe_max_score=settings.SEARCH_SAFE_MAX_SCORE,
         keyword_match_cap=settings.SEARCH_KEYWORD_MATCH_CAP,
         vector_partition_min_images=settings.SEARCH_VECTOR_PARTITION_MIN_IMAGES,
+        counted_min_widths=settings.SEARCH_COUNTED_MIN_WIDTHS,
     )
 
 

@@ -222,6 +222,7 @@ class PostgresSearchIndex:
         ef_search_partition: int = 400,
         keyword_match_cap: int = 10_000,
         vector_partition_min_images: int = 20_000,
+        counted_min_widths: Sequence[int] = (),
     ) -> None:
         self.db = db
         self.vector_partition_min_images = vector_partition_min_images
@@ -238,6 +239,8 @@ class PostgresSearchIndex:
         self.ef_search_partition = ef_search_partition
         # Safe search's threshold (SEARCH_SAFE_MAX_SCORE): the facet counts are kept split at it.
         self.safe_max_score = float(safe_max_score)
+        # ... and by width class at these minimum widths (the portal's size presets).
+        self.split = facet_counts.Split(self.safe_max_score, tuple(counted_min_widths))
 
     async def ensure_ready(self) -> None:
         async with self.db.transaction() as conn:
@@ -259,10 +262,10 @@ class PostgresSearchIndex:
                 suffix = statement.split()[5].removeprefix(TABLE)  # create index if not exists <name> ...
                 if not any(r["indexname"].endswith(suffix) for r in have):
                     await conn.execute(statement, timeout=BUILD_TIMEOUT_SECONDS)
-            if await facet_counts.facet_threshold(conn, TABLE) != self.safe_max_score:
-                # A table from before the counts, or counts split at another safe-search threshold.
+            if await facet_counts.kept_split(conn, TABLE) != self.split:
+                # A table from before the counts, or counts split at another safe-search threshold or widths.
                 await conn.execute(f"lock table search.{TABLE} in share mode")  # no write in between
-                await facet_counts.attach_facet_counts(conn, TABLE, self.safe_max_score)
+                await facet_counts.attach_facet_counts(conn, TABLE, self.split)
             if not await has_change_log(conn, TABLE):  # the result cache's change log (shared/search/changes.py)
                 await attach_change_log(conn, TABLE)
             await self._read_partitions(conn)
@@ -327,7 +330,7 @@ class PostgresSearchIndex:
 
     async def search(self, query: SearchQuery) -> SearchResult:
         if not self._one_statement_applies(query):
-            return await self._browse(query, counted=facet_counts.counted(query.filters, self.safe_max_score))
+            return await self._browse(query, counted=self.split.counted(query.filters))
         return await self._one_statement(query)
 
     @staticmethod
@@ -405,8 +408,7 @@ class PostgresSearchIndex:
             facets=facets if query.facets else {},
         )
 
-    @staticmethod
-    def _browse_sql(query: SearchQuery, *, counted: bool) -> list[tuple[str, list[Any]]]:
+    def _browse_sql(self, query: SearchQuery, *, counted: bool) -> list[tuple[str, list[Any]]]:
         """Browse's two statements: the counts (total and facets), then the page."""
         p = Params()
         page_sql = (
@@ -415,7 +417,7 @@ class PostgresSearchIndex:
         )
         counts = Params()
         counts_sql = (
-            facet_counts.counts_sql(query.filters, counts)
+            facet_counts.counts_sql(query.filters, counts, self.split)
             if counted
             else facet_counts.scan_counts_sql(query.filters, counts)
         )
@@ -565,7 +567,7 @@ class PostgresSearchIndex:
                 # Vacuum, not only analyze: it marks the pages all-visible, which index-only scans need.
                 await conn.execute(f"vacuum (analyze) search.{staging}", timeout=BUILD_TIMEOUT_SECONDS)
             async with self.db.transaction() as conn:
-                await facet_counts.attach_facet_counts(conn, staging, self.safe_max_score)
+                await facet_counts.attach_facet_counts(conn, staging, self.split)
                 await attach_change_log(conn, staging)  # after the load: the loaded rows are no change
             async with self.db.transaction() as conn:
                 # The swap: queries wait for this short transaction, then see the new table.

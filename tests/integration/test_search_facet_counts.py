@@ -1,6 +1,7 @@
-"""Browsing on the low-cardinality filters counts from totals the serving index's writes keep
-(search.facet_counts): they must equal counting the filtered images, through every kind of write.
-Other filters (sizes) count the filtered images themselves, with the same answer."""
+"""Browsing on the low-cardinality filters, and at the kept minimum widths (the portal's size presets),
+counts from totals the serving index's writes keep (search.facet_counts): they must equal counting the
+filtered images, through every kind of write. Other filters (other sizes) count the filtered images
+themselves, with the same answer."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import itertools
 import random
 import uuid
 
+import pytest
+
+from shared.search.facet_counts import Split
 from shared.search.port import FACET_FIELDS, IndexDocument, SearchFilters, SearchQuery
 from shared.search.postgres import PostgresSearchIndex
 from tests.fixtures.search_corpus import document, listing
@@ -19,7 +23,7 @@ COLORS = ["red", "blue", "white", "green"]
 def random_docs(rng: random.Random, n: int) -> list[IndexDocument]:
     docs = []
     for i in range(n):
-        width, height = rng.choice([(4000, 3000), (3000, 4000), (3000, 3000)])
+        width, height = rng.choice([(4000, 3000), (3000, 4000), (3000, 3000), (5000, 3000), (3500, 3500)])
         item = listing(
             title=f"photo {i}",
             category=rng.choice(CATEGORIES),
@@ -68,10 +72,29 @@ FILTERS = [
     SearchFilters(orientation="portrait", color="blue"),
     SearchFilters(color="red", usage="editorial", max_safety_score=0.5),
     SearchFilters(category="food", orientation="square", usage="commercial"),
-    # Sizes are not kept counted: these count the filtered images (the narrow facets index).
+    # Minimum widths at the kept breakpoints (PRESETS): from the kept counts; a width class starts at its
+    # breakpoint, so 3,500 px wide passes min_width=3500.
     SearchFilters(min_width=3500, max_safety_score=0.5),
+    SearchFilters(min_width=4500, color="blue", category="animals"),
+    SearchFilters(min_width=3500, orientation="landscape", usage="editorial"),
+    # Other sizes are not kept counted: these count the filtered images (the narrow facets index).
+    SearchFilters(min_width=4000, max_safety_score=0.5),
     SearchFilters(min_height=3500, color="white", usage="editorial"),
 ]
+PRESETS = (4500, 3500)  # out of order on purpose: the classes are the sorted breakpoints
+
+
+@pytest.fixture
+async def index(db):
+    built = PostgresSearchIndex(db, counted_min_widths=PRESETS)
+    await built.ensure_ready()
+    return built
+
+
+def test_the_presets_and_the_low_cardinality_filters_are_counted_and_other_sizes_are_not():
+    split = Split(0.5, PRESETS)
+    assert [split.counted(f) for f in FILTERS] == [True] * 9 + [False, False]
+    assert not split.counted(SearchFilters(max_safety_score=0.3))  # counts are split at the configured one
 
 
 async def assert_counts_exact(index: PostgresSearchIndex, docs: dict[uuid.UUID, IndexDocument]) -> None:
@@ -84,14 +107,12 @@ async def assert_counts_exact(index: PostgresSearchIndex, docs: dict[uuid.UUID, 
         assert [h.document.image_id for h in result.hits] == [d.image_id for d in newest]
 
 
-async def test_browse_counts_equal_counting_the_images_through_inserts_updates_deletes_and_a_rebuild(
-    pg_search_index, db
-):
+async def test_browse_counts_equal_counting_the_images_through_inserts_updates_deletes_and_a_rebuild(index, db):
     rng = random.Random(7)
     docs = {d.image_id: d for d in random_docs(rng, 120)}
-    await pg_search_index.upsert(list(docs.values())[:60])
-    await pg_search_index.upsert(list(docs.values())[60:])
-    await assert_counts_exact(pg_search_index, docs)
+    await index.upsert(list(docs.values())[:60])
+    await index.upsert(list(docs.values())[60:])
+    await assert_counts_exact(index, docs)
 
     # Updates move an image between facet values (colours, category, safety); deletes take it out.
     changed = []
@@ -99,29 +120,29 @@ async def test_browse_counts_equal_counting_the_images_through_inserts_updates_d
         replacement = random_docs(rng, 1)[0].model_copy(update={"image_id": image_id})
         docs[image_id] = replacement
         changed.append(replacement)
-    await pg_search_index.upsert(changed[:1])
-    await pg_search_index.upsert(changed[1:])
+    await index.upsert(changed[:1])
+    await index.upsert(changed[1:])
     gone = rng.sample(list(docs), 25)
-    await pg_search_index.delete(gone[:1])
-    await pg_search_index.delete(gone[1:])
+    await index.delete(gone[:1])
+    await index.delete(gone[1:])
     for image_id in gone:
         del docs[image_id]
-    await assert_counts_exact(pg_search_index, docs)
+    await assert_counts_exact(index, docs)
 
     # Many small writes: the deltas are folded together now and then without changing a count.
     for d in itertools.islice(docs.values(), 50):
-        await pg_search_index.upsert([d.model_copy(update={"popularity": d.popularity + 1})])
+        await index.upsert([d.model_copy(update={"popularity": d.popularity + 1})])
     async with db.connection() as conn:
         await conn.execute("select search.facet_counts_fold('search.serving_index'::regclass)")
-    await assert_counts_exact(pg_search_index, docs)
+    await assert_counts_exact(index, docs)
 
     fresh = {d.image_id: d for d in random_docs(rng, 30)}
 
     async def batches():
         yield list(fresh.values())
 
-    await pg_search_index.rebuild(batches())
-    await assert_counts_exact(pg_search_index, fresh)
+    await index.rebuild(batches())
+    await assert_counts_exact(index, fresh)
     async with db.connection() as conn:
         tables = await conn.fetchval("select count(distinct relid) from search.facet_counts")
     assert tables == 1  # the old table's counts went with it
@@ -142,3 +163,16 @@ async def test_a_table_from_before_the_counts_or_another_safe_threshold_is_count
     # Another threshold than the counts are split at is still answered, by counting the images.
     other = await stricter.search(SearchQuery(filters=SearchFilters(max_safety_score=0.5)))
     assert other.total == expected(docs, SearchFilters(max_safety_score=0.5))[0]
+
+
+async def test_counts_kept_at_other_widths_are_recounted_at_start_up(pg_search_index, db):
+    docs = {d.image_id: d for d in random_docs(random.Random(5), 40)}
+    await pg_search_index.upsert(list(docs.values()))  # kept without width classes (the fixture's default)
+
+    restarted = PostgresSearchIndex(db, counted_min_widths=PRESETS)
+    await restarted.ensure_ready()
+    await assert_counts_exact(restarted, docs)
+    # Later writes are kept in their width classes too.
+    more = {d.image_id: d for d in random_docs(random.Random(6), 20)}
+    await restarted.upsert(list(more.values()))
+    await assert_counts_exact(restarted, {**docs, **more})

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -147,3 +148,12 @@ def test_the_sample_settings_file_lists_every_setting_and_is_current():
     for name, field in Settings.model_fields.items():
         aliases = getattr(field.validation_alias, "choices", None) or [name]
         assert any(a in values for a in aliases), f"{name} missing from local.settings.sample.json"
+
+
+def test_the_kept_browse_widths_are_the_portals_size_presets():
+    """A size preset the portal offers but the counts do not keep would browse by counting every image."""
+    source = (PROJECT_ROOT / "portals" / "web" / "src" / "lib" / "searchState.ts").read_text()
+    presets = re.search(r"export const SIZES = \{([^}]*)\}", source)
+    assert presets is not None, "SIZES moved: keep this test pointing at the portal's size presets"
+    widths = sorted(int(w) for w in re.findall(r":\s*(\d+)", presets.group(1)))
+    assert widths == sorted(Settings().SEARCH_COUNTED_MIN_WIDTHS)

@@ -7,6 +7,7 @@ export type SearchQuery = NonNullable<paths["/api/search"]["get"]["parameters"][
 export const ORIENTATIONS = ["landscape", "portrait", "square"] as const;
 export const LICENSES = ["commercial", "editorial"] as const;
 export const SORTS = ["relevance", "newest", "popular"] as const;
+// The search service keeps browse counts at these widths (SEARCH_COUNTED_MIN_WIDTHS): change both together.
 export const SIZES = { large: 2500, xlarge: 4000 } as const;
 export const ADDED = { day: 1, week: 7, month: 30, year: 365 } as const;
 
