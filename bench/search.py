@@ -281,8 +281,8 @@ class Before:
 
 @contextlib.contextmanager
 def whole_graph(index: PostgresSearchIndex) -> Iterator[None]:
-    """The index as before vector partitions: a category-filtered vector leg walks the whole catalogue's graph
-    (partitions turned off: the planner is not shown the category, so it cannot pick a partition)."""
+    """The index as before vector partitions: a filtered vector leg walks the whole catalogue's graph
+    (partitions turned off: the planner is not shown the partition columns' values, so it cannot pick one)."""
     saved, index.vector_partition_min_images = index.vector_partition_min_images, 0
     try:
         yield

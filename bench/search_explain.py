@@ -67,10 +67,8 @@ async def shape(conn, index: PostgresSearchIndex, name: str, queries: list[Searc
     bufs: dict[str, list[int]] = defaultdict(list)
     for q in queries:
         if index._one_statement_applies(q):
-            partitioned = await index._partitioned(conn, q)  # a vector partition for its category, if held
-            statements = [
-                (index._session_settings(q, partitioned=partitioned), *index._search_sql(q, partitioned=partitioned))
-            ]
+            partition = await index._partition(conn, q)  # a vector partition for one of its filters, if held
+            statements = [(index._session_settings(q, partition=partition), *index._search_sql(q, partition=partition))]
         else:
             statements = index._browse_sql(q, counted=index.split.counted(q.filters))
             statements = [("", sql, values) for sql, values in statements]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from shared.search import partitions
 from shared.search.port import SearchFilters
@@ -23,26 +23,28 @@ class Params:
         return f"${len(self.values)}"
 
 
-def where_sql(f: SearchFilters, p: Params, *, category_as: Literal["param", "literal", "opaque"] = "param") -> str:
-    """How the category is written decides which vector partition the planner may use (shared/search/partitions.py):
-    a literal always matches its partition's predicate; a parameter does under a custom plan, not a generic one;
-    `opaque` (an uncorrelated sub-select) never does: partitions turned off, the whole graph as before them."""
+def where_sql(f: SearchFilters, p: Params, *, partition: str | None = None, opaque: bool = False) -> str:
+    """How a partition column (category, license type, orientation) is written decides which vector partition
+    the planner may use (shared/search/partitions.py): a literal (`partition`: the column whose graph this
+    query walks) always matches its partition's predicate; a parameter does under a custom plan, not a generic
+    one; `opaque` (an uncorrelated sub-select) never does: partitions turned off, the whole graph as before."""
+
+    def value(column: str, v: str) -> str:
+        if column == partition:
+            return partitions.literal(v)
+        return f"(select {p.add(v)}::text)" if opaque else p.add(v)
+
     clauses = ["true"]
     if f.category is not None:
-        category = {
-            "param": lambda: p.add(f.category),
-            "literal": lambda: partitions.literal(f.category),
-            "opaque": lambda: f"(select {p.add(f.category)}::text)",
-        }[category_as]()
-        clauses.append(f"s.category = {category}")
+        clauses.append(f"s.category = {value('category', f.category)}")
     if f.orientation is not None:
-        clauses.append(f"s.orientation = {p.add(f.orientation)}")
+        clauses.append(f"s.orientation = {value('orientation', f.orientation)}")
     if f.color is not None:
         clauses.append(f"s.colors @> array[{p.add(f.color)}::text]")
     if f.contributor_id is not None:
         clauses.append(f"s.contributor_id = {p.add(f.contributor_id)}")
     if f.usage is not None:
-        clauses.append(f"s.usage = {p.add(f.usage)}")
+        clauses.append(f"s.usage = {value('usage', f.usage)}")
     if f.max_safety_score is not None:
         clauses.append(f"s.safety_score < {p.add(f.max_safety_score)}::real")
     if f.min_width is not None:
@@ -58,9 +60,8 @@ def where_sql(f: SearchFilters, p: Params, *, category_as: Literal["param", "lit
     return " and ".join(clauses)
 
 
-def narrowing(f: SearchFilters, *, partitioned: bool = False) -> bool:
+def narrowing(f: SearchFilters, *, partition: str | None = None) -> bool:
     """A filter that keeps a small part of the images (safe search and exclusions keep nearly all).
-    `partitioned`: the category has its own graph, whose every image passes the category filter."""
-    category = None if partitioned else f.category
-    narrowing = (category, f.orientation, f.color, f.contributor_id, f.usage, f.min_width, f.min_height)
-    return any(v is not None for v in narrowing) or f.added_after is not None
+    `partition`: the column whose graph the query walks, whose every image passes that column's filter."""
+    columns = ("category", "orientation", "color", "contributor_id", "usage", "min_width", "min_height", "added_after")
+    return any(getattr(f, c) is not None for c in columns if c != partition)

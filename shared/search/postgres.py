@@ -9,8 +9,9 @@ One table, `search.serving_index`, holds the public documents:
   a full reindex, which builds the new table aside and swaps it in. Half precision halves the memory of
   the vectors and of the HNSW graph (cosine ranking barely moves); HNSW with `halfvec_cosine_ops`.
   Filtered vector queries use pgvector's iterative scan (relaxed order, re-sorted after) so
-  a selective filter still yields `candidates` neighbours; a large category has its own partial HNSW
-  graph (a vector partition, partitions.py), which its category-filtered queries walk instead.
+  a selective filter still yields `candidates` neighbours; a large category, license type or orientation
+  has its own partial HNSW graph (a vector partition, partitions.py), which queries filtered on it walk
+  instead.
 
 A query is one SQL statement: the keyword matches and the vector candidates (both filtered)
 form the matching set; `total` and facets count that set, and the page is ranked from it.
@@ -226,8 +227,8 @@ class PostgresSearchIndex:
     ) -> None:
         self.db = db
         self.vector_partition_min_images = vector_partition_min_images
-        # The categories with their own HNSW graph, as last read (see `_partitioned`).
-        self._partitions: frozenset[str] = frozenset()
+        # The (column, value)s with their own HNSW graph, as last read (see `_partition`).
+        self._partitions: dict[partitions.Key, partitions.Held] = {}
         self._partitions_read_at = -math.inf
         self.keyword_match_cap = keyword_match_cap
         self.dimension = dimension
@@ -282,20 +283,21 @@ class PostgresSearchIndex:
         return {"partitions_built": done.built, "partitions_dropped": done.dropped, "partitions_kept": done.kept}
 
     async def _read_partitions(self, conn: asyncpg.Connection) -> None:
-        self._partitions = frozenset(await partitions.held(conn, TABLE))
+        self._partitions = await partitions.held(conn, TABLE)
         self._partitions_read_at = time.monotonic()
 
-    async def _partitioned(self, conn: asyncpg.Connection, query: SearchQuery) -> bool:
-        """Whether the query's vector leg can walk its category's own graph. The partitions are re-read once a
-        minute (they change with an hourly `maintain` or a reindex): until then a new one is not used yet,
-        and a dropped one's category is walked at the unfiltered ef_search over the whole graph."""
-        if query.filters.category is None or query.vector is None or query.mode == "keyword":
-            return False
-        if not self.vector_partition_min_images:
-            return False  # turned off
+    async def _partition(self, conn: asyncpg.Connection, query: SearchQuery) -> str | None:
+        """The column (category, license type, orientation) whose own graph the query's vector leg can walk, if
+        any. The partitions are re-read once a minute (they change with an hourly `maintain` or a reindex):
+        until then a new one is not used yet, and a dropped one's value is walked over the whole graph."""
+        if query.vector is None or query.mode == "keyword" or not self.vector_partition_min_images:  # 0: off
+            return None
+        if not any(getattr(query.filters, column) is not None for column in partitions.COLUMNS):
+            return None
         if time.monotonic() - self._partitions_read_at > _PARTITIONS_TTL_SECONDS:
             await self._read_partitions(conn)
-        return query.filters.category in self._partitions
+        key = partitions.choose(query.filters, self._partitions)
+        return None if key is None else key[0]
 
     async def held_dimension(self, conn: asyncpg.Connection | None = None) -> int | None:
         """The dimension of the serving table's vectors (None: no table yet)."""
@@ -343,9 +345,9 @@ class PostgresSearchIndex:
     async def _one_statement(self, query: SearchQuery) -> SearchResult:
         """Any query: the matching set, its page, total and facets in one statement."""
         async with self.db.connection() as conn:
-            partitioned = await self._partitioned(conn, query)
-            sql, values = self._search_sql(query, partitioned=partitioned)
-            if settings := self._session_settings(query, partitioned=partitioned):
+            partition = await self._partition(conn, query)
+            sql, values = self._search_sql(query, partition=partition)
+            if settings := self._session_settings(query, partition=partition):
                 # Kept on the session (only HNSW scans read them, and every query with one sets them first):
                 # no RESET at release, and no SET when this connection's last search used the same ones.
                 await conn.keep_settings(settings)
@@ -368,14 +370,14 @@ class PostgresSearchIndex:
         }
         return SearchResult(hits=hits, total=total, facets=facets, total_is_estimate=True)
 
-    def _session_settings(self, query: SearchQuery, *, partitioned: bool = False) -> str:
-        """The SET statements a query's vector leg runs under ('' without one)."""
+    def _session_settings(self, query: SearchQuery, *, partition: str | None = None) -> str:
+        """The SET statements a query's vector leg runs under ('' without one); `partition`: see `_partition`."""
         if query.vector is None or query.mode == "keyword":
             return ""
-        if narrowing(query.filters, partitioned=partitioned):
+        if narrowing(query.filters, partition=partition):
             ef = self.ef_search_filtered
         else:
-            ef = self.ef_search_partition if partitioned else self.ef_search
+            ef = self.ef_search_partition if partition else self.ef_search
         return (
             "set hnsw.iterative_scan = relaxed_order;"
             f" set hnsw.ef_search = {max(ef, min(query.candidates, 1000))};"
@@ -423,10 +425,9 @@ class PostgresSearchIndex:
         )
         return [(counts_sql, counts.values), (page_sql, p.values)]
 
-    def _search_sql(self, query: SearchQuery, *, partitioned: bool = False) -> tuple[str, list[Any]]:
+    def _search_sql(self, query: SearchQuery, *, partition: str | None = None) -> tuple[str, list[Any]]:
         p = Params()
-        category_as = "literal" if partitioned else "param" if self.vector_partition_min_images else "opaque"
-        where = where_sql(query.filters, p, category_as=category_as)
+        where = where_sql(query.filters, p, partition=partition, opaque=not self.vector_partition_min_images)
         use_text = bool(query.text and query.text.strip()) and query.mode != "semantic"
         use_vector = query.vector is not None and query.mode != "keyword"
         ctes: list[str] = []
@@ -559,11 +560,9 @@ class PostgresSearchIndex:
                     # An HNSW build over millions of rows takes minutes: no client-side timeout here.
                     await conn.execute(statement, timeout=BUILD_TIMEOUT_SECONDS)
                 if self.vector_partition_min_images:  # 0: turned off
-                    total, per_category = await partitions.sizes(conn, staging)
-                    for category in sorted(partitions.wanted(total, per_category, self.vector_partition_min_images)):
-                        await partitions.build(
-                            conn, staging, category, concurrently=False, limit_s=BUILD_TIMEOUT_SECONDS
-                        )
+                    total, per_key = await partitions.sizes(conn, staging)
+                    for key in sorted(partitions.wanted(total, per_key, self.vector_partition_min_images)):
+                        await partitions.build(conn, staging, key, concurrently=False, limit_s=BUILD_TIMEOUT_SECONDS)
                 # Vacuum, not only analyze: it marks the pages all-visible, which index-only scans need.
                 await conn.execute(f"vacuum (analyze) search.{staging}", timeout=BUILD_TIMEOUT_SECONDS)
             async with self.db.transaction() as conn:

@@ -16,9 +16,9 @@ from tests.fixtures.search_corpus import document, listing, near, topic_vector
 CAT = topic_vector("cat")
 
 
-def docs_in(category: str | None, n: int, seed: int) -> list:
+def docs_in(category: str | None, n: int, seed: int, **fields) -> list:
     return [
-        document(listing(title=f"{category} {i}", category=category, embedding=near(CAT, 1.5, seed=seed + i)))
+        document(listing(title=f"{category} {i}", category=category, embedding=near(CAT, 1.5, seed=seed + i), **fields))
         for i in range(n)
     ]
 
@@ -38,8 +38,8 @@ async def scans_of(index: PostgresSearchIndex, db, query: SearchQuery) -> list[s
     """The indexes the adapter's own statement reads, as Postgres plans it; sequential and bitmap scans off,
     since a table of a few dozen rows is cheapest read whole."""
     async with db.connection() as conn:
-        partitioned = await index._partitioned(conn, query)
-        sql, values = index._search_sql(query, partitioned=partitioned)
+        partition = await index._partition(conn, query)
+        sql, values = index._search_sql(query, partition=partition)
         async with conn.transaction():
             await conn.execute("set local enable_seqscan = off; set local enable_bitmapscan = off")
             plan = await conn.fetchval(f"explain (format json) {sql}", *values)
@@ -55,14 +55,14 @@ async def scans_of(index: PostgresSearchIndex, db, query: SearchQuery) -> list[s
     return names
 
 
-def partition_scanned(names: list[str], category: str) -> bool:
-    suffix = partitions.index_name("", category)  # the partition's name, less the table it was built under
+def partition_scanned(names: list[str], category: str, column: str = "category") -> bool:
+    suffix = partitions.index_name("", (column, category))  # the partition's name, less the table it was built under
     return any(n.endswith(suffix) for n in names)
 
 
 async def held(db) -> set[str]:
     async with db.connection() as conn:
-        return set(await partitions.held(conn, TABLE))
+        return {partitions.label(key) for key in await partitions.held(conn, TABLE)}
 
 
 async def test_a_reindex_gives_each_large_category_its_own_graph_which_its_filtered_vector_queries_walk(db):
@@ -92,9 +92,9 @@ async def test_a_partition_walk_uses_its_own_breadth_unless_another_filter_narro
     only_category = SearchQuery(vector=CAT, filters=SearchFilters(category="food"), candidates=200)
     also_colour = SearchQuery(vector=CAT, filters=SearchFilters(category="food", color="red"), candidates=200)
 
-    assert "ef_search = 400" in index._session_settings(only_category, partitioned=True)
-    assert "ef_search = 800" in index._session_settings(only_category, partitioned=False)
-    assert "ef_search = 800" in index._session_settings(also_colour, partitioned=True)
+    assert "ef_search = 400" in index._session_settings(only_category, partition="category")
+    assert "ef_search = 800" in index._session_settings(only_category, partition=None)
+    assert "ef_search = 800" in index._session_settings(also_colour, partition="category")
 
 
 async def test_maintain_builds_a_partition_when_a_category_grows_and_drops_it_when_it_shrinks(db):
@@ -162,6 +162,55 @@ async def test_a_threshold_of_zero_turns_partitions_off_without_dropping_what_is
 
     query = SearchQuery(vector=CAT, mode="semantic", filters=SearchFilters(category="food"), limit=5, candidates=5)
     assert not any("_hnsw_c" in name for name in await scans_of(off, db, query))
-    assert "ef_search = 800" in off._session_settings(query, partitioned=await off._partitioned(db.pool, query))
+    assert "ef_search = 800" in off._session_settings(query, partition=await off._partition(db.pool, query))
     assert await off.maintain() == {}
     assert await held(db) == {"food"}
+
+
+async def test_license_types_and_orientations_get_graphs_too_and_a_query_walks_the_most_selective_it_can(db):
+    index = PostgresSearchIndex(db, vector_partition_min_images=100)
+    editorial = docs_in("animals", 60, 0, usage="editorial") + docs_in("art", 60, 100, usage="editorial")
+    portrait = docs_in("art", 110, 200, width=3000, height=4000)
+    landscape = docs_in("food", 150, 400) + docs_in("art", 30, 600)
+
+    async def batches():
+        yield editorial + portrait + landscape
+
+    await index.rebuild(batches())
+
+    # 410 images: editorial 120 and portrait 110 get graphs, landscape (300) and commercial (290) are most of the
+    # catalogue; of the categories, art (200) and food (150) are large enough, animals (60) is not.
+    assert await held(db) == {"usage: editorial", "orientation: portrait", "art", "food"}
+    by_usage = SearchQuery(
+        vector=CAT, mode="semantic", filters=SearchFilters(usage="editorial"), limit=10, candidates=10
+    )
+    assert partition_scanned(await scans_of(index, db, by_usage), "editorial", "usage")
+    assert ids(await index.search(by_usage)) == nearest(editorial, 10)
+
+    by_orientation = by_usage.model_copy(update={"filters": SearchFilters(orientation="portrait")})
+    assert partition_scanned(await scans_of(index, db, by_orientation), "portrait", "orientation")
+    assert ids(await index.search(by_orientation)) == nearest(portrait, 10)
+
+    # art (200) and editorial (120) both have a graph: the smaller is walked, filtered on the category, exactly.
+    both = by_usage.model_copy(update={"filters": SearchFilters(category="art", usage="editorial")})
+    assert partition_scanned(await scans_of(index, db, both), "editorial", "usage")
+    assert ids(await index.search(both)) == nearest(editorial[60:], 10)
+    assert await index._partition(db.pool, both) == "usage"
+    art_portrait = by_usage.model_copy(update={"filters": SearchFilters(category="art", orientation="portrait")})
+    assert await index._partition(db.pool, art_portrait) == "orientation"  # 110 portrait, 200 art
+    # animals has no graph of its own: the editorial one is chosen (here the planner finds 60 rows cheaper to sort).
+    small = by_usage.model_copy(update={"filters": SearchFilters(category="animals", usage="editorial")})
+    assert await index._partition(db.pool, small) == "usage"
+    assert ids(await index.search(small)) == nearest(editorial[:60], 10)
+
+
+async def test_maintain_keeps_license_type_graphs_in_step_with_the_catalogue(db):
+    index = PostgresSearchIndex(db, vector_partition_min_images=100)
+    await index.ensure_ready()
+    editorial = docs_in(None, 120, 0, usage="editorial")
+    await index.upsert(editorial + docs_in(None, 200, 1000))
+
+    assert (await index.maintain())["partitions_built"] == ["usage: editorial"]
+    await index.delete([d.image_id for d in editorial[:80]])
+    assert (await index.maintain())["partitions_dropped"] == ["usage: editorial"]
+    assert await held(db) == set()
