@@ -1,5 +1,4 @@
-"""Vector partitions: a partial HNSW graph per large category, license type or orientation, beside the whole
-catalogue's graph.
+"""Vector partitions: a partial HNSW graph per large category or license type, beside the whole graph.
 
 Why: a vector leg filtered on a category walks the whole catalogue's graph and drops what the filter
 rejects. At 1M images in 15 categories the filter keeps ~7% of what the walk meets, so pgvector's
@@ -7,10 +6,13 @@ iterative scan visits thousands of tuples (ef_search 800) for its 200 candidates
 category-filtered hybrid query's time (shared/search/README.md). A graph of that category's images
 alone answers the same query as an unfiltered walk over a graph 15x smaller.
 
-The same holds for the other low-cardinality filters (2026-12-07): editorial images are 15% of the
-catalogue, portrait 29% and square 14%, and filters on them with a colour or a size left 30-50 ms vector
-legs. A partition is keyed by (column, value) over COLUMNS; a query filtered on several partitioned
-values walks the smallest of their graphs (the most selective; the planner, costing them, agrees).
+The same holds for the license type (2026-12-07): editorial images are 15% of the catalogue, and an
+editorial filter with a size left a 29 ms vector leg at 1M (20 ms through its graph). A partition is
+keyed by (column, value) over COLUMNS; a query filtered on several partitioned values walks the smallest
+of their graphs (the most selective; the planner, costing them, agrees). Orientation was tried and
+measured slower (portrait + a colour: 50 -> 84 ms): a colour filter still narrows a portrait graph to a
+fraction, so the walk stays as wide while another 320 MB graph competes for the buffers; a held
+orientation partition is dropped by the next `maintain`.
 
 Which values: those holding at least `min_images` images (a small value's graph would cost more than it
 saves; its images are still found by the whole graph's filtered walk) and at most half the catalogue (a
@@ -38,8 +40,10 @@ import asyncpg
 
 MARK: Final = "vector partition: "  # a category's (the first partitions' comment, kept as it was)
 MAX_SHARE: Final = 0.5
-# The serving table's columns a partition may be keyed on.
-COLUMNS: Final = ("category", "usage", "orientation")
+# The serving table's columns a partition is keyed on; KNOWN: also those it once was (their notes are read
+# back, so `maintain` drops them).
+COLUMNS: Final = ("category", "usage")
+KNOWN: Final = (*COLUMNS, "orientation")
 Key = tuple[str, str]  # (column, value)
 
 
@@ -49,7 +53,7 @@ def note(key: Key) -> str:
 
 
 def parse_note(text: str) -> Key | None:
-    for column in COLUMNS:
+    for column in KNOWN:
         prefix = note((column, ""))
         if text.startswith(prefix):
             return column, text.removeprefix(prefix)
@@ -87,7 +91,7 @@ def index_name(table: str, key: Key) -> str:
 def create_sql(table: str, key: Key, *, concurrently: bool = False) -> str:
     how = "concurrently " if concurrently else ""
     column, value = key
-    assert column in COLUMNS
+    assert column in KNOWN
     return (
         f"create index {how}if not exists {index_name(table, key)} on search.{table}"
         f" using hnsw (embedding halfvec_cosine_ops) with (m = 16, ef_construction = 200)"
@@ -164,7 +168,7 @@ async def maintain(conn: asyncpg.Connection, table: str, min_images: int, *, lim
         result.built.append(label(key))
     for key, partition in sorted(have.items()):
         n = per_key.get(key, 0)
-        if n < min_images / 2 or n > MAX_SHARE * total:
+        if n < min_images / 2 or n > MAX_SHARE * total or key[0] not in COLUMNS:
             await conn.execute(f"drop index concurrently if exists search.{partition.name}", timeout=limit_s)
             result.dropped.append(label(key))
         else:

@@ -24,7 +24,7 @@ class Params:
 
 
 def where_sql(f: SearchFilters, p: Params, *, partition: str | None = None, opaque: bool = False) -> str:
-    """How a partition column (category, license type, orientation) is written decides which vector partition
+    """How a partition column (category, license type) is written decides which vector partition
     the planner may use (shared/search/partitions.py): a literal (`partition`: the column whose graph this
     query walks) always matches its partition's predicate; a parameter does under a custom plan, not a generic
     one; `opaque` (an uncorrelated sub-select) never does: partitions turned off, the whole graph as before."""
@@ -38,7 +38,7 @@ def where_sql(f: SearchFilters, p: Params, *, partition: str | None = None, opaq
     if f.category is not None:
         clauses.append(f"s.category = {value('category', f.category)}")
     if f.orientation is not None:
-        clauses.append(f"s.orientation = {value('orientation', f.orientation)}")
+        clauses.append(f"s.orientation = {p.add(f.orientation)}")
     if f.color is not None:
         clauses.append(f"s.colors @> array[{p.add(f.color)}::text]")
     if f.contributor_id is not None:

@@ -9,7 +9,7 @@ One table, `search.serving_index`, holds the public documents:
   a full reindex, which builds the new table aside and swaps it in. Half precision halves the memory of
   the vectors and of the HNSW graph (cosine ranking barely moves); HNSW with `halfvec_cosine_ops`.
   Filtered vector queries use pgvector's iterative scan (relaxed order, re-sorted after) so
-  a selective filter still yields `candidates` neighbours; a large category, license type or orientation
+  a selective filter still yields `candidates` neighbours; a large category or license type
   has its own partial HNSW graph (a vector partition, partitions.py), which queries filtered on it walk
   instead.
 
@@ -272,13 +272,19 @@ class PostgresSearchIndex:
             await self._read_partitions(conn)
 
     async def maintain(self) -> dict[str, list[str]]:
-        """Keep a vector partition for each category that has grown large enough (`partitions.maintain`)."""
+        """Keep a vector partition for each value that has grown large enough (`partitions.maintain`)."""
         if not self.vector_partition_min_images:
             return {}  # turned off
         async with self.db.connection() as conn:
-            done = await partitions.maintain(
-                conn, TABLE, self.vector_partition_min_images, limit_s=BUILD_TIMEOUT_SECONDS
-            )
+            # As the reindex's builds: a graph that does not fit maintenance_work_mem (64 MB by default, a
+            # 60k-image graph) is built on disk, many times slower.
+            await conn.execute(f"set maintenance_work_mem = '{int(self.build_memory_mb)}MB'")
+            try:
+                done = await partitions.maintain(
+                    conn, TABLE, self.vector_partition_min_images, limit_s=BUILD_TIMEOUT_SECONDS
+                )
+            finally:
+                await conn.execute("reset maintenance_work_mem")  # the pooled connection goes back as it came
             await self._read_partitions(conn)
         return {"partitions_built": done.built, "partitions_dropped": done.dropped, "partitions_kept": done.kept}
 
@@ -287,7 +293,7 @@ class PostgresSearchIndex:
         self._partitions_read_at = time.monotonic()
 
     async def _partition(self, conn: asyncpg.Connection, query: SearchQuery) -> str | None:
-        """The column (category, license type, orientation) whose own graph the query's vector leg can walk, if
+        """The column (category, license type) whose own graph the query's vector leg can walk, if
         any. The partitions are re-read once a minute (they change with an hourly `maintain` or a reindex):
         until then a new one is not used yet, and a dropped one's value is walked over the whole graph."""
         if query.vector is None or query.mode == "keyword" or not self.vector_partition_min_images:  # 0: off

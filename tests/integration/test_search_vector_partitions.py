@@ -167,7 +167,7 @@ async def test_a_threshold_of_zero_turns_partitions_off_without_dropping_what_is
     assert await held(db) == {"food"}
 
 
-async def test_license_types_and_orientations_get_graphs_too_and_a_query_walks_the_most_selective_it_can(db):
+async def test_license_types_get_graphs_too_and_a_query_walks_the_smallest_its_filters_match(db):
     index = PostgresSearchIndex(db, vector_partition_min_images=100)
     editorial = docs_in("animals", 60, 0, usage="editorial") + docs_in("art", 60, 100, usage="editorial")
     portrait = docs_in("art", 110, 200, width=3000, height=4000)
@@ -178,30 +178,27 @@ async def test_license_types_and_orientations_get_graphs_too_and_a_query_walks_t
 
     await index.rebuild(batches())
 
-    # 410 images: editorial 120 and portrait 110 get graphs, landscape (300) and commercial (290) are most of the
-    # catalogue; of the categories, art (200) and food (150) are large enough, animals (60) is not.
-    assert await held(db) == {"usage: editorial", "orientation: portrait", "art", "food"}
+    # 410 images: editorial (120) gets a graph, commercial (290) is most of the catalogue; of the categories,
+    # art (200) and food (150) are large enough, animals (60) is not. Orientations get none (measured slower).
+    assert await held(db) == {"usage: editorial", "art", "food"}
     by_usage = SearchQuery(
         vector=CAT, mode="semantic", filters=SearchFilters(usage="editorial"), limit=10, candidates=10
     )
     assert partition_scanned(await scans_of(index, db, by_usage), "editorial", "usage")
     assert ids(await index.search(by_usage)) == nearest(editorial, 10)
 
-    by_orientation = by_usage.model_copy(update={"filters": SearchFilters(orientation="portrait")})
-    assert partition_scanned(await scans_of(index, db, by_orientation), "portrait", "orientation")
-    assert ids(await index.search(by_orientation)) == nearest(portrait, 10)
-
     # art (200) and editorial (120) both have a graph: the smaller is walked, filtered on the category, exactly.
     both = by_usage.model_copy(update={"filters": SearchFilters(category="art", usage="editorial")})
+    assert await index._partition(db.pool, both) == "usage"
     assert partition_scanned(await scans_of(index, db, both), "editorial", "usage")
     assert ids(await index.search(both)) == nearest(editorial[60:], 10)
-    assert await index._partition(db.pool, both) == "usage"
-    art_portrait = by_usage.model_copy(update={"filters": SearchFilters(category="art", orientation="portrait")})
-    assert await index._partition(db.pool, art_portrait) == "orientation"  # 110 portrait, 200 art
     # animals has no graph of its own: the editorial one is chosen (here the planner finds 60 rows cheaper to sort).
     small = by_usage.model_copy(update={"filters": SearchFilters(category="animals", usage="editorial")})
     assert await index._partition(db.pool, small) == "usage"
     assert ids(await index.search(small)) == nearest(editorial[:60], 10)
+    by_orientation = by_usage.model_copy(update={"filters": SearchFilters(orientation="portrait")})
+    assert await index._partition(db.pool, by_orientation) is None
+    assert ids(await index.search(by_orientation)) == nearest(portrait, 10)
 
 
 async def test_maintain_keeps_license_type_graphs_in_step_with_the_catalogue(db):
@@ -213,4 +210,16 @@ async def test_maintain_keeps_license_type_graphs_in_step_with_the_catalogue(db)
     assert (await index.maintain())["partitions_built"] == ["usage: editorial"]
     await index.delete([d.image_id for d in editorial[:80]])
     assert (await index.maintain())["partitions_dropped"] == ["usage: editorial"]
+    assert await held(db) == set()
+
+
+async def test_maintain_drops_an_orientation_graph_left_from_when_orientations_had_them(db):
+    index = PostgresSearchIndex(db, vector_partition_min_images=100)
+    await index.ensure_ready()
+    await index.upsert(docs_in(None, 120, 0, width=3000, height=4000) + docs_in(None, 200, 1000))
+    async with db.connection() as conn:
+        await partitions.build(conn, TABLE, ("orientation", "portrait"), concurrently=False, limit_s=60)
+    assert await held(db) == {"orientation: portrait"}
+
+    assert (await index.maintain())["partitions_dropped"] == ["orientation: portrait"]
     assert await held(db) == set()
