@@ -444,13 +444,17 @@ class PostgresSearchIndex:
             # Bounded: a word that matches a fifth of the catalogue ("dog", "background") would otherwise read,
             # rank and count every match (seconds at 1M). The newest `keyword_match_cap` matches are ranked;
             # past the cap, total and facets are estimates and the result says so.
+            # The rank in the same select as the limit: the planner evaluates a costly target expression after
+            # the top-N sort, so only the kept matches are ranked, and the sort carries no tsvector and tsquery
+            # per row (the same rows and ranks as ranking a sub-select of them, at half the time: 8.5 vs 18 ms
+            # for a one-off query's ~2,000 matches at 1M).
             def keyword_leg(name: str, text: str, only_if: str = "") -> str:
                 return (
-                    f"{name} as materialized (select {_FACET_COLS}, ts_rank_cd(tsv, q, 1) as rank from ("
-                    f"select {_FACET_COLS.replace('image_id', 's.image_id')}, s.tsv, q.q"
+                    f"{name} as materialized (select {_FACET_COLS.replace('image_id', 's.image_id')},"
+                    f" ts_rank_cd(s.tsv, q.q, 1) as rank"
                     f" from search.{TABLE} s, websearch_to_tsquery('english', {p.add(text)}) q(q)"
                     f" where s.tsv @@ q.q and {where}{only_if}"
-                    f" order by s.added_at desc limit {p.add(self.keyword_match_cap)}) newest)"
+                    f" order by s.added_at desc limit {p.add(self.keyword_match_cap)})"
                 )
 
             # Keyword leg alone only: with a vector leg the fallback's loose matches measured no better
