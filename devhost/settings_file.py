@@ -41,6 +41,8 @@ def sample_settings() -> dict:
         default = field.default
         if isinstance(default, Path):
             default = ""  # VAR_DIR: empty means the project's var/
+        if isinstance(default, (list, tuple)):
+            default = json.dumps(list(default))  # how pydantic-settings reads a sequence from the environment
         values[azure_name] = (
             "" if default is None else str(default).lower() if isinstance(default, bool) else str(default)
         )

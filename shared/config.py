@@ -369,8 +369,9 @@ class Settings(BaseSettings):
         "(a very broad word at catalogue scale) gets an estimated total and facet counts, flagged "
         "`total_is_estimate` (at 1M, 'dog' matched 221k images and cost 3 s uncapped).",
     )
-    SEARCH_COUNTED_MIN_WIDTHS: list[Annotated[int, Field(ge=1, le=100_000)]] = Field(
-        [2500, 4000],
+    # A tuple: Settings is hashed (lru_cache keys), which a list would break.
+    SEARCH_COUNTED_MIN_WIDTHS: tuple[Annotated[int, Field(ge=1, le=100_000)], ...] = Field(
+        (2500, 4000),
         max_length=8,
         description="Minimum widths (px) whose browse counts are kept with the facet counts (local backend): the "
         "portal's size presets, large and extra large (portals/web/src/lib/searchState.ts). A browse filtered "

@@ -157,3 +157,8 @@ def test_the_kept_browse_widths_are_the_portals_size_presets():
     assert presets is not None, "SIZES moved: keep this test pointing at the portal's size presets"
     widths = sorted(int(w) for w in re.findall(r":\s*(\d+)", presets.group(1)))
     assert widths == sorted(Settings().SEARCH_COUNTED_MIN_WIDTHS)
+
+
+def test_settings_stay_hashable_so_they_can_key_caches():
+    """Settings key lru_caches (the portals' security headers): a list-typed setting made them unhashable."""
+    assert hash(Settings()) == hash(Settings())
