@@ -74,7 +74,9 @@ async def earnings(
     image_id: UUID | None,
     now: datetime,
 ) -> dict[str, Any]:
-    async with db.connection() as conn:
+    # One snapshot for every statement: read committed let a sale committing between them show in the
+    # balances but not in the groups (seen in CI: balances held, groups empty).
+    async with db.connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         if image_id is not None and not await conn.fetchval(
             "select true from payouts.ledger where contributor_id = $1 and image_id = $2 limit 1",
             contributor_id,
