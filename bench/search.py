@@ -45,7 +45,6 @@ import resource
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 import zlib
@@ -555,15 +554,17 @@ def api_filters(rng: random.Random) -> dict[str, Any]:
 
 
 class ProcessMeter:
-    """CPU seconds and peak memory of the app (devhost) and of Postgres over a run, from /proc (psutil).
-    CPU counts exited children too (their time is added to the parent's when it reaps them)."""
+    """CPU seconds and memory of the app (devhost) and of Postgres over a run, from /proc (psutil).
+    CPU counts exited children too (their time is added to the parent's when it reaps them).
+
+    Memory (PSS) is read when the run starts and when it ends, never during it: reading it parses every
+    Postgres backend's memory map (3 GB of shared buffers each), which cost 0.11-0.13 of the 2 cores when
+    sampled every 5 s, CPU taken from what the run measures. The end is the peak for what grows in a run
+    (shared buffers touched, the result cache)."""
 
     def __init__(self, app_pid: int, pg_data: Path) -> None:
         self.roots = {"app": psutil.Process(app_pid), "postgres": psutil.Process(_postmaster_pid(pg_data))}
         self.peak_mb = {name: 0.0 for name in self.roots}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self.sampler_cpu = 0.0
 
     def _tree(self, name: str) -> list[psutil.Process]:
         root = self.roots[name]
@@ -581,36 +582,29 @@ class ProcessMeter:
                     pass
             out[name] = total
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        # This process less the meter's own sampling thread (reported apart: it reads every backend's smaps).
-        out["load generator (this process)"] = usage.ru_utime + usage.ru_stime - self.sampler_cpu
-        out["meter (memory sampling)"] = self.sampler_cpu
+        out["load generator (this process)"] = usage.ru_utime + usage.ru_stime
         return out
 
-    def _sample(self) -> None:
-        # Every 5 s: reading PSS parses each Postgres backend's memory map (3 GB of shared buffers), which took
-        # a visible share of a core at once a second; peak memory moves slowly.
-        while not self._stop.wait(5.0):
-            for name in self.roots:
-                mb = 0.0
-                for proc in self._tree(name):
-                    try:  # proportional set size: Postgres' shared buffers counted once, not per backend
-                        mb += proc.memory_full_info().pss / 2**20
-                    except (psutil.NoSuchProcess, psutil.AccessDenied):
-                        pass
-                self.peak_mb[name] = max(self.peak_mb[name], mb)
-            self.sampler_cpu = time.thread_time()
+    def _sample_memory(self) -> None:
+        for name in self.roots:
+            mb = 0.0
+            for proc in self._tree(name):
+                try:  # proportional set size: Postgres' shared buffers counted once, not per backend
+                    mb += proc.memory_full_info().pss / 2**20
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    pass
+            self.peak_mb[name] = max(self.peak_mb[name], mb)
 
     def __enter__(self) -> ProcessMeter:
+        self._sample_memory()
         self.started, self.wall = self.cpu(), time.perf_counter()
-        self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
         ended, wall = self.cpu(), time.perf_counter() - self.wall
         self.cpu_seconds = {name: round(ended[name] - self.started[name], 1) for name in ended}
         self.cores = {name: round(seconds / wall, 2) for name, seconds in self.cpu_seconds.items()}
+        self._sample_memory()
 
 
 def _postmaster_pid(pg_data: Path) -> int:
