@@ -58,6 +58,7 @@ import httpx
 import numpy as np
 import psutil
 
+from bench.statement_log import StatementLog
 from shared.config import Settings
 from shared.db import Database, connect_database
 from shared.db.embedded import EmbeddedPostgres
@@ -679,6 +680,7 @@ def http_step(
     warm_seconds: float = 0,
     baseline_checkout: Path | None = None,
     partition_modes: tuple[str, ...] = ("on",),
+    statement_log: bool = False,
 ) -> dict[str, dict]:
     """The stock mix over devhost once per result-cache mode ("off": every search reaches the index, the
     uncached path one-offs always take; "on": the API's generation-keyed cache), each a fresh process; with
@@ -699,6 +701,7 @@ def http_step(
                 warm_seconds=warm_seconds,
                 root=root,
                 partitions=partitions,
+                statement_log=statement_log,
             )
             results.update({label + case: figures for case, figures in run.items()})
     return results
@@ -715,6 +718,7 @@ def _http_run(
     warm_seconds: float,
     root: Path | None = None,
     partitions: str = "on",
+    statement_log: bool = False,
 ) -> dict[str, dict]:
     from tests.e2e.devhost_process import devhost_environment, start_devhost, stop_devhost
 
@@ -768,8 +772,11 @@ def _http_run(
             mix.one_offs = 0
             emit({"step": "http", "case": "warm-up (not measured)", "cache": cache, **warmed})
         name = f"GET /api/search stock mix, {clients} clients, cache {cache}"
-        with ProcessMeter(proc.pid, var_dir / "pg" / "data") as meter:
+        log = StatementLog(var_dir / "pg" / "data") if statement_log else contextlib.nullcontext()
+        with log, ProcessMeter(proc.pid, var_dir / "pg" / "data") as meter:
             results[name] = asyncio.run(http_load(f"{base}/search", mix.params, clients, seconds))
+        if isinstance(log, StatementLog):
+            results[name]["postgres_statements"] = log.summary
         results[name]["one_off_share"] = round(mix.one_offs / max(1, results[name]["requests"]), 3)
         results[name]["cpu_seconds"] = meter.cpu_seconds
         results[name]["cpu_cores"] = meter.cores
@@ -797,7 +804,7 @@ async def main_async(args: argparse.Namespace) -> None:
     var_dir = Path(args.var_dir) if args.var_dir else Path(tempfile.mkdtemp(prefix="bench-search-"))
     buffers = args.shared_buffers_mb
     if buffers is None:
-        buffers = settings.EMBEDDED_POSTGRES_SHARED_BUFFERS_MB or max(128, 3 * args.docs // 1000)
+        buffers = settings.EMBEDDED_POSTGRES_SHARED_BUFFERS_MB or max(128, 5 * args.docs // 1000)
     server, db = await prepare(var_dir, buffers)
     index = build_search_index(settings, db)  # the API's adapter with the API's settings
     assert isinstance(index, PostgresSearchIndex), "the benchmark measures the local backend"
@@ -863,6 +870,7 @@ async def main_async(args: argparse.Namespace) -> None:
             args.warm_seconds,
             baseline,
             tuple(args.partitions.split(",")),
+            args.statement_log,
         )
     await asyncio.to_thread(server.stop)
     if not args.var_dir and not args.keep:
@@ -894,6 +902,13 @@ async def main_async(args: argparse.Namespace) -> None:
             ):
                 if extra in f:
                     print(f"    {extra}: {f[extra]}")
+            for section, figures in f.get("postgres_statements", {}).items():
+                if isinstance(figures, dict):
+                    print(f"    Postgres {section.replace('_', ' ')}:")
+                    for k, v in figures.items():
+                        print(f"        {k}: {v}")
+                else:
+                    print(f"    Postgres {section}: {figures}")
     print()
     for line in targets(summary, args):
         print(line)
@@ -936,8 +951,9 @@ def main() -> None:
         type=int,
         default=None,
         help="the embedded server's shared_buffers when this run starts it; default: "
-        "EMBEDDED_POSTGRES_SHARED_BUFFERS_MB when set, else 3 MB per 1,000 documents (the table, its HNSW graph and "
-        "indexes: 2.9 GB at 1M); 0: Postgres' own 128 MB",
+        "EMBEDDED_POSTGRES_SHARED_BUFFERS_MB when set, else 5 MB per 1,000 documents: the serving table with every "
+        "index and vector partition (4.2 GB at 1M: heap 1.6, whole HNSW graph 1.1, 16 partition graphs 1.3) and room "
+        "around it; 0: Postgres' own 128 MB",
     )
     parser.add_argument(
         "--warm-seconds",
@@ -967,6 +983,12 @@ def main() -> None:
         "--partitions",
         default="on",
         help="HTTP step: vector partitions on, off, or off,on (this checkout's devhost once with them turned off)",
+    )
+    parser.add_argument(
+        "--statement-log",
+        action="store_true",
+        help="HTTP step: log every Postgres statement over the measured window and print where the server's time "
+        "went, by statement and by filter shape (bench/statement_log.py; costs the server a little)",
     )
     parser.add_argument("--rebuild", action="store_true", help="build the corpus even if --var-dir holds one")
     parser.add_argument(

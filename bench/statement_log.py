@@ -1,0 +1,136 @@
+"""Where served Postgres time goes: the embedded server's own statement log over a measured window.
+
+EXPLAIN ANALYZE of one query at a time (bench/search_explain.py) overstates many-row nodes and never sees the
+mix; CPU meters see the mix but not the statements. This turns `log_min_duration_statement = 0` on for the
+window (ALTER SYSTEM + reload: no restart), reads back the lines the server wrote in it, and sums the
+duration of each statement by kind, and the search statements by filter shape. Durations are wall time in
+the server, waiting for a core included: under 16 clients on 2 cores read them as shares, not as CPU.
+Logging every statement costs the server a little; the same run's throughput is comparable only to runs
+with it on.
+
+    with StatementLog(var_dir / "pg" / "data") as log:
+        ...  # the measured load
+    log.summary  # JSON-ready
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import statistics
+from collections import Counter
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+
+from shared.db.embedded import EmbeddedPostgres
+
+_LINE: Final = re.compile(
+    r"^\S+ \S+ \S+ \[\d+\] LOG:  duration: ([\d.]+) ms  (?:(parse|bind|execute) [^:]*|(statement)): (.*)"
+)
+_NEW_ENTRY: Final = re.compile(r"^\d{4}-\d\d-\d\d ")
+_SETTINGS: Final = {"log_min_duration_statement": "0", "log_parameter_max_length": "0"}
+
+
+def statement_kind(sql: str, phase: str) -> str:
+    """What a logged statement is, by the SQL the adapters write (shared/search/postgres.py and friends)."""
+    if "'total'" in sql and "jsonb_build_object" in sql:
+        return f"search statement ({phase})"
+    if "search.facet_counts" in sql or ("search.serving_index s where" in sql and "order by s." in sql):
+        return "browse (counts or page)"
+    if "from search.generation" in sql:
+        return "index generation read"
+    if "websearch_to_tsquery('english', $1)::text" in sql:
+        return "result cache: the query's match rule"
+    if sql.startswith("set hnsw") or "hnsw.ef_search" in sql:
+        return "vector leg settings (SET)"
+    return "other"
+
+
+def filter_shape(sql: str) -> str:
+    """A search statement's filters, as bench/search.py's mix draws them."""
+    if "s.category =" in sql:
+        return "category"
+    if "s.orientation =" in sql:
+        return "orientation + colour"
+    if "s.usage =" in sql:
+        return "license + size"
+    return "none (safe search only)"
+
+
+def summarise(lines: list[str]) -> dict[str, Any]:
+    entries: list[tuple[float, str, str]] = []  # (ms, phase, sql)
+    for line in lines:
+        if m := _LINE.match(line):
+            entries.append((float(m.group(1)), m.group(2) or m.group(3), m.group(4)))
+        elif entries and not _NEW_ENTRY.match(line):  # a statement's next lines
+            ms, phase, sql = entries[-1]
+            entries[-1] = (ms, phase, f"{sql} {line.strip()}")
+    total = sum(ms for ms, _, _ in entries) or 1.0
+    by_kind: Counter[str] = Counter()
+    count: Counter[str] = Counter()
+    for ms, phase, sql in entries:
+        kind = statement_kind(sql, phase)
+        by_kind[kind] += ms
+        count[kind] += 1
+    searches = [(ms, sql) for ms, phase, sql in entries if statement_kind(sql, phase) == "search statement (execute)"]
+    by_shape: Counter[str] = Counter()
+    shape_n: Counter[str] = Counter()
+    for ms, sql in searches:
+        by_shape[filter_shape(sql)] += ms
+        shape_n[filter_shape(sql)] += 1
+    search_total = sum(ms for ms, _ in searches) or 1.0
+    durations = sorted(ms for ms, _ in searches)
+    out: dict[str, Any] = {
+        "statements": len(entries),
+        "share_by_statement": {
+            k: f"{100 * v / total:.1f}% ({count[k]}, mean {v / count[k]:.1f} ms)" for k, v in by_kind.most_common()
+        },
+        "search_statements_by_filter": {
+            k: f"{100 * v / search_total:.1f}% of their time ({shape_n[k]}, mean {v / shape_n[k]:.1f} ms)"
+            for k, v in by_shape.most_common()
+        },
+    }
+    if durations:
+        top = durations[-max(1, len(durations) // 20) :]
+        out["search_statement_ms"] = {
+            "mean": round(statistics.mean(durations), 1),
+            "p50": round(durations[len(durations) // 2], 1),
+            "p90": round(durations[int(len(durations) * 0.9)], 1),
+            "p99": round(durations[int(len(durations) * 0.99)], 1),
+            "slowest 5% share": round(sum(top) / search_total, 3),
+        }
+    return out
+
+
+class StatementLog:
+    """Statement logging on for a `with` block, and what the server logged in it (`summary`)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.log = data_dir / "log"  # the embedded server's stderr (shared/db/embedded.py)
+        self.summary: dict[str, Any] = {}
+
+    async def _configure(self, on: bool) -> None:
+        conn = await asyncpg.connect(EmbeddedPostgres(self.data_dir).dsn)
+        try:
+            for name, value in _SETTINGS.items():
+                await conn.execute(f"alter system set {name} = {value}" if on else f"alter system reset {name}")
+            await conn.execute("select pg_reload_conf()")
+            await asyncio.sleep(0.5)  # the reload reaches every backend at its next statement
+        finally:
+            await conn.close()
+
+    def __enter__(self) -> StatementLog:
+        asyncio.run(self._configure(True))
+        self.start = self.log.stat().st_size
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self.log.stat().st_size
+        asyncio.run(self._configure(False))
+        with self.log.open("rb") as f:
+            f.seek(self.start)
+            text = f.read(end - self.start).decode("utf-8", errors="replace")
+        self.summary = summarise(text.splitlines())
