@@ -24,8 +24,6 @@ from typing import Any, Final
 
 import asyncpg
 
-from shared.db.embedded import EmbeddedPostgres
-
 _LINE: Final = re.compile(
     r"^\S+ \S+ \S+ \[\d+\] LOG:  duration: ([\d.]+) ms  (?:(parse|bind|execute) [^:]*|(statement)): (.*)"
 )
@@ -113,7 +111,8 @@ class StatementLog:
         self.summary: dict[str, Any] = {}
 
     async def _configure(self, on: bool) -> None:
-        conn = await asyncpg.connect(EmbeddedPostgres(self.data_dir).dsn)
+        # The embedded server listens on a unix socket in its data dir (shared/db/embedded.py).
+        conn = await asyncpg.connect(host=str(self.data_dir.resolve()), user="postgres", database="postgres")
         try:
             for name, value in _SETTINGS.items():
                 await conn.execute(f"alter system set {name} = {value}" if on else f"alter system reset {name}")
