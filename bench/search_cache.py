@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.search import CATEGORIES, COLORS, GENERIC, Corpus, emit, figures
+from bench.search_corpus import CATEGORIES, COLORS, GENERIC, Corpus, emit, figures
 from functions.search_sync.handlers import handle_message
 from shared.bus.events import (
     ColorShare,

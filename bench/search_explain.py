@@ -22,7 +22,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.search import SIZE_OFF_PRESET, SIZE_PRESET, Corpus, QueryMix, prepare, random_filters
+from bench.search import prepare
+from bench.search_corpus import SIZE_OFF_PRESET, SIZE_PRESET, Corpus, random_filters
+from bench.search_http import QueryMix
 from shared.config import Settings
 from shared.search.factory import build_search_index
 from shared.search.port import SearchFilters, SearchQuery
