@@ -29,7 +29,8 @@ What it does, each step printing JSON lines (then a table, then one line per tar
    30% one-off queries, a third of both with filters; hybrid + facets), once per --cache mode (off: every
    search reaches the index; on: the API's result cache), with the CPU seconds of the app and of Postgres
    over the run and their peak memory (PSS); next to GET /api/keywords/suggest (same HTTP stack, trivial
-   query) as the stack's floor.
+   query) as the stack's floor; with --statement-log, where the server's time went, by statement and by filter
+   shape (bench/statement_log.py). The step itself lives in bench/search_http.py, the corpus in search_corpus.py.
 """
 
 from __future__ import annotations
