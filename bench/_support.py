@@ -1,5 +1,5 @@
-"""What the benchmarks share: a throwaway embedded Postgres, fresh migrated databases, free ports, and a
-devhost process started from scratch."""
+"""What the benchmarks share: a throwaway embedded Postgres, fresh migrated databases, free ports, a
+devhost process started from scratch, and the CPU time of the processes a bench measures."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
+import psutil
 
 from shared.config import PROJECT_ROOT
 from shared.db import Database, connect_database
@@ -25,6 +26,19 @@ from shared.db.embedded import EmbeddedPostgres
 from shared.db.migrate import migrate
 
 T = TypeVar("T")
+
+
+def cpu_seconds(processes: Iterable[psutil.Process]) -> float:
+    """User + system CPU time the processes have used so far; one that has exited since it was listed counts
+    nothing (its parent has its time among its children's, once it reaps it)."""
+    total = 0.0
+    for proc in processes:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def free_port() -> int:

@@ -221,17 +221,7 @@ class Devhost(_support.Devhost):
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) used so far by the worker and by each service."""
-        totals: dict[str, float] = {}
-        for name, procs in self.processes().items():
-            total = 0.0
-            for proc in procs:
-                try:
-                    times = proc.cpu_times()
-                    total += times.user + times.system
-                except psutil.Error:
-                    continue
-            totals[name] = total
-        return totals
+        return {name: _support.cpu_seconds(procs) for name, procs in self.processes().items()}
 
     def memory(self) -> dict:
         """Peak RSS (VmHWM) of the worker process, and the memory of each service beside it (USS)."""

@@ -17,6 +17,7 @@ import aiohttp
 import httpx
 import psutil
 
+from bench._support import cpu_seconds
 from bench.search_corpus import ADJECTIVES, CATEGORIES, COLORS, GENERIC, SIZE_PRESET, Corpus, emit, figures
 from bench.statement_log import StatementLog
 
@@ -84,14 +85,8 @@ class ProcessMeter:
     def cpu(self) -> dict[str, float]:
         out = {}
         for name, root in self.roots.items():
-            total = root.cpu_times().children_user + root.cpu_times().children_system
-            for proc in self._tree(name):
-                try:
-                    t = proc.cpu_times()
-                    total += t.user + t.system
-                except psutil.NoSuchProcess:
-                    pass
-            out[name] = total
+            reaped = root.cpu_times().children_user + root.cpu_times().children_system
+            out[name] = reaped + cpu_seconds(self._tree(name))
         usage = resource.getrusage(resource.RUSAGE_SELF)
         out["load generator (this process)"] = usage.ru_utime + usage.ru_stime
         return out

@@ -6,7 +6,8 @@ window (ALTER SYSTEM + reload: no restart), reads back the lines the server wrot
 duration of each statement by kind, and the search statements by filter shape. Durations are wall time in
 the server, waiting for a core included: under 16 clients on 2 cores read them as shares, not as CPU.
 Logging every statement costs the server a little; the same run's throughput is comparable only to runs
-with it on.
+with it on. A run killed inside the window leaves the settings on in that data dir; the next `--statement-log`
+run resets them at its end.
 
     with StatementLog(var_dir / "pg" / "data") as log:
         ...  # the measured load
@@ -18,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import re
 import statistics
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Final
 
 import asyncpg
+
+from bench.search_corpus import percentile
 
 _LINE: Final = re.compile(
     r"^\S+ \S+ \S+ \[\d+\] LOG:  duration: ([\d.]+) ms  (?:(parse|bind|execute) [^:]*|(statement)): (.*)"
@@ -65,39 +68,30 @@ def summarise(lines: list[str]) -> dict[str, Any]:
         elif entries and not _NEW_ENTRY.match(line):  # a statement's next lines
             ms, phase, sql = entries[-1]
             entries[-1] = (ms, phase, f"{sql} {line.strip()}")
-    total = sum(ms for ms, _, _ in entries) or 1.0
-    by_kind: Counter[str] = Counter()
-    count: Counter[str] = Counter()
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    by_shape: dict[str, list[float]] = defaultdict(list)
     for ms, phase, sql in entries:
         kind = statement_kind(sql, phase)
-        by_kind[kind] += ms
-        count[kind] += 1
-    searches = [(ms, sql) for ms, phase, sql in entries if statement_kind(sql, phase) == "search statement (execute)"]
-    by_shape: Counter[str] = Counter()
-    shape_n: Counter[str] = Counter()
-    for ms, sql in searches:
-        by_shape[filter_shape(sql)] += ms
-        shape_n[filter_shape(sql)] += 1
-    search_total = sum(ms for ms, _ in searches) or 1.0
-    durations = sorted(ms for ms, _ in searches)
+        by_kind[kind].append(ms)
+        if kind == "search statement (execute)":
+            by_shape[filter_shape(sql)].append(ms)
+
+    def shares(groups: dict[str, list[float]], of: str = "") -> dict[str, str]:
+        total = sum(map(sum, groups.values())) or 1.0
+        ranked = sorted(groups.items(), key=lambda kv: -sum(kv[1]))
+        return {k: f"{100 * sum(v) / total:.1f}%{of} ({len(v)}, mean {statistics.mean(v):.1f} ms)" for k, v in ranked}
+
     out: dict[str, Any] = {
         "statements": len(entries),
-        "share_by_statement": {
-            k: f"{100 * v / total:.1f}% ({count[k]}, mean {v / count[k]:.1f} ms)" for k, v in by_kind.most_common()
-        },
-        "search_statements_by_filter": {
-            k: f"{100 * v / search_total:.1f}% of their time ({shape_n[k]}, mean {v / shape_n[k]:.1f} ms)"
-            for k, v in by_shape.most_common()
-        },
+        "share_by_statement": shares(by_kind),
+        "search_statements_by_filter": shares(by_shape, " of their time"),
     }
-    if durations:
-        top = durations[-max(1, len(durations) // 20) :]
+    if durations := sorted(ms for group in by_shape.values() for ms in group):
+        slowest = durations[-max(1, len(durations) // 20) :]
         out["search_statement_ms"] = {
             "mean": round(statistics.mean(durations), 1),
-            "p50": round(durations[len(durations) // 2], 1),
-            "p90": round(durations[int(len(durations) * 0.9)], 1),
-            "p99": round(durations[int(len(durations) * 0.99)], 1),
-            "slowest 5% share": round(sum(top) / search_total, 3),
+            **{f"p{round(q * 100)}": round(percentile(durations, q), 1) for q in (0.5, 0.9, 0.99)},
+            "slowest 5% share": round(sum(slowest) / sum(durations), 3),
         }
     return out
 
