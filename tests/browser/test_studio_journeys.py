@@ -259,9 +259,11 @@ def test_journey_3_an_admin_decides_from_the_keyboard_and_the_contributor_sees_b
         page.keyboard.press("Tab")
     assert reached == ["Queue", "Search", "Categories", "Pricing", "Payouts", "Royalties", "Audit log"]
     expect(console).to_have_attribute("data-more", "start")
-    shots.take(page, "console tabs slid to the end")
+    shots.take(page, "console tabs slid to the end", full_page=False)
     # A tap on the cue slides the strip back, and the end's cue comes back.
-    console.locator(".section-nav-cue.start").click()
+    start_cue = console.locator(".section-nav-cue.start")
+    expect(start_cue, f"the start cue after tabbing to the end: {console_tabs(page)}").to_be_visible()
+    start_cue.click()
     expect(console).to_have_attribute("data-more", re.compile(r"(^| )end$"))
     page.evaluate("document.activeElement.blur()")  # the queue's j/k/a/r come next
     page.set_viewport_size(DESKTOP)

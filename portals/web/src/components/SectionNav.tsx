@@ -71,10 +71,17 @@ export function SectionNav({
     const ul = strip.current;
     if (!scrolls || !ul) return;
     reveal();
-    const resized = new ResizeObserver(reveal);
+    // Only a new width re-reveals: a change of height alone (the observer reports any box change) must not
+    // undo where the user has slid or tabbed the strip to.
+    let width = ul.clientWidth;
+    const resized = new ResizeObserver(() => {
+      if (ul.clientWidth === width) return update();
+      width = ul.clientWidth;
+      reveal();
+    });
     resized.observe(ul);
     return () => resized.disconnect();
-  }, [scrolls, current, reveal]);
+  }, [scrolls, current, reveal, update]);
 
   // Tabbing along the strip: the focused tab clears the cue instead of sitting half under it.
   const onFocus = (event: FocusEvent<HTMLUListElement>) => {
