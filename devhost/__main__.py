@@ -28,6 +28,9 @@ def start(
     ] = None,
 ) -> None:
     """Start Azurite, embedded Postgres, the bus and every function of function_app.py. Ctrl-C stops all."""
+    from shared.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before the imports below start threads (numpy's, ONNX Runtime's)
     from devhost.host import serve
 
     try:

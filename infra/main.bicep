@@ -499,6 +499,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     OUTBOX_RELAY_SCHEDULE: '*/30 * * * * *'
     // Front Door and then Azure Functions' front end each append to X-Forwarded-For.
     TRUSTED_PROXY_HOPS: '2'
+    // Two glibc malloc arenas per CPU (a 2,048 MB instance has about one): with glibc's default of eight
+    // per core, the worker's threads kept freed memory in an arena each and passed 1 GiB at 200 images
+    // (shared/memory.py, which applies the same cap under devhost; docs/scale.md).
+    MALLOC_ARENA_MAX: '2'
   }
 }
 
