@@ -259,6 +259,13 @@ def test_journey_3_an_admin_decides_from_the_keyboard_and_the_contributor_sees_b
         page.keyboard.press("Tab")
     assert reached == ["Queue", "Search", "Categories", "Pricing", "Payouts", "Royalties", "Audit log"]
     expect(console).to_have_attribute("data-more", "start")
+    # The strip growing taller (the resize observer reports height too) leaves where the user slid it;
+    # only a new width brings the current tab back into view.
+    strip = console.locator("ul")
+    strip.evaluate("(ul) => { ul.style.height = `${ul.clientHeight + 6}px`; }")
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+    expect(console).to_have_attribute("data-more", "start")
+    strip.evaluate("(ul) => { ul.style.height = ''; }")
     shots.take(page, "console tabs slid to the end", full_page=False)
     # A tap on the cue slides the strip back, and the end's cue comes back.
     start_cue = console.locator(".section-nav-cue.start")
