@@ -9,6 +9,8 @@ import textwrap
 
 import pytest
 
+from shared.config import PROJECT_ROOT
+
 # Many threads allocate at once, each holding its memory while the others start, so that glibc must
 # hand out arenas; then malloc_stats() lists every arena (one "Arena N:" block each) on stderr.
 _THREADS = textwrap.dedent(
@@ -48,7 +50,13 @@ def _arenas(per_cpu: str, env: dict[str, str] | None = None) -> tuple[str, int]:
     if env is None:  # glibc's own default, whatever the environment running the tests says
         env = {name: value for name, value in os.environ.items() if name != "MALLOC_ARENA_MAX"}
     done = subprocess.run(
-        [sys.executable, "-c", _THREADS, per_cpu], capture_output=True, text=True, timeout=60, env=env, check=True
+        [sys.executable, "-c", _THREADS, per_cpu],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=PROJECT_ROOT,
+        check=True,
     )
     return done.stdout.strip(), done.stderr.count("Arena ")
 
