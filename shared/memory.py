@@ -13,7 +13,6 @@ the worker process starts, before any of our code runs.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 from shared.cpu import available_cpus
@@ -31,13 +30,9 @@ def limit_malloc_arenas(per_cpu: int = ARENAS_PER_CPU) -> int | None:
     """
     if os.environ.get("MALLOC_ARENA_MAX"):
         return None
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl has no mallopt; macOS's libc has another allocator
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter already runs on
+    except (OSError, TypeError, AttributeError):  # Windows; macOS's allocator has no mallopt
         return None
     arenas = per_cpu * available_cpus()
     return arenas if mallopt(_M_ARENA_MAX, arenas) == 1 else None

@@ -15,13 +15,13 @@ from shared.config import PROJECT_ROOT
 # hand out arenas; then malloc_stats() lists every arena (one "Arena N:" block each) on stderr.
 _THREADS = textwrap.dedent(
     """
-    import ctypes, ctypes.util, sys, threading
+    import ctypes, sys, threading
     import shared.memory
 
     shared.memory.available_cpus = lambda: 1  # the cap is then per_cpu, whatever machine runs this
     cap = shared.memory.limit_malloc_arenas(per_cpu=int(sys.argv[1])) if sys.argv[1] != "none" else None
     print(cap, flush=True)
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc = ctypes.CDLL(None)
     libc.malloc.restype = ctypes.c_void_p
     ready, go = threading.Barrier(25), threading.Event()
 
