@@ -3,8 +3,8 @@
 glibc gives each thread that meets a locked arena a new one, up to 8 per core. A worker's threads
 (image decoding, ONNX Runtime's pools, `asyncio.to_thread`, the SDKs') each allocate and free
 megabytes, and every arena keeps its own freed-but-fragmented memory: at 200 images of 12 MP the
-worker's peak RSS went past the 1 GiB target (1,001-1,045 MiB, `bench/pipeline.py`). Two arenas per
-CPU held it at 830-880 MiB; one per CPU cost ~10% more CPU per image in lock waits (docs/scale.md).
+worker's peak RSS reached the 1 GiB target (1,001-1,047 MiB, `bench/pipeline.py`). Two arenas per
+CPU held it at 872-903 MiB for about 5% more CPU; one per CPU cost 14%, in lock waits (docs/scale.md).
 
 On Azure the same cap is the `MALLOC_ARENA_MAX` app setting (infra/main.bicep): glibc reads it when
 the worker process starts, before any of our code runs.
