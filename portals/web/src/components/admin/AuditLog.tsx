@@ -119,7 +119,10 @@ export function AuditLog() {
                     <code>{entry.action}</code>
                   </td>
                   <td data-label="On">
-                    {entry.target_type} <code className="wrap">{entry.target_id}</code>
+                    {/* One flex item: the type stays a word and the id wraps beside it, not each squeezed apart. */}
+                    <span>
+                      {entry.target_type} <code className="wrap">{entry.target_id}</code>
+                    </span>
                   </td>
                   <td data-label="Change">
                     <Change before={entry.before} after={entry.after} />
